@@ -1,0 +1,376 @@
+// CSV -> SeriesTable. Strict on purpose: a garbage cell, a duplicate header or a timestamp going
+// backwards is an error naming the line and column, because a silently mis-parsed sensor would
+// surface much later as a baffling anomaly score.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { DataError, type SeriesTable } from './table.ts';
+
+export { DataError } from './table.ts';
+
+export const CsvOptionsSchema = z.strictObject({
+    delimiter: z.enum([',', ';', '\t']).default(','),
+    /** Column holding the time; null = none (row index * intervalMs). Default: auto-detect. */
+    timestampColumn: z.string().min(1).nullable().optional(),
+    /** 'iso' | 'epoch-ms' | 'epoch-s' | a pattern of yyyy yy MM dd HH mm ss SSS (UTC). Default: auto. */
+    timestampFormat: z.string().min(1).optional(),
+    /** Spacing of synthetic timestamps when there is no timestamp column. */
+    intervalMs: z.number().positive().default(1000),
+    /** 0/1 ground truth column; null = none. Default: auto-detect. */
+    labelColumn: z.string().min(1).nullable().optional(),
+    dropColumns: z.array(z.string()).default([]),
+    /** Splits "bus4.vm" into sensor "bus4", feature "vm" (at the last occurrence). */
+    featureSeparator: z.string().min(1).optional(),
+});
+
+export type CsvOptions = z.input<typeof CsvOptionsSchema>;
+type ResolvedCsvOptions = z.output<typeof CsvOptionsSchema>;
+
+const TIMESTAMP_NAMES = ['timestamp', 'time', 'datetime', 'date'];
+const LABEL_NAMES = ['label', 'anomaly', 'attack', 'att_flag'];
+const MISSING_TOKENS = new Set(['', 'nan', 'null', 'na']);
+const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+interface CsvRecord {
+  fields: string[];
+  /** 1-based line where the record starts. */
+  line: number;
+}
+
+/** RFC 4180 records: quoted fields may hold delimiters, doubled quotes and newlines. */
+function tokenize(text: string, delimiter: string, source?: string): CsvRecord[] {
+  const records: CsvRecord[] = [];
+  let fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  let line = 1;
+  let recordLine = 1;
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+
+  const endField = () => {
+    // Every cell here is a name, number or timestamp, where surrounding spaces never carry meaning
+    // (BATADAL pads some header names).
+    fields.push(field.trim());
+    field = '';
+  };
+  const endRecord = () => {
+    endField();
+    records.push({ fields, line: recordLine });
+    fields = [];
+  };
+
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else {
+          quoted = false;
+        }
+      } else {
+        if (c === '\n') line++;
+        field += c;
+      }
+    } else if (c === '"') {
+      if (field.trim() !== '') {
+        throw new DataError({ source, line, reason: 'quote inside an unquoted field' });
+      }
+      field = '';
+      quoted = true;
+    } else if (c === delimiter) {
+      endField();
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      endRecord();
+      line++;
+      recordLine = line;
+    } else {
+      field += c;
+    }
+  }
+  if (quoted) throw new DataError({ source, line: recordLine, reason: 'unterminated quoted field' });
+  endRecord();
+  // Only trailing blank lines are dropped: inside the data a blank line is either an error (several
+  // columns) or a missing value (one column), never something to skip silently.
+  const blank = (r: CsvRecord) => r.fields.length === 1 && r.fields[0] === '';
+  while (records.length > 0 && blank(records[records.length - 1])) records.pop();
+  return records;
+}
+
+function isMissing(cell: string): boolean {
+  return MISSING_TOKENS.has(cell.toLowerCase());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps
+
+type TimestampParser = (cell: string) => number | undefined;
+
+function utcMs(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number | undefined {
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 60 || ms > 999) return undefined;
+  const t = Date.UTC(y, mo - 1, d, h, mi, s, ms);
+  // Date.UTC rolls 31/02 over into March; reject instead of moving the reading.
+  return new Date(t).getUTCDate() === d ? t : undefined;
+}
+
+const ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
+
+function parseIso(cell: string): number | undefined {
+  const m = ISO_RE.exec(cell);
+  if (!m) return undefined;
+  const frac = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
+  const t = utcMs(+m[1], +m[2], +m[3], m[4] ? +m[4] : 0, m[5] ? +m[5] : 0, m[6] ? +m[6] : 0, frac);
+  if (t === undefined) return undefined;
+  // No zone means UTC (not local time, as Date.parse would assume) so results do not depend on the host.
+  const zone = m[8];
+  if (!zone || zone.toUpperCase() === 'Z') return t;
+  const sign = zone[0] === '-' ? -1 : 1;
+  const digits = zone.slice(1).replace(':', '');
+  return t - sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
+}
+
+const PATTERN_TOKENS: Record<string, string> = {
+  yyyy: '(\\d{4})',
+  yy: '(\\d{2})',
+  MM: '(\\d{1,2})',
+  dd: '(\\d{1,2})',
+  HH: '(\\d{1,2})',
+  mm: '(\\d{1,2})',
+  ss: '(\\d{1,2})',
+  SSS: '(\\d{1,3})',
+};
+
+function compilePattern(pattern: string): TimestampParser {
+  const order: string[] = [];
+  let re = '';
+  for (let i = 0; i < pattern.length; ) {
+    const token = ['yyyy', 'SSS', 'yy', 'MM', 'dd', 'HH', 'mm', 'ss'].find((tk) => pattern.startsWith(tk, i));
+    if (token) {
+      if (order.includes(token)) throw new DataError({ field: 'timestampFormat', reason: `token ${token} appears twice in "${pattern}"` });
+      order.push(token);
+      re += PATTERN_TOKENS[token];
+      i += token.length;
+    } else {
+      re += pattern[i].replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      i++;
+    }
+  }
+  if (!order.includes('yyyy') && !order.includes('yy')) {
+    throw new DataError({ field: 'timestampFormat', reason: `pattern "${pattern}" has no year (yyyy or yy)` });
+  }
+  const regex = new RegExp(`^${re}$`);
+  return (cell) => {
+    const m = regex.exec(cell);
+    if (!m) return undefined;
+    const get = (tk: string, fallback: number) => {
+      const at = order.indexOf(tk);
+      return at < 0 ? fallback : Number(m[at + 1]);
+    };
+    // Two-digit years pivot at 70, the usual POSIX convention (BATADAL's "14" is 2014).
+    const yy = get('yy', -1);
+    const year = order.includes('yyyy') ? get('yyyy', 0) : yy < 70 ? 2000 + yy : 1900 + yy;
+    const sss = order.indexOf('SSS') >= 0 ? Number(m[order.indexOf('SSS') + 1].padEnd(3, '0')) : 0;
+    return utcMs(year, get('MM', 1), get('dd', 1), get('HH', 0), get('mm', 0), get('ss', 0), sss);
+  };
+}
+
+function timestampParser(format: string | undefined, firstCell: string): { parse: TimestampParser; describe: string } {
+  const epoch = (scale: number): TimestampParser => (cell) => (NUMBER_RE.test(cell) ? Number(cell) * scale : undefined);
+  if (format === 'iso') return { parse: parseIso, describe: 'ISO 8601' };
+  if (format === 'epoch-ms') return { parse: epoch(1), describe: 'epoch milliseconds' };
+  if (format === 'epoch-s') return { parse: epoch(1000), describe: 'epoch seconds' };
+  if (format !== undefined) return { parse: compilePattern(format), describe: `pattern "${format}"` };
+  if (NUMBER_RE.test(firstCell)) {
+    // 1e11 ms is 1973 while 1e11 s is the year 5138, so the magnitude settles the unit.
+    return Math.abs(Number(firstCell)) >= 1e11
+      ? { parse: epoch(1), describe: 'epoch milliseconds (auto)' }
+      : { parse: epoch(1000), describe: 'epoch seconds (auto)' };
+  }
+  return { parse: parseIso, describe: 'ISO 8601 (auto)' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Columns
+
+interface ColumnPlan {
+  timestampAt: number | undefined;
+  labelAt: number | undefined;
+  sensors: string[];
+  features: string[];
+  /** For each header column, its (sensor, feature) slot, or undefined when it is not a sensor column. */
+  slot: ({ k: number; d: number } | undefined)[];
+}
+
+function findByName(header: string[], candidates: string[], what: string, optionName: string, source?: string): number | undefined {
+  const hits = header.map((h, i) => [h, i] as const).filter(([h]) => candidates.includes(h.toLowerCase()));
+  if (hits.length > 1) {
+    throw new DataError({
+      source,
+      field: optionName,
+      reason: `several columns look like the ${what} (${hits.map(([h]) => h).join(', ')}); set ${optionName}`,
+    });
+  }
+  return hits[0]?.[1];
+}
+
+function planColumns(header: string[], opts: ResolvedCsvOptions, source?: string): ColumnPlan {
+  const seen = new Set<string>();
+  for (const h of header) {
+    if (h === '') throw new DataError({ source, line: 1, reason: 'empty column name in header' });
+    if (seen.has(h)) throw new DataError({ source, line: 1, field: h, reason: 'duplicate column name' });
+    seen.add(h);
+  }
+  const named = (name: string, option: string) => {
+    const at = header.indexOf(name.trim());
+    if (at < 0) throw new DataError({ source, field: name, reason: `${option} names a column that is not in the header` });
+    return at;
+  };
+
+  const dropped = new Set(opts.dropColumns.map((c) => named(c, 'dropColumns')));
+  const timestampAt =
+    opts.timestampColumn === null
+      ? undefined
+      : opts.timestampColumn !== undefined
+        ? named(opts.timestampColumn, 'timestampColumn')
+        : findByName(header, TIMESTAMP_NAMES, 'timestamp', 'timestampColumn', source);
+  const labelAt =
+    opts.labelColumn === null
+      ? undefined
+      : opts.labelColumn !== undefined
+        ? named(opts.labelColumn, 'labelColumn')
+        : findByName(header, LABEL_NAMES, 'label', 'labelColumn', source);
+  if (timestampAt !== undefined && timestampAt === labelAt) {
+    throw new DataError({ source, field: header[timestampAt], reason: 'the same column cannot be timestamp and label' });
+  }
+
+  const sensorColumns: number[] = [];
+  header.forEach((_, i) => {
+    if (i !== timestampAt && i !== labelAt && !dropped.has(i)) sensorColumns.push(i);
+  });
+  if (sensorColumns.length === 0) throw new DataError({ source, line: 1, reason: 'no sensor columns left' });
+
+  const slot: ColumnPlan['slot'] = header.map(() => undefined);
+  const sep = opts.featureSeparator;
+  if (sep === undefined) {
+    sensorColumns.forEach((col, k) => (slot[col] = { k, d: 0 }));
+    return { timestampAt, labelAt, sensors: sensorColumns.map((c) => header[c]), features: ['value'], slot };
+  }
+
+  const bySensor = new Map<string, Map<string, number>>();
+  for (const col of sensorColumns) {
+    const name = header[col];
+    const cut = name.lastIndexOf(sep);
+    if (cut <= 0 || cut + sep.length >= name.length) {
+      throw new DataError({ source, field: name, reason: `column name has no "<sensor>${sep}<feature>" form` });
+    }
+    const sensor = name.slice(0, cut);
+    const feature = name.slice(cut + sep.length);
+    if (!bySensor.has(sensor)) bySensor.set(sensor, new Map());
+    bySensor.get(sensor)!.set(feature, col);
+  }
+  const sensors = [...bySensor.keys()];
+  const features = [...bySensor.get(sensors[0])!.keys()];
+  sensors.forEach((sensor, k) => {
+    const own = bySensor.get(sensor)!;
+    const missing = features.filter((f) => !own.has(f));
+    const extra = [...own.keys()].filter((f) => !features.includes(f));
+    if (missing.length > 0 || extra.length > 0) {
+      throw new DataError({
+        source,
+        field: sensor,
+        reason:
+          `every sensor needs the same features as "${sensors[0]}" (${features.join(', ')})` +
+          (missing.length ? `; missing: ${missing.join(', ')}` : '') +
+          (extra.length ? `; unexpected: ${extra.join(', ')}` : ''),
+      });
+    }
+    features.forEach((f, d) => (slot[own.get(f)!] = { k, d }));
+  });
+  return { timestampAt, labelAt, sensors, features, slot };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export function parseCsv(text: string, options: CsvOptions = {}, source?: string): SeriesTable {
+  const parsed = CsvOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new DataError({ source, field: 'options', reason: z.prettifyError(parsed.error) });
+  }
+  const opts = parsed.data;
+  const records = tokenize(text, opts.delimiter, source);
+  if (records.length === 0) throw new DataError({ source, reason: 'file is empty' });
+
+  const header = records[0].fields.map((h) => h.trim());
+  const plan = planColumns(header, opts, source);
+  const rows = records.slice(1);
+  const T = rows.length;
+  const K = plan.sensors.length;
+  const D = plan.features.length;
+
+  const timestamps = new Float64Array(T);
+  const values = new Float32Array(T * K * D);
+  const labels = plan.labelAt !== undefined ? new Uint8Array(T) : undefined;
+  const tsParser =
+    plan.timestampAt !== undefined && T > 0 ? timestampParser(opts.timestampFormat, rows[0].fields[plan.timestampAt]) : undefined;
+
+  for (let t = 0; t < T; t++) {
+    const { fields, line } = rows[t];
+    if (fields.length !== header.length) {
+      throw new DataError({ source, line, reason: `expected ${header.length} fields, found ${fields.length}` });
+    }
+    if (tsParser) {
+      const cell = fields[plan.timestampAt!];
+      const ms = tsParser.parse(cell);
+      if (ms === undefined || !Number.isFinite(ms)) {
+        throw new DataError({ source, line, field: header[plan.timestampAt!], reason: `"${cell}" is not a timestamp (${tsParser.describe})` });
+      }
+      if (t > 0 && ms <= timestamps[t - 1]) {
+        throw new DataError({
+          source,
+          line,
+          field: header[plan.timestampAt!],
+          reason: `timestamps must be strictly increasing ("${cell}" is not after line ${rows[t - 1].line})`,
+        });
+      }
+      timestamps[t] = ms;
+    } else {
+      timestamps[t] = t * opts.intervalMs;
+    }
+
+    if (labels) {
+      const cell = fields[plan.labelAt!];
+      if (!NUMBER_RE.test(cell)) {
+        throw new DataError({ source, line, field: header[plan.labelAt!], reason: `label "${cell}" is not a number` });
+      }
+      // BATADAL marks unknown hours with -999; only positive values are attacks.
+      labels[t] = Number(cell) > 0 ? 1 : 0;
+    }
+
+    const base = t * K * D;
+    for (let c = 0; c < fields.length; c++) {
+      const s = plan.slot[c];
+      if (!s) continue;
+      const cell = fields[c];
+      let v: number;
+      if (isMissing(cell)) v = NaN;
+      else if (NUMBER_RE.test(cell)) v = Number(cell);
+      else throw new DataError({ source, line, field: header[c], reason: `"${cell}" is not a number` });
+      values[base + s.k * D + s.d] = v;
+    }
+  }
+
+  return {
+    timestamps,
+    sensors: plan.sensors,
+    features: plan.features,
+    values,
+    ...(labels ? { labels } : {}),
+  };
+}
+
+export async function readCsvFile(path: string, options: CsvOptions = {}): Promise<SeriesTable> {
+  const text = await readFile(path, 'utf8');
+  return parseCsv(text, options, path);
+}
