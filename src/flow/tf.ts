@@ -1,6 +1,9 @@
 // Single entry point to tfjs for all model code: everything imports `tf` from here so there is
 // exactly one tfjs-core instance, and `initBackend` picks the fastest backend that loads.
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's node bundle has the ops but not their gradients; the @tensorflow/tfjs bundle
+// registers them (and the cpu kernels) on this same tfjs-core instance, whatever backend runs.
+import '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -53,7 +56,7 @@ async function loadBackend(name: BackendName): Promise<void> {
     const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     wasm.setWasmPaths(dir + path.sep);
   } else {
-    await import('@tensorflow/tfjs-backend-cpu');
+    // the cpu kernels come with @tensorflow/tfjs, imported above
   }
 }
 

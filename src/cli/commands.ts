@@ -1,0 +1,152 @@
+// The CLI's actions: I/O and reporting around the detector. No model math here.
+import { writeFile, access } from 'node:fs/promises';
+import path from 'node:path';
+import { initBackend } from '../flow/tf.ts';
+import { readCsvFile, type CsvOptions } from '../ingest/csv.ts';
+import { sliceRows, tableLength, type SeriesTable } from '../ingest/table.ts';
+import { fitDetector, scoreTable, saveDetector, loadDetector, type Detector } from '../detector.ts';
+import { detectionMetrics, scoresCsv, writeBacktest, zScoreBaseline } from '../scoring/backtest.ts';
+import { configFromFlags } from './options.ts';
+import type { GanfConfig } from '../config.ts';
+
+type Flags = Record<string, unknown>;
+const say = (msg: string) => process.stderr.write(`${msg}\n`);
+
+function csvOptions(c: GanfConfig): CsvOptions {
+  const { missing: _missing, ...csv } = c.data;
+  return csv;
+}
+
+async function readTable(file: string, c: GanfConfig): Promise<SeriesTable> {
+  return readCsvFile(file, csvOptions(c));
+}
+
+export async function runTrain(flags: Flags): Promise<void> {
+  const config = configFromFlags(flags);
+  await initBackend();
+  const table = await readTable(String(flags.data), config);
+  warnIfLabelled(table, 'training data');
+  const { detector, report } = await fitDetector(table, config, say);
+  await saveDetector(detector, String(flags.out));
+  say(`model ${detector.modelVersion} written to ${flags.out}: ${detector.sensors.length} sensors, ${detector.graph.size} DAG edges, ` +
+    `${report.train.steps} steps in ${report.train.seconds.toFixed(1)} s (${report.train.windowsPerSecond.toFixed(0)} windows/s), ` +
+    `validation NLL ${report.train.bestValidationNll.toFixed(3)}, threshold ${detector.threshold.value.toFixed(2)}`);
+}
+
+export async function runScore(flags: Flags): Promise<void> {
+  await initBackend();
+  const det = await loadDetector(String(flags.model));
+  const config = flags.config || hasDataFlags(flags) ? configFromFlags(flags, { data: det.config.data }) : det.config;
+  const table = await readTable(String(flags.data), config);
+  const s = scoreTable(det, table, { warmStart: Boolean(flags.warmStart) });
+  await writeFile(String(flags.out), scoresCsv(det, s, table.labels));
+  const alerts = s.alerts.reduce((a, b) => a + b, 0);
+  say(`scored ${s.total.length} steps with model ${det.modelVersion}: ${alerts} above threshold ${det.threshold.value.toFixed(2)}; wrote ${flags.out}`);
+}
+
+export interface BacktestOutcome {
+  detector: Detector;
+  metrics: Record<string, unknown>;
+}
+
+export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
+  const config = configFromFlags(flags);
+  await initBackend();
+  let trainTable: SeriesTable | undefined;
+  let testTable: SeriesTable;
+  if (flags.data) {
+    const split = Number(flags.split ?? 0.5);
+    if (!(split > 0 && split < 1)) throw new Error(`--split must be between 0 and 1 (got ${flags.split})`);
+    const all = await readTable(String(flags.data), config);
+    const cut = Math.round(tableLength(all) * split);
+    trainTable = sliceRows(all, 0, cut);
+    testTable = sliceRows(all, cut);
+  } else {
+    if (!flags.test) throw new Error('backtest needs --test (with --train or --model) or --data with --split');
+    if (!flags.train && !flags.model) throw new Error('backtest needs --train or --model');
+    if (flags.train) trainTable = await readTable(String(flags.train), config);
+    testTable = await readTable(String(flags.test), config);
+  }
+  let det: Detector;
+  let trainInfo: Record<string, unknown> = {};
+  if (flags.model) {
+    det = await loadDetector(String(flags.model));
+  } else {
+    warnIfLabelled(trainTable!, 'training data');
+    const fit = await fitDetector(trainTable!, config, say);
+    det = fit.detector;
+    trainInfo = { ...det.manifestExtras.metrics };
+    if (flags.saveModel) await saveDetector(det, String(flags.saveModel));
+  }
+  // Test data that directly follows the training data is scored with the training tail as context.
+  const follows = trainTable !== undefined && testTable.timestamps[0] > trainTable.timestamps[tableLength(trainTable) - 1];
+  const started = performance.now();
+  const s = scoreTable(det, testTable, { warmStart: follows });
+  const scoreSeconds = (performance.now() - started) / 1000;
+  const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold.value);
+  const base = trainTable ? zScoreBaseline(trainTable, testTable, config.data.missing, config.threshold) : undefined;
+  const metrics = {
+    modelVersion: det.modelVersion,
+    config: det.config,
+    sensors: det.sensors.length,
+    dagEdges: det.graph.size,
+    training: trainInfo,
+    scoring: { steps: s.total.length, seconds: round(scoreSeconds), stepsPerSecond: round(s.total.length / scoreSeconds), warmStart: follows },
+    missing: s.missing,
+    model,
+    baselineZScore: base ? detectionMetrics(base.scores, testTable.labels, base.alerts, base.threshold) : null,
+  };
+  await writeBacktest(String(flags.out), scoresCsv(det, s, testTable.labels), metrics);
+  say(summaryLine('GANF', model));
+  if (metrics.baselineZScore) say(summaryLine('z-score baseline', metrics.baselineZScore));
+  say(`wrote ${path.join(String(flags.out), 'scores.csv')} and metrics.json`);
+  return { detector: det, metrics };
+}
+
+export async function runFixtures(flags: Flags): Promise<void> {
+  const { writeFixture } = await import('../fixtures/index.ts');
+  for (const name of ['grid', 'traffic'] as const) {
+    const dir = path.join(String(flags.out ?? 'fixtures'), name);
+    await writeFixture(name, dir, flags.seed !== undefined ? { seed: Number(flags.seed) } : undefined);
+    say(`wrote ${dir}`);
+  }
+}
+
+/** The README's first command: the whole offline job on built-in data and presets. */
+export async function runDemo(flags: Flags): Promise<void> {
+  const name = String(flags.fixture ?? 'grid');
+  const dir = path.join('fixtures', name);
+  try {
+    await access(path.join(dir, 'train.csv'));
+  } catch {
+    const { writeFixture } = await import('../fixtures/index.ts');
+    await writeFixture(name as 'grid' | 'traffic', dir);
+  }
+  const preset = path.join('config', `${name}.json`);
+  say(`demo: training GANF on ${dir}/train.csv with ${preset}, then backtesting on ${dir}/test.csv`);
+  await runBacktest({
+    config: preset, train: path.join(dir, 'train.csv'), test: path.join(dir, 'test.csv'),
+    out: String(flags.out ?? 'runs/demo'), saveModel: path.join(String(flags.out ?? 'runs/demo'), 'model'),
+  });
+}
+
+function summaryLine(name: string, m: ReturnType<typeof detectionMetrics>): string {
+  if (m.auroc === null || !m.atModelThreshold) return `${name}: no labels to evaluate against`;
+  const a = m.atModelThreshold;
+  return `${name}: AUROC ${m.auroc.toFixed(3)}  AUPRC ${m.auprc!.toFixed(3)}  best F1 ${m.bestF1!.f1.toFixed(3)}  ` +
+    `| at threshold: P ${a.precision.toFixed(2)} R ${a.recall.toFixed(2)} F1 ${a.f1.toFixed(2)}, events ${a.detectedEvents}/${a.totalEvents}, false-alarm events ${a.falseAlarmEvents}` +
+    (a.medianDelaySteps !== null ? `, median delay ${a.medianDelaySteps} steps` : '');
+}
+
+function warnIfLabelled(t: SeriesTable, what: string): void {
+  const n = t.labels ? t.labels.reduce((a, b) => a + b, 0) : 0;
+  if (n > 0) say(`warning: ${what} has ${n} labelled anomalous rows; the model treats all training rows as normal (labels are never used for fitting)`);
+}
+
+function hasDataFlags(f: Flags): boolean {
+  return ['delimiter', 'timestampColumn', 'timestampFormat', 'labelColumn', 'dropColumns', 'featureSeparator', 'intervalMs'].some((k) => f[k] !== undefined);
+}
+
+function round(v: number): number {
+  return Math.round(v * 1000) / 1000;
+}

@@ -1,0 +1,123 @@
+// Every setting of train / score / backtest, validated once at the edge. Config files (JSON) and
+// command-line flags both land here; errors name the offending field.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { CsvOptionsSchema } from './ingest/csv.ts';
+import { MissingPolicySchema } from './ingest/missing.ts';
+
+/** CSV options plus the missing-value policy; one schema each, owned by src/ingest. */
+export const DataConfigSchema = CsvOptionsSchema.extend({
+  missing: MissingPolicySchema.prefault({}),
+});
+
+export const ModelConfigSchema = z.object({
+  window: z.number().int().min(2).default(60),
+  hidden: z.number().int().min(2).default(32),
+  condition: z.number().int().min(2).default(32),
+  flowHidden: z.number().int().min(2).default(32),
+  flowBlocks: z.number().int().min(1).default(1),
+  transform: z.enum(['affine', 'sinh-arcsinh']).default('sinh-arcsinh'),
+  /** stateful: the encoder runs through the whole series (O(1) per new step); windowed: reset at every window start. */
+  encoder: z.enum(['stateful', 'windowed']).default('stateful'),
+}).strict();
+
+export const TrainConfigSchema = z.object({
+  seed: z.number().int().default(42),
+  batchSize: z.number().int().min(1).default(64),
+  learningRate: z.number().positive().default(2e-3),
+  weightDecay: z.number().min(0).default(1e-4),
+  clipNorm: z.number().positive().default(5),
+  maxSteps: z.number().int().min(1).default(1200),
+  /** Share of maxSteps that may be spent learning the graph before it is frozen. */
+  dagStepsFraction: z.number().min(0).max(1).default(0.6),
+  evalEvery: z.number().int().min(1).default(50),
+  patience: z.number().int().min(1).default(6),
+  validationFraction: z.number().min(0.05).max(0.5).default(0.2),
+  /** Steps run without gradient before each training chunk so the state looks like the stream's. */
+  burnIn: z.number().int().min(0).optional(),
+}).strict();
+
+export const DagConfigSchema = z.object({
+  learn: z.boolean().default(true),
+  l1: z.number().min(0).default(0),
+  rhoInit: z.number().positive().default(1),
+  rhoMax: z.number().positive().default(1e10),
+  rhoFactor: z.number().gt(1).default(10),
+  progressFraction: z.number().gt(0).lt(1).default(0.25),
+  stepsPerRound: z.number().int().min(1).default(50),
+  hTol: z.number().positive().default(1e-8),
+  /** Edges below this fraction of the largest weight are dropped when the DAG is extracted. */
+  thresholdFraction: z.number().min(0).max(1).default(0.1),
+  maxParents: z.number().int().min(1).optional(),
+  prior: z.object({
+    path: z.string(),
+    format: z.enum(['edges', 'matrix']).default('matrix'),
+    mode: z.enum(['restrict', 'init']).default('restrict'),
+    hops: z.number().int().min(1).default(1),
+    directed: z.boolean().default(false),
+  }).strict().optional(),
+}).strict();
+
+export const ThresholdConfigSchema = z.object({
+  method: z.enum(['spot', 'quantile']).default('spot'),
+  /** Risk level q: the threshold is exceeded by normal data with probability q (spot: from a GPD tail fit; quantile: the empirical 1 - q quantile). */
+  level: z.number().gt(0).lt(1).default(1e-3),
+  initialQuantile: z.number().gt(0.5).lt(1).default(0.98),
+}).strict();
+
+export const GanfConfigSchema = z.object({
+  data: DataConfigSchema.prefault({}),
+  model: ModelConfigSchema.prefault({}),
+  train: TrainConfigSchema.prefault({}),
+  dag: DagConfigSchema.prefault({}),
+  threshold: ThresholdConfigSchema.prefault({}),
+}).strict();
+
+export type GanfConfig = z.infer<typeof GanfConfigSchema>;
+export type DataConfig = z.infer<typeof DataConfigSchema>;
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+export type DagConfig = z.infer<typeof DagConfigSchema>;
+export type ThresholdConfig = z.infer<typeof ThresholdConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validate a plain object; errors list each bad field as a dotted path with the reason. */
+export function parseConfig(raw: unknown, source = 'config'): GanfConfig {
+  const r = GanfConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+}
+
+export function loadConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Deep-merge command-line overrides (dotted paths) onto a raw config object. */
+export function applyOverrides(raw: unknown, overrides: Record<string, unknown>): Record<string, unknown> {
+  const out = structuredClone((raw ?? {}) as Record<string, unknown>);
+  for (const [path, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    const keys = path.split('.');
+    let node = out;
+    for (const k of keys.slice(0, -1)) {
+      if (typeof node[k] !== 'object' || node[k] === null) node[k] = {};
+      node = node[k] as Record<string, unknown>;
+    }
+    node[keys[keys.length - 1]] = value;
+  }
+  return out;
+}

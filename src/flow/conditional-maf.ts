@@ -1,0 +1,125 @@
+// Conditional masked autoregressive flow over the D features of one sensor at one time step.
+//
+// Each block maps x -> z with parameters for feature d computed from x_{<d} and the condition c
+// only (MADE masks). With D = 1 no x reaches any parameter, which is what makes it a valid
+// density: the published GANF code's D = 1 masks are all ones, so its shift can copy x.
+// Transform per feature: affine, or affine followed by sinh-arcsinh (monotone, with its own
+// skew and tail weight) so heavy-tailed or skewed conditionals get a real density.
+import { tf } from './tf.ts';
+import type { ParamStore } from './params.ts';
+
+export type FlowTransform = 'affine' | 'sinh-arcsinh';
+
+export interface FlowShape {
+  features: number; // D
+  condition: number; // C
+  hidden: number;
+  blocks: number;
+  transform: FlowTransform;
+}
+
+const LOG_2PI = Math.log(2 * Math.PI);
+const MAX_LOG_SCALE = 6;
+const MAX_LOG_TAIL = 2.5;
+
+/** MADE degrees: inputs 1..D, hidden 0..D-1 (degree 0 units see only c), outputs 1..D. */
+export function madeMasks(features: number, hidden: number): { inputMask: Float32Array; outputMask: Float32Array } {
+  const hiddenDeg = Array.from({ length: hidden }, (_, i) => i % features);
+  const inputMask = new Float32Array(features * hidden);
+  for (let d = 0; d < features; d++) for (let h = 0; h < hidden; h++) inputMask[d * hidden + h] = hiddenDeg[h] >= d + 1 ? 1 : 0;
+  const outputMask = new Float32Array(hidden * features);
+  for (let h = 0; h < hidden; h++) for (let d = 0; d < features; d++) outputMask[h * features + d] = d + 1 > hiddenDeg[h] ? 1 : 0;
+  return { inputMask, outputMask };
+}
+
+function paramsPerFeature(t: FlowTransform): number {
+  return t === 'affine' ? 2 : 4;
+}
+
+export class ConditionalMAF {
+  readonly shape: FlowShape;
+  private readonly blocks: {
+    w1: tf.Variable; wc: tf.Variable; b1: tf.Variable;
+    w2: tf.Variable; wco: tf.Variable; b2: tf.Variable;
+  }[] = [];
+  private readonly inMask: tf.Tensor2D;
+  private readonly outMask: tf.Tensor2D; // [hidden, D*P], outputs grouped by parameter then feature
+  private readonly xReachesParams: boolean;
+
+  constructor(store: ParamStore, prefix: string, shape: FlowShape) {
+    this.shape = shape;
+    const { features: D, condition: C, hidden: Hf, blocks, transform } = shape;
+    const P = paramsPerFeature(transform);
+    const masks = madeMasks(D, Hf);
+    this.xReachesParams = masks.inputMask.some((v) => v > 0);
+    this.inMask = tf.tensor2d(masks.inputMask, [D, Hf]);
+    const om = new Float32Array(Hf * D * P);
+    for (let h = 0; h < Hf; h++) for (let p = 0; p < P; p++) for (let d = 0; d < D; d++) om[h * D * P + p * D + d] = masks.outputMask[h * D + d];
+    this.outMask = tf.tensor2d(om, [Hf, D * P]);
+    for (let b = 0; b < blocks; b++) {
+      const n = `${prefix}.block${b}`;
+      this.blocks.push({
+        w1: store.create(`${n}.w1`, [D, Hf]),
+        wc: store.create(`${n}.wc`, [C, Hf]),
+        b1: store.create(`${n}.b1`, [Hf], 'zeros'),
+        // Small output weights start every block near the identity map.
+        w2: store.create(`${n}.w2`, [Hf, D * P], (s) => tf.randomUniform(s, -1e-2, 1e-2, 'float32', 7 + b)),
+        wco: store.create(`${n}.wco`, [C, D * P], (s) => tf.randomUniform(s, -1e-2, 1e-2, 'float32', 11 + b)),
+        b2: store.create(`${n}.b2`, [D * P], 'zeros'),
+      });
+    }
+  }
+
+  /** log p(x | c) for rows x [N, D], c [N, C] -> [N]. */
+  logProb(x: tf.Tensor2D, c: tf.Tensor2D): tf.Tensor1D {
+    return tf.tidy(() => {
+      const { z, logDet } = this.transform(x, c);
+      const base = tf.mul(-0.5, tf.add(tf.sum(tf.square(z), 1), this.shape.features * LOG_2PI));
+      return tf.add(base, logDet) as tf.Tensor1D;
+    });
+  }
+
+  /** x -> z and log|det dz/dx| per row. */
+  transform(x: tf.Tensor2D, c: tf.Tensor2D): { z: tf.Tensor2D; logDet: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const D = this.shape.features;
+      const P = paramsPerFeature(this.shape.transform);
+      let z: tf.Tensor2D = x;
+      let logDet: tf.Tensor = tf.zeros([x.shape[0]]);
+      this.blocks.forEach((blk, i) => {
+        let pre = tf.add(tf.matMul(c, blk.wc), blk.b1);
+        if (this.xReachesParams) pre = tf.add(pre, tf.matMul(z, tf.mul(blk.w1, this.inMask)));
+        const hidden = tf.relu(pre);
+        const params = tf.add(tf.add(tf.matMul(hidden, tf.mul(blk.w2, this.outMask)), tf.matMul(c, blk.wco)), blk.b2);
+        const parts = tf.split(params, P, 1) as tf.Tensor2D[];
+        const shift = parts[0];
+        const logScale = tf.mul(MAX_LOG_SCALE, tf.tanh(tf.div(parts[1], MAX_LOG_SCALE)));
+        let u: tf.Tensor = tf.mul(tf.sub(z, shift), tf.exp(tf.neg(logScale)));
+        let ld = tf.neg(logScale);
+        if (this.shape.transform === 'sinh-arcsinh') {
+          const skew = parts[2];
+          const logTail = tf.mul(MAX_LOG_TAIL, tf.tanh(tf.div(parts[3], MAX_LOG_TAIL)));
+          const tail = tf.exp(logTail);
+          const inner = tf.sub(tf.mul(tail, tf.asinh(u)), skew);
+          ld = tf.add(ld, tf.sub(tf.add(logTail, logCosh(inner)), tf.mul(0.5, tf.log1p(tf.square(u)))));
+          u = tf.sinh(inner);
+        }
+        logDet = tf.add(logDet, tf.sum(ld, 1));
+        // Alternate the autoregressive order between blocks.
+        z = (D > 1 && i < this.blocks.length - 1 ? tf.reverse(u, 1) : u) as tf.Tensor2D;
+      });
+      return { z, logDet: logDet as tf.Tensor1D };
+    });
+  }
+
+  dispose(): void {
+    this.inMask.dispose();
+    this.outMask.dispose();
+  }
+}
+
+/** log cosh(y) = |y| + log1p(exp(-2|y|)) - log 2, stable for large |y|. */
+function logCosh(y: tf.Tensor): tf.Tensor {
+  const a = tf.abs(y);
+  return tf.sub(tf.add(a, tf.log1p(tf.exp(tf.mul(-2, a)))), Math.LN2);
+}

@@ -1,0 +1,117 @@
+// A trained model on disk: one immutable directory with a manifest that says what everything is.
+// Written to a temporary sibling, fsynced, then renamed, so a reader never sees half a model.
+import { mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { z } from 'zod';
+import { GanfConfigSchema } from './config.ts';
+import { parseScalerState, type ScalerState } from './ingest/preprocess.ts';
+import type { ParamSpec } from './flow/params.ts';
+
+export const MANIFEST_VERSION = 1;
+
+const ThresholdSchema = z.object({
+  method: z.string(),
+  value: z.number(),
+}).passthrough();
+
+export const ManifestSchema = z.object({
+  format: z.literal('ganf-model'),
+  manifestVersion: z.literal(MANIFEST_VERSION),
+  modelVersion: z.string(),
+  createdAt: z.string(),
+  sensors: z.array(z.string()).min(1),
+  features: z.array(z.string()).min(1),
+  config: GanfConfigSchema,
+  dataFingerprint: z.string(),
+  libraries: z.record(z.string(), z.string()),
+  backend: z.string(),
+  params: z.array(z.object({ name: z.string(), shape: z.array(z.number().int()) })),
+  threshold: ThresholdSchema,
+  /** Per-sensor median NLL on the calibration data: contributions are ranked by excess over it. */
+  calibrationMedians: z.array(z.number()),
+  metrics: z.record(z.string(), z.unknown()),
+  files: z.object({ weights: z.string(), graph: z.string(), scaler: z.string(), context: z.string() }),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+export interface ModelArtifact {
+  manifest: Omit<Manifest, 'format' | 'manifestVersion' | 'files' | 'params'>;
+  params: ParamSpec[];
+  weights: Buffer;
+  graph: unknown;
+  scaler: ScalerState;
+  /** The last raw training rows, standardised: warm-up context for scoring data that follows training. */
+  context: Float32Array;
+}
+
+export async function saveModel(dir: string, a: ModelArtifact): Promise<void> {
+  const target = path.resolve(dir);
+  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
+  await mkdir(tmp, { recursive: true });
+  const files = { weights: 'weights.bin', graph: 'graph.json', scaler: 'scaler.json', context: 'context.bin' };
+  const manifest: Manifest = { format: 'ganf-model', manifestVersion: MANIFEST_VERSION, ...a.manifest, params: a.params, files };
+  await writeSynced(path.join(tmp, files.weights), a.weights);
+  await writeSynced(path.join(tmp, files.graph), JSON.stringify(a.graph, null, 1));
+  await writeSynced(path.join(tmp, files.scaler), JSON.stringify(a.scaler, null, 1));
+  await writeSynced(path.join(tmp, files.context), Buffer.from(a.context.buffer, a.context.byteOffset, a.context.byteLength));
+  await writeSynced(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  await rm(target, { recursive: true, force: true });
+  await rename(tmp, target);
+}
+
+export async function loadModel(dir: string): Promise<ModelArtifact & { manifest: Manifest }> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
+  } catch (e) {
+    throw new Error(`${dir} is not a model directory (manifest.json: ${(e as Error).message})`);
+  }
+  const parsed = ManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(`${dir}/manifest.json is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const m = parsed.data;
+  const weights = await readFile(path.join(dir, m.files.weights));
+  const ctx = await readFile(path.join(dir, m.files.context));
+  return {
+    manifest: m,
+    params: m.params,
+    weights,
+    graph: JSON.parse(await readFile(path.join(dir, m.files.graph), 'utf8')),
+    scaler: parseScalerState(JSON.parse(await readFile(path.join(dir, m.files.scaler), 'utf8'))),
+    context: new Float32Array(ctx.buffer.slice(ctx.byteOffset, ctx.byteOffset + ctx.byteLength)),
+  };
+}
+
+async function writeSynced(file: string, data: string | Buffer): Promise<void> {
+  const fh = await open(file, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Hash of the exact training values and sensor names: says which data a model was fitted on. */
+export function fingerprint(sensors: string[], values: Float32Array): string {
+  const h = createHash('sha256');
+  h.update(sensors.join('\u0000'));
+  h.update(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+  return `sha256:${h.digest('hex').slice(0, 32)}`;
+}
+
+export function libraryVersions(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  const out: Record<string, string> = { node: process.version };
+  for (const name of ['@tensorflow/tfjs-core', 'graphology', 'zod']) {
+    try {
+      out[name] = (require(`${name}/package.json`) as { version: string }).version;
+    } catch {
+      out[name] = 'unknown';
+    }
+  }
+  return out;
+}

@@ -1,0 +1,101 @@
+// Causal batch scoring: the score of step t uses data up to t only, so these numbers are what the
+// stream produces later. Score = negative log-likelihood, total and per sensor.
+import { tf } from '../flow/tf.ts';
+import type { GanfModel, EncoderState } from '../flow/ganf.ts';
+import { disposeState } from '../flow/ganf.ts';
+import { chunkTensor, type Series } from '../flow/chunks.ts';
+
+export interface SeriesScores {
+  steps: number;
+  sensors: number;
+  /** -log p(x_k^t | parents, past), [T*K], index t*K + k. */
+  perSensor: Float32Array;
+  /** Sum over sensors: -log p(x^t | past), [T]. */
+  total: Float32Array;
+}
+
+export interface ScoreOptions {
+  encoder: 'stateful' | 'windowed';
+  window: number;
+  adjacency: tf.Tensor2D;
+  /** Steps immediately before the series, used only as context (never scored). */
+  context?: Series;
+  batchSize?: number;
+}
+
+export function scoreSeries(model: GanfModel, series: Series, opts: ScoreOptions): SeriesScores {
+  const input = opts.context ? concatSeries(opts.context, series) : series;
+  const offset = opts.context ? opts.context.steps : 0;
+  const nll = opts.encoder === 'stateful'
+    ? statefulNll(model, input, opts.window, opts.adjacency).nll
+    : windowedNll(model, input, opts.window, opts.adjacency, opts.batchSize ?? 64);
+  const K = series.sensors;
+  const perSensor = nll.slice(offset * K);
+  return { steps: series.steps, sensors: K, perSensor, total: totals(perSensor, K) };
+}
+
+/** Runs the encoder through the whole series in chunks; returns the final state for continuation. */
+export function statefulNll(
+  model: GanfModel, s: Series, chunk: number, adjacency: tf.Tensor2D, initial?: EncoderState,
+): { nll: Float32Array; state: EncoderState } {
+  const K = s.sensors;
+  const nll = new Float32Array(s.steps * K);
+  let state = initial ?? model.zeroState(1);
+  for (let start = 0; start < s.steps; start += chunk) {
+    const len = Math.min(chunk, s.steps - start);
+    const x = chunkTensor(s, [start], len);
+    const out = model.forward(x, state, adjacency);
+    const lp = out.logProb.dataSync(); // [K, len, 1]
+    for (let k = 0; k < K; k++) for (let l = 0; l < len; l++) nll[(start + l) * K + k] = -lp[k * len + l];
+    x.dispose();
+    out.logProb.dispose();
+    if (state !== initial) disposeState(state);
+    state = out.state;
+  }
+  return { nll, state };
+}
+
+/** Each step scored from a fresh state over the window ending at it (the GANF paper's layout). */
+function windowedNll(model: GanfModel, s: Series, L: number, adjacency: tf.Tensor2D, batch: number): Float32Array {
+  const K = s.sensors;
+  const nll = new Float32Array(s.steps * K);
+  // Steps before the first full window see the series from its start, exactly as a stateful pass does.
+  const head = Math.min(L - 1, s.steps);
+  if (head > 0) {
+    const { nll: first, state } = statefulNll(model, { ...s, steps: head, data: s.data.subarray(0, head * K * s.features) }, L, adjacency);
+    nll.set(first);
+    disposeState(state);
+  }
+  for (let t = L - 1; t < s.steps; t += batch) {
+    const ends = Array.from({ length: Math.min(batch, s.steps - t) }, (_, i) => t + i);
+    const x = chunkTensor(s, ends.map((e) => e - L + 1), L);
+    const zero = model.zeroState(ends.length);
+    const out = model.forward(x, zero, adjacency);
+    const last = tf.tidy(() => out.logProb.slice([0, L - 1, 0], [K, 1, ends.length]).reshape([K, ends.length]));
+    const lp = last.dataSync();
+    ends.forEach((e, b) => { for (let k = 0; k < K; k++) nll[e * K + k] = -lp[k * ends.length + b]; });
+    tf.dispose([x, last, out.logProb]);
+    disposeState(zero);
+    disposeState(out.state);
+  }
+  return nll;
+}
+
+export function totals(perSensor: Float32Array, K: number): Float32Array {
+  const T = perSensor.length / K;
+  const out = new Float32Array(T);
+  for (let t = 0; t < T; t++) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s += perSensor[t * K + k];
+    out[t] = s;
+  }
+  return out;
+}
+
+export function concatSeries(a: Series, b: Series): Series {
+  if (a.sensors !== b.sensors || a.features !== b.features) throw new Error('context and series have different sensors/features');
+  const data = new Float32Array(a.data.length + b.data.length);
+  data.set(a.data);
+  data.set(b.data, a.data.length);
+  return { data, steps: a.steps + b.steps, sensors: a.sensors, features: a.features };
+}
