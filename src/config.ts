@@ -45,7 +45,7 @@ export const DagConfigSchema = z.object({
   rhoFactor: z.number().gt(1).default(10),
   progressFraction: z.number().gt(0).lt(1).default(0.25),
   stepsPerRound: z.number().int().min(1).default(50),
-  hTol: z.number().positive().default(1e-8),
+  hTol: z.number().positive().default(1e-6),
   /** Edges below this fraction of the largest weight are dropped when the DAG is extracted. */
   thresholdFraction: z.number().min(0).max(1).default(0.1),
   maxParents: z.number().int().min(1).optional(),

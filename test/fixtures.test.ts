@@ -15,7 +15,7 @@ import {
   type Fixture,
 } from '../src/fixtures/index.ts';
 import { busNetOutflow, dcPowerFlow, DcSolver, type DcNetwork } from '../src/fixtures/powerflow.ts';
-import { Rng } from '../src/fixtures/rng.ts';
+import { Rng } from '../src/util/rng.ts';
 
 const SMALL = { trainDays: 2, testDays: 3 };
 

@@ -79,7 +79,7 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     if (flags.saveModel) await saveDetector(det, String(flags.saveModel));
   }
   // Test data that directly follows the training data is scored with the training tail as context.
-  const follows = trainTable !== undefined && testTable.timestamps[0] > trainTable.timestamps[tableLength(trainTable) - 1];
+  const follows = trainTable !== undefined && directlyFollows(trainTable, testTable);
   const started = performance.now();
   const s = scoreTable(det, testTable, { warmStart: follows });
   const scoreSeconds = (performance.now() - started) / 1000;
@@ -141,6 +141,15 @@ function summaryLine(name: string, m: ReturnType<typeof detectionMetrics>): stri
 function warnIfLabelled(t: SeriesTable, what: string): void {
   const n = t.labels ? t.labels.reduce((a, b) => a + b, 0) : 0;
   if (n > 0) say(`warning: ${what} has ${n} labelled anomalous rows; the model treats all training rows as normal (labels are never used for fitting)`);
+}
+
+/** True when `next` starts within two sampling intervals after `prev` ends. */
+export function directlyFollows(prev: SeriesTable, next: SeriesTable): boolean {
+  const n = tableLength(prev);
+  if (n < 2 || tableLength(next) < 1) return false;
+  const interval = (prev.timestamps[n - 1] - prev.timestamps[0]) / (n - 1);
+  const gap = next.timestamps[0] - prev.timestamps[n - 1];
+  return gap > 0 && gap <= 2 * interval;
 }
 
 function hasDataFlags(f: Flags): boolean {

@@ -49,6 +49,8 @@ function envBackend(): BackendName | undefined {
 
 async function loadBackend(name: BackendName): Promise<void> {
   if (name === 'tensorflow') {
+    // libtensorflow's own INFO lines (oneDNN, CPU features) are noise for our users.
+    process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
     await import('@tensorflow/tfjs-node');
   } else if (name === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
