@@ -23,7 +23,7 @@ async function run(name: string, overrides: Record<string, unknown> = {}) {
   const s = scoreTable(detector, test, { warmStart: true });
   const scoreSec = (performance.now() - t0) / 1000;
   const model = detectionMetrics(s.total, test.labels, s.alerts, detector.threshold.value);
-  const base = zScoreBaseline(train, test, config.data.missing, config.threshold);
+  const base = zScoreBaseline(train, test, config);
   const baseline = detectionMetrics(base.scores, test.labels, base.alerts, base.threshold);
   detector.model.dispose();
   return {

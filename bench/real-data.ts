@@ -32,7 +32,7 @@ function csvOpts(c: GanfConfig) {
 async function evaluate(dataset: string, protocol: string, c: GanfConfig, train: SeriesTable, test: SeriesTable, warmStart: boolean, extra?: (d: Detector, s: ReturnType<typeof scoreTable>) => Record<string, unknown>): Promise<Row> {
   const { detector, report } = await fitDetector(train, c);
   const s = scoreTable(detector, test, { warmStart });
-  const base = zScoreBaseline(train, test, c.data.missing, c.threshold);
+  const base = zScoreBaseline(train, test, c);
   const row: Row = {
     dataset, protocol, sensors: detector.sensors.length, trainSeconds: report.train.seconds,
     model: detectionMetrics(s.total, test.labels, s.alerts, detector.threshold.value),
@@ -55,7 +55,7 @@ async function skab(root: string): Promise<Row[]> {
   const c = config('skab');
   const free = await readCsvFile(path.join(root, 'skab/anomaly-free/anomaly-free.csv'), { ...csvOpts(c), labelColumn: null, dropColumns: [] });
   const { detector, report } = await fitDetector(free, c);
-  const base = (t: SeriesTable) => zScoreBaseline(free, t, c.data.missing, c.threshold);
+  const base = (t: SeriesTable) => zScoreBaseline(free, t, c);
   const rows: Row[] = [];
   for (const group of ['valve1', 'valve2']) {
     const files = (await readdir(path.join(root, 'skab', group))).filter((f) => f.endsWith('.csv')).sort((a, b) => parseInt(a) - parseInt(b));

@@ -17,6 +17,11 @@ export const ModelConfigSchema = z.object({
   flowHidden: z.number().int().min(2).default(32),
   flowBlocks: z.number().int().min(1).default(1),
   transform: z.enum(['affine', 'sinh-arcsinh']).default('sinh-arcsinh'),
+  /**
+   * The score of step t is the joint NLL of the last `scoreWindow` steps (mean per step): the
+   * window log-density GANF scores, computed causally. 1 = the single step's NLL.
+   */
+  scoreWindow: z.number().int().min(1).default(6),
   /** stateful: the encoder runs through the whole series (O(1) per new step); windowed: reset at every window start. */
   encoder: z.enum(['stateful', 'windowed']).default('stateful'),
 }).strict();

@@ -82,7 +82,7 @@ export async function fitDetector(table: SeriesTable, config: GanfConfig, log: (
   });
   const adjacency = tf.tensor2d(result.dagWeights, [K, K]);
   const trainTail = contextOf(trainData, config);
-  const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, adjacency, context: trainTail });
+  const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail });
   const threshold = fitThreshold(cal.total, config.threshold);
   const fullSeries = seriesFrom(applyScaler(filled, scaler, { dequantise: 'midpoint' }), K, D);
   const detector: Detector = {
@@ -126,7 +126,7 @@ export function scoreTable(det: Detector, table: SeriesTable, opts: { warmStart?
   const D = det.features.length;
   const series = seriesFrom(applyScaler(filled, det.scaler, { dequantise: 'midpoint' }), K, D);
   const context = opts.warmStart ? seriesFrom(det.context, K, D) : undefined;
-  const s = scoreSeries(det.model, series, { encoder: det.config.model.encoder, window: det.config.model.window, adjacency: det.adjacency, context });
+  const s = scoreSeries(det.model, series, { encoder: det.config.model.encoder, window: det.config.model.window, scoreWindow: det.config.model.scoreWindow, adjacency: det.adjacency, context });
   const alerts = new Uint8Array(s.steps);
   for (let t = 0; t < s.steps; t++) alerts[t] = s.total[t] > det.threshold.value ? 1 : 0;
   return { timestamps: filled.timestamps, sensors: det.sensors, total: s.total, perSensor: s.perSensor, alerts, missing };

@@ -87,3 +87,15 @@ test('D > 1 features: windowed and stateful scoring agree on the first window', 
   assert.ok(Math.abs(st.total[20] - wi.total[20]) > 1e-6, 'later windows forget the start, the stateful pass does not');
   m.dispose(); A.dispose();
 });
+
+test('window score: trailing mean of the per-step NLL equals the brute-force window mean', async () => {
+  const { trailingMean } = await import('../src/scoring/batch-score.ts');
+  const K2 = 2, T = 9, w = 4;
+  const v = Float32Array.from({ length: T * K2 }, (_, i) => Math.sin(i) * 3);
+  const out = trailingMean(v, K2, w);
+  for (let t = 0; t < T; t++) for (let k = 0; k < K2; k++) {
+    let s = 0, n = 0;
+    for (let u = Math.max(0, t - w + 1); u <= t; u++) { s += v[u * K2 + k]; n++; }
+    assert.ok(Math.abs(out[t * K2 + k] - s / n) < 1e-5);
+  }
+});

@@ -84,7 +84,7 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
   const s = scoreTable(det, testTable, { warmStart: follows });
   const scoreSeconds = (performance.now() - started) / 1000;
   const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold.value);
-  const base = trainTable ? zScoreBaseline(trainTable, testTable, config.data.missing, config.threshold) : undefined;
+  const base = trainTable ? zScoreBaseline(trainTable, testTable, det.config) : undefined;
   const metrics = {
     modelVersion: det.modelVersion,
     config: det.config,

@@ -1,5 +1,4 @@
-// Copies windows of a time-major series [T, K, D] into the model's sensor-major chunk layout
-// [K, L, B, D]. Done on the CPU: it is a strided copy, cheaper than a gather on any backend.
+// Copies windows of a time-major series [T, K, D] into the model's chunk layout [L, K, B, D]. Done on the CPU: it is a strided copy, cheaper than a gather on any backend.
 import { tf } from './tf.ts';
 
 export interface Series {
@@ -15,7 +14,7 @@ export function seriesFrom(data: Float32Array, sensors: number, features: number
   return { data, steps, sensors, features };
 }
 
-/** Windows [starts[b], starts[b] + length) for each stream b -> tensor [K, length, B, D]. */
+/** Windows [starts[b], starts[b] + length) for each stream b -> tensor [length, K, B, D]. */
 export function chunkTensor(s: Series, starts: number[], length: number): tf.Tensor4D {
   const { sensors: K, features: D } = s;
   const B = starts.length;
@@ -26,10 +25,10 @@ export function chunkTensor(s: Series, starts: number[], length: number): tf.Ten
     for (let l = 0; l < length; l++) {
       const src = (t0 + l) * K * D;
       for (let k = 0; k < K; k++) {
-        const dst = ((k * length + l) * B + b) * D;
+        const dst = ((l * K + k) * B + b) * D;
         for (let d = 0; d < D; d++) out[dst + d] = s.data[src + k * D + d];
       }
     }
   }
-  return tf.tensor4d(out, [K, length, B, D]);
+  return tf.tensor4d(out, [length, K, B, D]);
 }

@@ -2,11 +2,12 @@
 // the (learned) DAG turns parents' current hidden states and the sensor's own previous state into
 // a condition vector, and a conditional MAF gives log p(x_j^t | parents, past) per sensor and step.
 //
-// Tensor layout is sensor-major ([K, L, B, ...]) so that aggregating parents is one
-// [K,K] x [K, L*B*H] matMul with no transposes.
+// Tensor layout is time-major ([L, K, B, ...]): the LSTM sees [L, K*B, D] without a transpose,
+// and parents are aggregated per step with one batched [K,K] x [K, B*H] matMul.
 import { tf } from './tf.ts';
 import { ParamStore } from './params.ts';
 import { ConditionalMAF, type FlowTransform } from './conditional-maf.ts';
+import { lstmSequence } from './lstm.ts';
 
 export interface GanfShape {
   sensors: number; // K
@@ -25,7 +26,7 @@ export type EncoderState = {
 };
 
 export type ChunkOutput = {
-  /** log p per sensor, time and stream: [K, L, B]. */
+  /** log p per time, sensor and stream: [L, K, B]. */
   logProb: tf.Tensor3D;
   state: EncoderState;
 };
@@ -43,10 +44,9 @@ export class GanfModel {
     this.store = new ParamStore(seed);
     const { sensors: K, features: D, hidden: H, condition: C } = shape;
     const s = this.store;
-    this.p.wx = s.create('lstm.wx', [D, 4 * H]);
-    this.p.wh = s.create('lstm.wh', [H, 4 * H]);
-    // Forget-gate bias 1 keeps early gradients flowing through the cell state.
-    this.p.b = s.create('lstm.b', [4 * H], (sh) => tf.concat([tf.zeros([H]), tf.ones([H]), tf.zeros([2 * H])]).reshape(sh));
+    // Gates (i, g, f, o) as in lstm.ts; forget-gate bias 1 keeps early gradients flowing.
+    this.p.w = s.create('lstm.w', [D + H, 4 * H]);
+    this.p.b = s.create('lstm.b', [4 * H], (sh) => tf.concat([tf.zeros([2 * H]), tf.ones([H]), tf.zeros([H])]).reshape(sh));
     this.p.wn = s.create('gc.wn', [H, H]);
     this.p.wr = s.create('gc.wr', [H, H]);
     this.p.bk = s.create('gc.bk', [K, 1, H], 'zeros');
@@ -63,55 +63,42 @@ export class GanfModel {
     return { h: tf.zeros([rows, this.shape.hidden]), c: tf.zeros([rows, this.shape.hidden]) };
   }
 
-  /** LSTM only, no densities: warms up the state (no gradient needed). x: [K, L, B, D]. */
+  /** LSTM only, no densities: warms up the state (no gradient needed). x: [L, K, B, D]. */
   advance(x: tf.Tensor4D, state: EncoderState): EncoderState {
     return tf.tidy(() => {
-      return this.encode(x, state).last;
+      const { hs, c } = this.encode(x, state);
+      const L = x.shape[0];
+      return { h: hs.slice([L - 1, 0, 0], [1, hs.shape[1], hs.shape[2]]).reshape([hs.shape[1], hs.shape[2]]) as tf.Tensor2D, c };
     });
   }
 
   /**
-   * Densities for a chunk x [K, L, B, D] (standardised), starting from `state`.
+   * Densities for a chunk x [L, K, B, D] (standardised), starting from `state`.
    * `adjacency` overrides the learned A (e.g. the extracted DAG's weights at scoring time).
    */
   forward(x: tf.Tensor4D, state: EncoderState, adjacency: tf.Tensor2D = this.adjacency as tf.Tensor2D): ChunkOutput {
     return tf.tidy(() => {
-      const [K, L, B, D] = x.shape;
+      const [L, K, B, D] = x.shape;
       const H = this.shape.hidden;
-      const { hs, last } = this.encode(x, state);
-      // hidden [K, L, B, H]; previous-step hidden for the self term.
-      const hidden = tf.stack(hs.map((h) => h.reshape([K, B, H])), 1) as tf.Tensor4D;
-      const h0 = state.h.reshape([K, 1, B, H]);
-      const prev = L > 1 ? tf.concat([h0, hidden.slice([0, 0, 0, 0], [K, L - 1, B, H])], 1) : h0;
-      // Parents at the same step: agg_j = sum_k A_kj h_k.
-      const agg = tf.matMul(adjacency, hidden.reshape([K, L * B * H]), true, false).reshape([K * L * B, H]);
+      const { hs, c } = this.encode(x, state); // [L, K*B, H]
+      const prev = L > 1 ? tf.concat([state.h.reshape([1, K * B, H]), hs.slice([0, 0, 0], [L - 1, K * B, H])], 0) : state.h.reshape([1, K * B, H]);
+      // Parents at the same step: agg_j = sum_k A_kj h_k, batched over time.
+      const At = tf.tile(tf.transpose(adjacency).reshape([1, K, K]), [L, 1, 1]) as tf.Tensor3D;
+      const agg = tf.matMul(At, hs.reshape([L, K, B * H])).reshape([L * K * B, H]);
       const pre = tf.add(
-        tf.add(tf.matMul(agg, this.p.wn), tf.matMul(prev.reshape([K * L * B, H]), this.p.wr)).reshape([K, L * B, H]),
-        this.p.bk,
+        tf.add(tf.matMul(agg, this.p.wn), tf.matMul(prev.reshape([L * K * B, H]), this.p.wr)).reshape([L, K, B, H]),
+        this.p.bk.reshape([1, K, 1, H]),
       );
-      const cond = tf.add(tf.matMul(tf.relu(pre).reshape([K * L * B, H]), this.p.w2), this.p.b2) as tf.Tensor2D;
-      const lp = this.flow.logProb(x.reshape([K * L * B, D]) as tf.Tensor2D, cond);
-      return { logProb: lp.reshape([K, L, B]) as tf.Tensor3D, state: last };
+      const cond = tf.fused.matMul({ a: tf.relu(pre).reshape([L * K * B, H]) as tf.Tensor2D, b: this.p.w2 as tf.Tensor2D, bias: this.p.b2 });
+      const lp = this.flow.logProb(x.reshape([L * K * B, D]) as tf.Tensor2D, cond as tf.Tensor2D);
+      const last = { h: hs.slice([L - 1, 0, 0], [1, K * B, H]).reshape([K * B, H]) as tf.Tensor2D, c };
+      return { logProb: lp.reshape([L, K, B]) as tf.Tensor3D, state: last };
     });
   }
 
-  private encode(x: tf.Tensor4D, state: EncoderState): { hs: tf.Tensor2D[]; last: EncoderState } {
-    const [K, L, B, D] = x.shape;
-    const H = this.shape.hidden;
-    // Input projection for all steps at once; then one [K*B,H]x[H,4H] matMul per step.
-    const proj = tf.matMul(x.reshape([K * L * B, D]), this.p.wx).reshape([K, L, B, 4 * H]);
-    const steps = tf.unstack(tf.transpose(proj, [1, 0, 2, 3])) as tf.Tensor3D[];
-    let h = state.h;
-    let c = state.c;
-    const hs: tf.Tensor2D[] = [];
-    for (let t = 0; t < L; t++) {
-      const z = tf.add(tf.add(steps[t].reshape([K * B, 4 * H]), tf.matMul(h, this.p.wh)), this.p.b);
-      const [i, f, g, o] = tf.split(z, 4, 1) as tf.Tensor2D[];
-      c = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(g)));
-      h = tf.mul(tf.sigmoid(o), tf.tanh(c));
-      hs.push(h);
-    }
-    return { hs, last: { h, c } };
+  private encode(x: tf.Tensor4D, state: EncoderState): { hs: tf.Tensor3D; c: tf.Tensor2D } {
+    const [L, K, B, D] = x.shape;
+    return lstmSequence(x.reshape([L, K * B, D]) as tf.Tensor3D, state.h, state.c, this.p.w as tf.Tensor2D, this.p.b as tf.Tensor1D);
   }
 
   dispose(): void {

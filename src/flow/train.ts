@@ -124,6 +124,7 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
     const { value, grads } = tf.variableGrads(() => {
       const out = model.forward(x, state, model.adjacency as tf.Tensor2D);
       const nll = tf.neg(tf.mean(out.logProb));
+      out.state.c.dispose(); // kept by the encoder for carrying state; not needed here
       if (graphFrozen) return nll as tf.Scalar;
       const h = acyclicity(model.adjacency as tf.Tensor2D);
       let loss = tf.add(nll, tf.add(tf.mul(0.5 * rho, tf.square(h)), tf.mul(alpha, h)));

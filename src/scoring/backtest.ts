@@ -5,9 +5,10 @@ import path from 'node:path';
 import { auroc, auprc, bestF1, eventMetrics, pointMetrics, pointAdjustedF1 } from './metrics.ts';
 import { topContributors, fitThreshold, type Detector, type TableScores } from '../detector.ts';
 import { fitZScoreBaseline, scoreZScore } from './baseline.ts';
-import { fillMissing, type MissingPolicy } from '../ingest/missing.ts';
+import { fillMissing } from '../ingest/missing.ts';
+import { trailingMean } from './batch-score.ts';
 import type { SeriesTable } from '../ingest/table.ts';
-import type { ThresholdConfig } from '../config.ts';
+import type { GanfConfig } from '../config.ts';
 
 export interface DetectionMetrics {
   steps: number;
@@ -77,13 +78,16 @@ export async function writeBacktest(dir: string, csv: string, metrics: unknown):
   await writeFile(path.join(dir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
 }
 
-/** The per-sensor z-score baseline, thresholded label-free the same way as the model. */
-export function zScoreBaseline(train: SeriesTable, test: SeriesTable, missing: MissingPolicy, threshold: ThresholdConfig): { scores: Float64Array; alerts: Uint8Array; threshold: number } {
-  const tr = fillMissing(train, missing).table;
-  const te = fillMissing(test, missing).table;
+/**
+ * The per-sensor z-score baseline (max |z| over sensors), averaged over the same trailing score
+ * window as the model and thresholded label-free the same way, so a comparison measures the model.
+ */
+export function zScoreBaseline(train: SeriesTable, test: SeriesTable, c: Pick<GanfConfig, 'data' | 'model' | 'threshold'>): { scores: Float32Array; alerts: Uint8Array; threshold: number } {
+  const tr = fillMissing(train, c.data.missing).table;
+  const te = fillMissing(test, c.data.missing).table;
   const baseline = fitZScoreBaseline(tr);
-  const cal = scoreZScore(tr, baseline).scores;
-  const t = fitThreshold(Float32Array.from(cal), threshold).value;
-  const scores = scoreZScore(te, baseline).scores;
+  const smooth = (v: Float64Array) => trailingMean(Float32Array.from(v), 1, c.model.scoreWindow);
+  const t = fitThreshold(smooth(scoreZScore(tr, baseline).scores), c.threshold).value;
+  const scores = smooth(scoreZScore(te, baseline).scores);
   return { scores, alerts: Uint8Array.from(scores, (v) => (v > t ? 1 : 0)), threshold: t };
 }

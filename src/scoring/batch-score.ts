@@ -20,6 +20,8 @@ export interface ScoreOptions {
   adjacency: tf.Tensor2D;
   /** Steps immediately before the series, used only as context (never scored). */
   context?: Series;
+  /** Trailing steps averaged into each score (see ModelConfig.scoreWindow); default 1. */
+  scoreWindow?: number;
   batchSize?: number;
 }
 
@@ -30,8 +32,27 @@ export function scoreSeries(model: GanfModel, series: Series, opts: ScoreOptions
     ? statefulNll(model, input, opts.window, opts.adjacency).nll
     : windowedNll(model, input, opts.window, opts.adjacency, opts.batchSize ?? 64);
   const K = series.sensors;
-  const perSensor = nll.slice(offset * K);
+  const perSensor = trailingMean(nll, K, opts.scoreWindow ?? 1).slice(offset * K);
   return { steps: series.steps, sensors: K, perSensor, total: totals(perSensor, K) };
+}
+
+/**
+ * Causal moving average over the last w rows of a [T, K] array (fewer at the start). It is the
+ * per-step mean of the window's joint log-density, so a stream keeps it in O(K) per step.
+ */
+export function trailingMean(values: Float32Array, K: number, w: number): Float32Array {
+  if (w <= 1) return values;
+  const T = values.length / K;
+  const out = new Float32Array(values.length);
+  const acc = new Float64Array(K);
+  for (let t = 0; t < T; t++) {
+    for (let k = 0; k < K; k++) {
+      acc[k] += values[t * K + k];
+      if (t >= w) acc[k] -= values[(t - w) * K + k];
+      out[t * K + k] = acc[k] / Math.min(w, t + 1);
+    }
+  }
+  return out;
 }
 
 /** Runs the encoder through the whole series in chunks; returns the final state for continuation. */
@@ -45,8 +66,8 @@ export function statefulNll(
     const len = Math.min(chunk, s.steps - start);
     const x = chunkTensor(s, [start], len);
     const out = model.forward(x, state, adjacency);
-    const lp = out.logProb.dataSync(); // [K, len, 1]
-    for (let k = 0; k < K; k++) for (let l = 0; l < len; l++) nll[(start + l) * K + k] = -lp[k * len + l];
+    const lp = out.logProb.dataSync(); // [len, K, 1]
+    for (let i = 0; i < len * K; i++) nll[start * K + i] = -lp[i];
     x.dispose();
     out.logProb.dispose();
     if (state !== initial) disposeState(state);
@@ -71,7 +92,7 @@ function windowedNll(model: GanfModel, s: Series, L: number, adjacency: tf.Tenso
     const x = chunkTensor(s, ends.map((e) => e - L + 1), L);
     const zero = model.zeroState(ends.length);
     const out = model.forward(x, zero, adjacency);
-    const last = tf.tidy(() => out.logProb.slice([0, L - 1, 0], [K, 1, ends.length]).reshape([K, ends.length]));
+    const last = tf.tidy(() => out.logProb.slice([L - 1, 0, 0], [1, K, ends.length]).reshape([K, ends.length]));
     const lp = last.dataSync();
     ends.forEach((e, b) => { for (let k = 0; k < K; k++) nll[e * K + k] = -lp[k * ends.length + b]; });
     tf.dispose([x, last, out.logProb]);
