@@ -7,9 +7,13 @@ export interface ParamSpec {
   shape: number[];
 }
 
+let storeCount = 0;
+
 export class ParamStore {
   readonly vars = new Map<string, tf.Variable>();
   private seed: number;
+  /** tfjs variable names are global to the engine: a per-store prefix lets models coexist. */
+  private readonly prefix = `ganf${++storeCount}/`;
 
   constructor(seed: number) {
     this.seed = seed;
@@ -27,7 +31,7 @@ export class ParamStore {
       const limit = Math.sqrt(6 / (fanIn + fanOut));
       return tf.randomUniform(shape, -limit, limit, 'float32', this.seed++);
     });
-    const v = tf.variable(value, true, name);
+    const v = tf.variable(value, true, this.prefix + name);
     value.dispose();
     this.vars.set(name, v);
     return v;
@@ -40,7 +44,7 @@ export class ParamStore {
   }
 
   trainable(exclude: Set<string> = new Set()): tf.Variable[] {
-    return [...this.vars.values()].filter((v) => !exclude.has(v.name));
+    return [...this.vars.entries()].filter(([name]) => !exclude.has(name)).map(([, v]) => v);
   }
 
   specs(): ParamSpec[] {

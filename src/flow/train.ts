@@ -138,7 +138,7 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
     tf.dispose(Object.values(grads));
     disposeState(state);
     tf.tidy(() => {
-      if (tc.weightDecay > 0) for (const v of vars) if (v.name !== 'dag.A') v.assign(tf.mul(v, 1 - tc.learningRate * tc.weightDecay));
+      if (tc.weightDecay > 0) for (const v of vars) if (v !== model.adjacency) v.assign(tf.mul(v, 1 - tc.learningRate * tc.weightDecay));
       if (!graphFrozen) model.adjacency.assign(tf.mul(tf.relu(model.adjacency), mask));
     });
     windows += batch;

@@ -218,3 +218,23 @@ export function applyScaler(table: SeriesTable, state: ScalerState, mode: Dequan
   });
   return out;
 }
+
+/**
+ * One raw row of the kept sensors (in `keptSensors(state)` order, K'*D) standardised for scoring,
+ * exactly as applyScaler's 'midpoint' mode does for a table: the streaming path's per-step form.
+ */
+export function standardiseRow(raw: ArrayLike<number>, state: ScalerState): Float32Array {
+  const D = state.features.length;
+  if (raw.length !== state.kept.length * D) {
+    throw new DataError({ field: 'row', reason: `expected ${state.kept.length * D} values (kept sensors x features), got ${raw.length}` });
+  }
+  const out = new Float32Array(raw.length);
+  state.kept.forEach(({ sensor, features }, j) => {
+    features.forEach((f, d) => {
+      const x = raw[j * D + d];
+      if (!Number.isFinite(x)) throw new DataError({ field: sensor, reason: `value ${x} is not a finite number` });
+      out[j * D + d] = (x + (f.discrete ? f.discrete.gap / 2 : 0) - f.mean) / f.std;
+    });
+  });
+  return out;
+}

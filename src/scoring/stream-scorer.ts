@@ -1,0 +1,82 @@
+// Online scoring, one time step at a time (River's score_one): the encoder state and the
+// trailing score window are carried, so each new step costs one LSTM cell update per sensor and
+// the numbers equal batch scoring of the same series (test/stream-scorer.test.ts).
+import { tf } from '../flow/tf.ts';
+import { disposeState, type EncoderState } from '../flow/ganf.ts';
+import { chunkTensor, seriesFrom } from '../flow/chunks.ts';
+import { statefulNll } from './batch-score.ts';
+import type { Detector } from '../detector.ts';
+import { standardiseRow } from '../ingest/preprocess.ts';
+
+export interface StepScore {
+  /** Window score (mean joint NLL over the last scoreWindow steps), as in batch scoring. */
+  total: number;
+  /** Per-sensor window NLL, in `detector.sensors` order. */
+  perSensor: Float32Array;
+  alert: boolean;
+}
+
+export class StreamScorer {
+  private state: EncoderState;
+  private readonly K: number;
+  private readonly D: number;
+  private readonly w: number;
+  private readonly ring: Float32Array; // last w per-sensor NLL rows
+  private readonly sums: Float64Array;
+  private seen = 0;
+
+  /** With `warmStart`, the stream continues from the end of the training data. */
+  constructor(private readonly det: Detector, opts: { warmStart?: boolean } = {}) {
+    if (det.config.model.encoder !== 'stateful') throw new Error('stream scoring needs a model trained with model.encoder = "stateful"');
+    this.K = det.sensors.length;
+    this.D = det.features.length;
+    this.w = det.config.model.scoreWindow;
+    this.ring = new Float32Array(this.w * this.K);
+    this.sums = new Float64Array(this.K);
+    this.state = det.model.zeroState(1);
+    if (opts.warmStart) {
+      const ctx = seriesFrom(det.context, this.K, this.D);
+      const { nll, state } = statefulNll(det.model, ctx, det.config.model.window, det.adjacency, this.state);
+      disposeState(this.state);
+      this.state = state;
+      for (let t = 0; t < ctx.steps; t++) this.push(nll.subarray(t * this.K, (t + 1) * this.K));
+    }
+  }
+
+  /** One raw step (sensor units), [K*D] in `detector.sensors` order. */
+  scoreOne(raw: ArrayLike<number>): StepScore {
+    return this.scoreStandardised(standardiseRow(raw, this.det.scaler));
+  }
+
+  /** One standardised step, [K*D] in model sensor order. */
+  scoreStandardised(x: Float32Array): StepScore {
+    const chunk = chunkTensor({ data: x, steps: 1, sensors: this.K, features: this.D }, [0], 1);
+    const out = this.det.model.forward(chunk, this.state, this.det.adjacency);
+    const lp = out.logProb.dataSync();
+    tf.dispose([chunk, out.logProb]);
+    disposeState(this.state);
+    this.state = out.state;
+    const nll = new Float32Array(this.K);
+    for (let k = 0; k < this.K; k++) nll[k] = -lp[k];
+    this.push(nll);
+    const n = Math.min(this.seen, this.w);
+    const perSensor = Float32Array.from(this.sums, (s) => s / n);
+    let total = 0;
+    for (const v of perSensor) total += v;
+    return { total, perSensor, alert: total > this.det.threshold.value };
+  }
+
+  private push(nll: Float32Array): void {
+    const slot = (this.seen % this.w) * this.K;
+    for (let k = 0; k < this.K; k++) {
+      if (this.seen >= this.w) this.sums[k] -= this.ring[slot + k];
+      this.ring[slot + k] = nll[k];
+      this.sums[k] += nll[k];
+    }
+    this.seen++;
+  }
+
+  dispose(): void {
+    disposeState(this.state);
+  }
+}

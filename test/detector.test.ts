@@ -1,0 +1,90 @@
+// The detector as a user drives it: fit, save, load, score; and the CLI's error messages.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { initBackend } from '../src/flow/tf.ts';
+import { readCsvFile } from '../src/ingest/csv.ts';
+import { selectSensors, sliceRows } from '../src/ingest/table.ts';
+import { fitDetector, scoreTable, saveDetector, loadDetector, topContributors } from '../src/detector.ts';
+import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
+
+const run = promisify(execFile);
+const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
+
+before(async () => {
+  await initBackend();
+});
+
+const tiny = { 'train.maxSteps': 30, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8 };
+
+test('a saved model loads and reproduces its scores exactly; a different sensor set is refused by name', async () => {
+  const config = parseConfig(applyOverrides(loadConfigFile('config/grid.json'), tiny));
+  const train = sliceRows(await readCsvFile('fixtures/grid/train.csv', { intervalMs: 300000 }), 0, 600);
+  const test_ = sliceRows(await readCsvFile('fixtures/grid/test.csv', { intervalMs: 300000 }), 0, 200);
+  const { detector } = await fitDetector(train, config);
+  const dir = await mkdtemp(path.join(tmpdir(), 'ganf-model-'));
+  await saveDetector(detector, dir);
+  const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
+  assert.equal(manifest.modelVersion, detector.modelVersion);
+  assert.ok(manifest.dataFingerprint.startsWith('sha256:'));
+  assert.ok(manifest.libraries['@tensorflow/tfjs-core']);
+
+  const loaded = await loadDetector(dir);
+  const a = scoreTable(detector, test_, { warmStart: true });
+  const b = scoreTable(loaded, test_, { warmStart: true });
+  assert.deepEqual(Array.from(b.total), Array.from(a.total));
+  assert.equal(loaded.graph.size, detector.graph.size);
+  const top = topContributors(loaded, b, 10, 3);
+  assert.equal(top.length, 3);
+  for (const c of top) for (const p of c.parents) assert.ok(loaded.graph.hasEdge(p, c.sensor), `${p} is not a parent of ${c.sensor}`);
+
+  const missing = selectSensors(test_, test_.sensors.filter((s) => s !== 'B05'));
+  assert.throws(() => scoreTable(loaded, missing), /B05/);
+  detector.model.dispose();
+  loaded.model.dispose();
+});
+
+test('CLI: a bad config value is reported with its field path and the process exits 1', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ganf-cli-'));
+  const cfg = path.join(dir, 'bad.json');
+  await writeFile(cfg, JSON.stringify({ model: { window: 1, encoder: 'sideways' } }));
+  const err = await run('node', [...CLI, 'train', '--config', cfg, '--data', 'fixtures/grid/train.csv', '--out', path.join(dir, 'm')]).then(
+    () => assert.fail('expected a failure'),
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(err.code, 1);
+  assert.match(err.stderr, /model\.window/);
+  assert.match(err.stderr, /model\.encoder/);
+  assert.doesNotMatch(err.stderr, /\n\s+at /, 'no stack trace for a user error');
+});
+
+test('CLI: a garbage cell names its column and line', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ganf-cli-'));
+  const csv = path.join(dir, 'bad.csv');
+  await writeFile(csv, 'timestamp,a,b\n2024-01-01T00:00:00Z,1,2\n2024-01-01T00:05:00Z,1,oops\n');
+  const err = await run('node', [...CLI, 'train', '--data', csv, '--out', path.join(dir, 'm')]).then(
+    () => assert.fail('expected a failure'),
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(err.code, 1);
+  assert.match(err.stderr, /line 3/);
+  assert.match(err.stderr, /"b"/);
+});
+
+test('CLI: train then score writes one row per step with contributors', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ganf-cli-'));
+  const model = path.join(dir, 'model');
+  const cfg = path.join(dir, 'tiny.json');
+  await writeFile(cfg, JSON.stringify(applyOverrides(loadConfigFile('config/grid.json'), tiny)));
+  await run('node', [...CLI, 'train', '--config', cfg, '--data', 'fixtures/grid/train.csv', '--out', model]);
+  const out = path.join(dir, 'scores.csv');
+  await run('node', [...CLI, 'score', '--model', model, '--data', 'fixtures/grid/test.csv', '--out', out, '--warm-start']);
+  const lines = (await readFile(out, 'utf8')).trim().split('\n');
+  assert.equal(lines[0], 'timestamp,score,alert,top1,top2,top3,label');
+  assert.equal(lines.length, 1 + 1440);
+  assert.match(lines[1], /^2024-01-11T00:00:00.000Z,-?\d+\.\d+,[01],B\d\d:/);
+});
