@@ -48,22 +48,41 @@ export class StreamScorer {
     return this.scoreStandardised(standardiseRow(raw, this.det.scaler));
   }
 
+  /** Several raw steps at once, [n*K*D]: the same numbers as n scoreOne calls, one model call. */
+  scoreMany(raw: ArrayLike<number>): StepScore[] {
+    const row = this.K * this.D;
+    if (raw.length % row !== 0) throw new Error(`expected a multiple of ${row} values, got ${raw.length}`);
+    const x = new Float32Array(raw.length);
+    for (let i = 0; i < raw.length; i += row) x.set(standardiseRow(Array.prototype.slice.call(raw, i, i + row), this.det.scaler), i);
+    return this.scoreStandardisedMany(x);
+  }
+
   /** One standardised step, [K*D] in model sensor order. */
   scoreStandardised(x: Float32Array): StepScore {
-    const chunk = chunkTensor({ data: x, steps: 1, sensors: this.K, features: this.D }, [0], 1);
+    return this.scoreStandardisedMany(x)[0];
+  }
+
+  /** n standardised steps [n*K*D]: one chunk through the model (catching up on a backlog costs far less per step). */
+  scoreStandardisedMany(x: Float32Array): StepScore[] {
+    const n = x.length / (this.K * this.D);
+    const chunk = chunkTensor({ data: x, steps: n, sensors: this.K, features: this.D }, [0], n);
     const out = this.det.model.forward(chunk, this.state, this.det.adjacency);
-    const lp = out.logProb.dataSync();
+    const lp = out.logProb.dataSync(); // [n, K, 1]
     tf.dispose([chunk, out.logProb]);
     disposeState(this.state);
     this.state = out.state;
-    const nll = new Float32Array(this.K);
-    for (let k = 0; k < this.K; k++) nll[k] = -lp[k];
-    this.push(nll);
-    const n = Math.min(this.seen, this.w);
-    const perSensor = Float32Array.from(this.sums, (s) => s / n);
-    let total = 0;
-    for (const v of perSensor) total += v;
-    return { total, perSensor, alert: total > this.det.threshold.value };
+    const results: StepScore[] = [];
+    for (let t = 0; t < n; t++) {
+      const nll = new Float32Array(this.K);
+      for (let k = 0; k < this.K; k++) nll[k] = -lp[t * this.K + k];
+      this.push(nll);
+      const m = Math.min(this.seen, this.w);
+      const perSensor = Float32Array.from(this.sums, (s) => s / m);
+      let total = 0;
+      for (const v of perSensor) total += v;
+      results.push({ total, perSensor, alert: total > this.det.threshold.value });
+    }
+    return results;
   }
 
   private push(nll: Float32Array): void {
