@@ -1,3 +1,4 @@
+import { seededUniform } from '../src/util/rng.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -16,16 +17,7 @@ import type { SeriesTable } from '../src/ingest/table.ts';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 
 test('AUROC with ties: tied pos/neg pairs count one half', () => {
   // Pairs (pos, neg): 0.35>0.1, 0.35<0.4, 0.8>both, 0.4>0.1, 0.4=0.4 -> (1+0+1+1+1+0.5)/6.

@@ -1,3 +1,4 @@
+import { seededUniform } from '../src/util/rng.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fillMissing } from '../src/ingest/missing.ts';
@@ -5,16 +6,7 @@ import { fitScaler, applyScaler, checkSensors, parseScalerState, keptSensors } f
 import { DataError, type SeriesTable } from '../src/ingest/table.ts';
 
 /** mulberry32, local so the test does not depend on other modules' rng. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 
 /** Table from per-sensor columns (one feature), timestamps 1 s apart. */
 function table(columns: Record<string, number[]>, labels?: number[]): SeriesTable {

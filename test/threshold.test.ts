@@ -1,3 +1,4 @@
+import { seededUniform } from '../src/util/rng.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -9,16 +10,7 @@ import {
   parseThresholdState,
 } from '../src/scoring/threshold.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 
 /** Uniform in (0, 1], so -log and powers stay finite. */
 const open = (r: () => number) => () => 1 - r();
