@@ -1,0 +1,167 @@
+/**
+ * The sensor-message contract of the input topic, validated with zod.
+ *
+ * Two shapes, both JSON objects:
+ *  - a reading:  { "site": "s1", "sensor": "B05", "ts": 1704067200000, "value": 1.25 }
+ *                (optional "feature" for models with D > 1 features per sensor)
+ *  - a snapshot: { "site": "s1", "ts": "2024-01-01T00:00:00Z", "values": { "B05": 1.25, "B06": -0.5 } }
+ *                (D > 1: { "bus4": { "vm": 1.01, "va": -3.2 } })
+ * `ts` is the event time: epoch milliseconds or an ISO 8601 string with a zone (Z or ±hh:mm).
+ * Messages are keyed by site (see messageKey) so one site's readings stay ordered on one
+ * partition and one consumer owns its state.
+ *
+ * parseSensorMessage never throws: bad input comes back as a RejectedMessage naming the kind
+ * of error, for the dead-letter topic.
+ */
+import { z } from 'zod';
+
+export interface Reading {
+  site: string;
+  sensor: string;
+  /** Feature name for D > 1 models; undefined = the model's only feature. */
+  feature?: string;
+  tsMs: number;
+  value: number;
+}
+
+export type RejectKind = 'empty' | 'malformed-json' | 'schema' | 'non-finite' | 'bad-timestamp' | 'future-timestamp';
+
+export interface RejectedMessage {
+  ok: false;
+  kind: RejectKind;
+  error: string;
+}
+
+export interface AcceptedMessage {
+  ok: true;
+  site: string;
+  /** One reading per (sensor, feature) the message carries. */
+  readings: Reading[];
+}
+
+export interface ParseOptions {
+  /** Wall-clock now, ms (injected for tests). */
+  nowMs: number;
+  /** A timestamp more than this far ahead of nowMs is rejected (clock error or unit mix-up). */
+  maxFutureMs: number;
+}
+
+const Name = z.string().min(1).max(256);
+// Values are checked for finiteness by hand (JSON.parse turns 1e999 into Infinity) so that error
+// gets its own kind (zod's z.number() would reject it as a plain type error).
+const Num = z.custom<number>((v) => typeof v === 'number', { message: 'expected a number' });
+const Timestamp = z.union([z.number(), z.string().min(1).max(64)]);
+
+export const ReadingMessageSchema = z.strictObject({
+  site: Name,
+  sensor: Name,
+  feature: Name.optional(),
+  ts: Timestamp,
+  value: Num,
+});
+
+export const SnapshotMessageSchema = z.strictObject({
+  site: Name,
+  ts: Timestamp,
+  values: z.record(Name, z.union([Num, z.record(Name, Num)])).refine((v) => Object.keys(v).length > 0, 'values must not be empty'),
+});
+
+export type ReadingMessage = z.infer<typeof ReadingMessageSchema>;
+export type SnapshotMessage = z.infer<typeof SnapshotMessageSchema>;
+
+// ISO 8601 date-time with an explicit zone; fractional seconds up to nanoseconds (truncated to ms).
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** Epoch ms from a contract timestamp, or an error string. */
+export function parseTimestamp(ts: number | string): number | string {
+  if (typeof ts === 'number') {
+    if (!Number.isFinite(ts)) return `timestamp ${ts} is not finite`;
+    if (ts < 0) return `timestamp ${ts} is negative`;
+    return Math.floor(ts);
+  }
+  const m = ISO_RE.exec(ts.trim());
+  if (!m) return `timestamp "${ts}" is not epoch milliseconds or ISO 8601 with a zone (e.g. 2024-01-01T00:05:00Z)`;
+  const [, y, mo, d, h, mi, s = '0', frac = '', zone] = m;
+  const month = Number(mo);
+  const day = Number(d);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
+    return `timestamp "${ts}" has a field out of range`;
+  }
+  let ms = Date.UTC(Number(y), month - 1, day, Number(h), Number(mi), Number(s), Number((frac + '000').slice(0, 3)));
+  if (new Date(Date.UTC(Number(y), month - 1, day)).getUTCDate() !== day) return `timestamp "${ts}" is not a calendar date`;
+  if (zone.toUpperCase() !== 'Z') {
+    const sign = zone[0] === '-' ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    ms -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60000;
+  }
+  return ms;
+}
+
+function reject(kind: RejectKind, error: string): RejectedMessage {
+  return { ok: false, kind, error };
+}
+
+function schemaError(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Validates one message value (the UTF-8 text of a Kafka record). */
+export function parseSensorMessage(text: string | null, opts: ParseOptions): AcceptedMessage | RejectedMessage {
+  if (text === null || text.length === 0) return reject('empty', 'empty message (no value)');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return reject('malformed-json', `malformed JSON: ${(err as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return reject('schema', 'expected a JSON object (a reading or a snapshot)');
+  }
+  const isSnapshot = 'values' in json;
+  const parsed = isSnapshot ? SnapshotMessageSchema.safeParse(json) : ReadingMessageSchema.safeParse(json);
+  if (!parsed.success) {
+    return reject('schema', `${isSnapshot ? 'snapshot' : 'reading'}: ${schemaError(parsed.error)}`);
+  }
+  const msg = parsed.data;
+  const tsMs = parseTimestamp(msg.ts);
+  if (typeof tsMs === 'string') return reject('bad-timestamp', tsMs);
+  if (tsMs > opts.nowMs + opts.maxFutureMs) {
+    return reject('future-timestamp', `timestamp ${new Date(tsMs).toISOString()} is more than ${opts.maxFutureMs} ms ahead of now (${new Date(opts.nowMs).toISOString()})`);
+  }
+  const readings: Reading[] = [];
+  if ('values' in msg) {
+    for (const [sensor, v] of Object.entries(msg.values)) {
+      if (typeof v === 'number') {
+        if (!Number.isFinite(v)) return reject('non-finite', `values.${sensor} is ${v}; values must be finite numbers`);
+        readings.push({ site: msg.site, sensor, tsMs, value: v });
+      } else {
+        for (const [feature, fv] of Object.entries(v)) {
+          if (!Number.isFinite(fv)) return reject('non-finite', `values.${sensor}.${feature} is ${fv}; values must be finite numbers`);
+          readings.push({ site: msg.site, sensor, feature, tsMs, value: fv });
+        }
+      }
+    }
+  } else {
+    if (!Number.isFinite(msg.value)) return reject('non-finite', `value is ${msg.value}; values must be finite numbers`);
+    readings.push({ site: msg.site, sensor: msg.sensor, feature: msg.feature, tsMs, value: msg.value });
+  }
+  return { ok: true, site: msg.site, readings };
+}
+
+/** The record key: the site, so a site's readings keep their order on one partition. */
+export function messageKey(site: string): string {
+  return site;
+}
+
+export function encodeReading(r: { site: string; sensor: string; feature?: string; tsMs: number; value: number }): string {
+  return JSON.stringify(r.feature === undefined
+    ? { site: r.site, sensor: r.sensor, ts: r.tsMs, value: r.value }
+    : { site: r.site, sensor: r.sensor, feature: r.feature, ts: r.tsMs, value: r.value });
+}
+
+export function encodeSnapshot(site: string, tsMs: number, values: Record<string, number | Record<string, number>>): string {
+  return JSON.stringify({ site, ts: tsMs, values });
+}

@@ -1,0 +1,223 @@
+/**
+ * Alert state machine for one site's stream of step scores: a pure class (no clocks, no I/O),
+ * snapshot-able so it survives restarts.
+ *
+ * - Fires when at least `fireAfter` of the last `ofLast` usable steps exceed the calibrated
+ *   threshold; the alert starts at the first exceeding step of that window.
+ * - Resolves once the score has stayed at or below the threshold for `resolveHoldMs` of event
+ *   time (rounded up to whole steps); it ends where the last exceeding step ends. Short dips
+ *   inside an anomaly therefore do not flap the alert.
+ * - Unusable steps (degraded data, or a score window that contains degraded data) neither fire,
+ *   nor count toward the hold time: they are skipped.
+ *
+ * Alerts have Prometheus Alertmanager's fields (labels, annotations, startsAt, endsAt,
+ * fingerprint, status) so they can be routed with its tooling. The fingerprint is deterministic:
+ * a hash of (model version, site, start step), so reprocessing the same data yields the same id.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { tailProbability, type ThresholdState } from './threshold.ts';
+
+export const AlertRuleSchema = z.strictObject({
+  alertname: z.string().min(1).default('GanfAnomaly'),
+  /** N: exceeding steps needed among the last M. */
+  fireAfter: z.number().int().min(1).default(3),
+  /** M. */
+  ofLast: z.number().int().min(1).default(5),
+  /** Event time the score must stay below the threshold before the alert resolves. */
+  resolveHoldMs: z.number().int().min(0).default(1_800_000),
+  /** Contributing sensors listed per alert. */
+  topSensors: z.number().int().min(1).default(3),
+  /** Severity "critical" when the peak score's tail probability is at most this; "warning" otherwise. */
+  criticalTailProbability: z.number().gt(0).lt(1).default(1e-5),
+}).refine((r) => r.fireAfter <= r.ofLast, { message: 'fireAfter must be <= ofLast', path: ['fireAfter'] });
+export type AlertRule = z.infer<typeof AlertRuleSchema>;
+
+export interface TopSensor {
+  sensor: string;
+  /** Per-sensor window NLL minus the sensor's calibration median (nats). */
+  excess: number;
+  nll: number;
+  /** The sensor's parents in the model's DAG. */
+  parents: string[];
+}
+
+/** Alertmanager's zero time: endsAt of an alert with no known end. */
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** One alert notification, as produced to the alerts topic (Alertmanager's alert model + extras). */
+export interface AlertMessage {
+  fingerprint: string;
+  status: 'firing' | 'resolved';
+  labels: { alertname: string; site: string; severity: 'critical' | 'warning'; model_version: string };
+  annotations: { summary: string; description: string; top_sensors: string; score: string; tail_probability: string };
+  startsAt: string;
+  endsAt: string;
+  /** Structured top contributors (the annotation holds the same as text). */
+  topSensors: TopSensor[];
+  ganf: {
+    site: string;
+    modelVersion: string;
+    startMs: number;
+    endMs: number | null;
+    peakScore: number;
+    peakAt: string;
+    tailProbability: number;
+    threshold: number;
+    exceedingSteps: number;
+    usableSteps: number;
+  };
+}
+
+export interface AlertContext {
+  site: string;
+  modelVersion: string;
+  intervalMs: number;
+  threshold: ThresholdState;
+  sensors: readonly string[];
+  calibrationMedians: ArrayLike<number>;
+  parents: (sensor: string) => string[];
+}
+
+export interface StepObservation {
+  tsMs: number;
+  score: number;
+  /** Per-sensor window NLL in model order. */
+  perSensor: ArrayLike<number>;
+  usable: boolean;
+}
+
+const TopSensorSchema = z.strictObject({ sensor: z.string(), excess: z.number(), nll: z.number(), parents: z.array(z.string()) });
+const PeakSchema = z.strictObject({ score: z.number(), tsMs: z.number(), top: z.array(TopSensorSchema) });
+export const AlertEngineStateSchema = z.strictObject({
+  recent: z.array(z.strictObject({ tsMs: z.number(), exceed: z.boolean(), peak: PeakSchema.nullable() })),
+  active: z.strictObject({
+    fingerprint: z.string(),
+    startMs: z.number(),
+    severity: z.enum(['critical', 'warning']),
+    peak: PeakSchema,
+    lastExceedMs: z.number(),
+    below: z.number().int(),
+    exceeding: z.number().int(),
+    usable: z.number().int(),
+  }).nullable(),
+});
+export type AlertEngineState = z.infer<typeof AlertEngineStateSchema>;
+type Peak = z.infer<typeof PeakSchema>;
+
+export function alertFingerprint(modelVersion: string, site: string, startMs: number): string {
+  return createHash('sha256').update(`${modelVersion}\u0000${site}\u0000${startMs}`).digest('hex').slice(0, 16);
+}
+
+/** "B05 (parents: B04, B06; excess 3.2) | ..." (the annotation format the API parses). */
+export function formatTopSensors(top: TopSensor[]): string {
+  return top.map((t) => `${t.sensor} (parents: ${t.parents.join(', ')}; excess ${Number(t.excess.toFixed(3))})`).join(' | ');
+}
+
+export class AlertEngine {
+  private state: AlertEngineState = { recent: [], active: null };
+  private readonly holdSteps: number;
+
+  constructor(private readonly rule: AlertRule, private readonly ctx: AlertContext) {
+    this.holdSteps = Math.max(1, Math.ceil(rule.resolveHoldMs / ctx.intervalMs));
+  }
+
+  get firing(): boolean {
+    return this.state.active !== null;
+  }
+
+  /** Feeds one step (in step order); returns the notifications it causes (at most one). */
+  observe(step: StepObservation): AlertMessage[] {
+    if (!step.usable) return [];
+    const exceed = step.score > this.ctx.threshold.value;
+    const a = this.state.active;
+    if (a) {
+      a.usable++;
+      if (exceed) {
+        a.below = 0;
+        a.exceeding++;
+        a.lastExceedMs = step.tsMs;
+        if (step.score > a.peak.score) a.peak = this.peakOf(step);
+        return [];
+      }
+      a.below++;
+      if (a.below < this.holdSteps) return [];
+      this.state = { recent: [], active: null };
+      return [this.message(a, 'resolved')];
+    }
+    const recent = this.state.recent;
+    recent.push({ tsMs: step.tsMs, exceed, peak: exceed ? this.peakOf(step) : null });
+    if (recent.length > this.rule.ofLast) recent.shift();
+    const hits = recent.filter((r) => r.exceed);
+    if (hits.length < this.rule.fireAfter) return [];
+    let peak = hits[0].peak!;
+    for (const h of hits) if (h.peak!.score > peak.score) peak = h.peak!;
+    const startMs = hits[0].tsMs;
+    const active: NonNullable<AlertEngineState['active']> = {
+      fingerprint: alertFingerprint(this.ctx.modelVersion, this.ctx.site, startMs),
+      startMs,
+      severity: this.severityOf(peak.score),
+      peak,
+      lastExceedMs: hits[hits.length - 1].tsMs,
+      below: recent.length - 1 - recent.lastIndexOf(hits[hits.length - 1]),
+      exceeding: hits.length,
+      usable: recent.length - recent.indexOf(hits[0]),
+    };
+    this.state = { recent: [], active };
+    return [this.message(active, 'firing')];
+  }
+
+  private severityOf(score: number): 'critical' | 'warning' {
+    return tailProbability(score, this.ctx.threshold) <= this.rule.criticalTailProbability ? 'critical' : 'warning';
+  }
+
+  private peakOf(step: StepObservation): Peak {
+    const { sensors, calibrationMedians } = this.ctx;
+    const rows = sensors.map((sensor, k) => ({ sensor, nll: step.perSensor[k], excess: step.perSensor[k] - calibrationMedians[k] }));
+    rows.sort((x, y) => y.excess - x.excess);
+    const top = rows.slice(0, this.rule.topSensors).map((r) => ({
+      sensor: r.sensor, excess: round(r.excess), nll: round(r.nll), parents: this.ctx.parents(r.sensor),
+    }));
+    return { score: step.score, tsMs: step.tsMs, top };
+  }
+
+  private message(a: NonNullable<AlertEngineState['active']>, status: 'firing' | 'resolved'): AlertMessage {
+    const { site, modelVersion, intervalMs, threshold } = this.ctx;
+    const endMs = status === 'resolved' ? a.lastExceedMs + intervalMs : null;
+    const p = tailProbability(a.peak.score, threshold);
+    const names = a.peak.top.map((t) => t.sensor).join(', ');
+    return {
+      fingerprint: a.fingerprint,
+      status,
+      labels: { alertname: this.rule.alertname, site, severity: a.severity, model_version: modelVersion },
+      annotations: {
+        summary: `Anomaly at ${site} driven by ${names}`,
+        description: `GANF score ${round(a.peak.score)} above threshold ${round(threshold.value)} ` +
+          `(tail probability ${p.toExponential(2)}) in ${a.exceeding} of ${a.usable} steps since ${new Date(a.startMs).toISOString()}; ` +
+          `top sensors at the peak (${new Date(a.peak.tsMs).toISOString()}): ${formatTopSensors(a.peak.top)}`,
+        top_sensors: formatTopSensors(a.peak.top),
+        score: String(round(a.peak.score)),
+        tail_probability: p.toExponential(3),
+      },
+      startsAt: new Date(a.startMs).toISOString(),
+      endsAt: endMs === null ? ZERO_TIME : new Date(endMs).toISOString(),
+      topSensors: a.peak.top.map((t) => ({ ...t, parents: [...t.parents] })),
+      ganf: {
+        site, modelVersion, startMs: a.startMs, endMs, peakScore: a.peak.score, peakAt: new Date(a.peak.tsMs).toISOString(),
+        tailProbability: p, threshold: threshold.value, exceedingSteps: a.exceeding, usableSteps: a.usable,
+      },
+    };
+  }
+
+  snapshot(): AlertEngineState {
+    return structuredClone(this.state);
+  }
+
+  restore(raw: unknown): void {
+    this.state = AlertEngineStateSchema.parse(raw);
+  }
+}
+
+function round(v: number): number {
+  return Math.round(v * 1e4) / 1e4;
+}

@@ -1,0 +1,143 @@
+/**
+ * StreamScorer's incremental scoring (carried LSTM state + trailing score window: one cell update
+ * per sensor per new step) with an exact snapshot/restore of that state, so a stream consumer can
+ * checkpoint it with its input offsets and resume after a crash or a partition move with the
+ * numbers an uninterrupted run would have produced (bit for bit: the state is stored as float32
+ * and float64, not recomputed).
+ *
+ * The arithmetic mirrors src/scoring/stream-scorer.ts step for step; test/stream-resumable.test.ts
+ * checks it against StreamScorer and against batch scoreTable. (StreamScorer keeps its state
+ * private; moving snapshot()/restore() into it would let this class go.)
+ */
+import { z } from 'zod';
+import { tf } from '../flow/tf.ts';
+import { disposeState, type EncoderState } from '../flow/ganf.ts';
+import { chunkTensor, seriesFrom } from '../flow/chunks.ts';
+import { statefulNll } from './batch-score.ts';
+import { standardiseRow } from '../ingest/preprocess.ts';
+import type { Detector } from '../detector.ts';
+import type { StepScore } from './stream-scorer.ts';
+
+export const ScorerSnapshotSchema = z.strictObject({
+  modelVersion: z.string(),
+  seen: z.number().int().min(0),
+  /** base64 float32 [w*K] */
+  ring: z.string(),
+  /** base64 float64 [K] */
+  sums: z.string(),
+  /** base64 float32 [K*H] each */
+  h: z.string(),
+  c: z.string(),
+});
+export type ScorerSnapshot = z.infer<typeof ScorerSnapshotSchema>;
+
+const b64 = (a: Float32Array | Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+function f32(s: string, n: number, what: string): Float32Array {
+  const buf = Buffer.from(s, 'base64');
+  if (buf.byteLength !== n * 4) throw new Error(`scorer snapshot: ${what} has ${buf.byteLength / 4} values, expected ${n}`);
+  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+}
+function f64(s: string, n: number, what: string): Float64Array {
+  const buf = Buffer.from(s, 'base64');
+  if (buf.byteLength !== n * 8) throw new Error(`scorer snapshot: ${what} has ${buf.byteLength / 8} values, expected ${n}`);
+  return new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+}
+
+export class ResumableScorer {
+  private state: EncoderState;
+  private readonly K: number;
+  private readonly D: number;
+  private readonly H: number;
+  private readonly w: number;
+  private readonly ring: Float32Array;
+  private readonly sums: Float64Array;
+  private seen = 0;
+
+  constructor(private readonly det: Detector, opts: { warmStart?: boolean; snapshot?: ScorerSnapshot } = {}) {
+    if (det.config.model.encoder !== 'stateful') throw new Error('stream scoring needs a model trained with model.encoder = "stateful"');
+    this.K = det.sensors.length;
+    this.D = det.features.length;
+    this.H = det.model.shape.hidden;
+    this.w = det.config.model.scoreWindow;
+    this.ring = new Float32Array(this.w * this.K);
+    this.sums = new Float64Array(this.K);
+    if (opts.snapshot) {
+      const s = ScorerSnapshotSchema.parse(opts.snapshot);
+      if (s.modelVersion !== det.modelVersion) throw new Error(`scorer snapshot is for model ${s.modelVersion}, not ${det.modelVersion}`);
+      const n = this.K * this.H;
+      this.state = { h: tf.tensor2d(f32(s.h, n, 'h'), [this.K, this.H]), c: tf.tensor2d(f32(s.c, n, 'c'), [this.K, this.H]) };
+      this.ring.set(f32(s.ring, this.w * this.K, 'ring'));
+      this.sums.set(f64(s.sums, this.K, 'sums'));
+      this.seen = s.seen;
+      return;
+    }
+    this.state = det.model.zeroState(1);
+    if (opts.warmStart) {
+      const ctx = seriesFrom(det.context, this.K, this.D);
+      const { nll, state } = statefulNll(det.model, ctx, det.config.model.window, det.adjacency, this.state);
+      disposeState(this.state);
+      this.state = state;
+      for (let t = 0; t < ctx.steps; t++) this.push(nll.subarray(t * this.K, (t + 1) * this.K));
+    }
+  }
+
+  /** Steps scored since the (cold or warm) start. */
+  get steps(): number {
+    return this.seen;
+  }
+
+  /** n raw steps [n*K*D] (sensor units, model order): the same numbers as n StreamScorer.scoreOne calls, in one model call. */
+  scoreMany(raw: Float64Array | Float32Array | number[]): StepScore[] {
+    const row = this.K * this.D;
+    if (raw.length % row !== 0) throw new Error(`expected a multiple of ${row} values, got ${raw.length}`);
+    const n = raw.length / row;
+    if (n === 0) return [];
+    const x = new Float32Array(raw.length);
+    for (let i = 0; i < raw.length; i += row) {
+      x.set(standardiseRow(Array.isArray(raw) ? raw.slice(i, i + row) : raw.subarray(i, i + row), this.det.scaler), i);
+    }
+    const chunk = chunkTensor({ data: x, steps: n, sensors: this.K, features: this.D }, [0], n);
+    const out = this.det.model.forward(chunk, this.state, this.det.adjacency);
+    const lp = out.logProb.dataSync(); // [n, K, 1]
+    tf.dispose([chunk, out.logProb]);
+    disposeState(this.state);
+    this.state = out.state;
+    const results: StepScore[] = [];
+    for (let t = 0; t < n; t++) {
+      const nll = new Float32Array(this.K);
+      for (let k = 0; k < this.K; k++) nll[k] = -lp[t * this.K + k];
+      this.push(nll);
+      const m = Math.min(this.seen, this.w);
+      const perSensor = Float32Array.from(this.sums, (s) => s / m);
+      let total = 0;
+      for (const v of perSensor) total += v;
+      results.push({ total, perSensor, alert: total > this.det.threshold.value });
+    }
+    return results;
+  }
+
+  private push(nll: Float32Array): void {
+    const slot = (this.seen % this.w) * this.K;
+    for (let k = 0; k < this.K; k++) {
+      if (this.seen >= this.w) this.sums[k] -= this.ring[slot + k];
+      this.ring[slot + k] = nll[k];
+      this.sums[k] += nll[k];
+    }
+    this.seen++;
+  }
+
+  snapshot(): ScorerSnapshot {
+    return {
+      modelVersion: this.det.modelVersion,
+      seen: this.seen,
+      ring: b64(this.ring),
+      sums: b64(this.sums),
+      h: b64(this.state.h.dataSync() as Float32Array),
+      c: b64(this.state.c.dataSync() as Float32Array),
+    };
+  }
+
+  dispose(): void {
+    disposeState(this.state);
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * The streaming core, independent of where messages come from and where results go:
+ * message -> contract check -> per-site aligner -> incremental scorer -> alert engine.
+ *
+ * One StreamProcessor holds the state of the sites it has seen (in the Kafka pipeline: the sites
+ * of one input partition). Everything in it is deterministic given the message sequence, and every
+ * site's state can be snapshot and restored exactly, so a consumer that restarts from a checkpoint
+ * produces the same scores and the same alerts (same fingerprints) as one that never stopped.
+ */
+import { z } from 'zod';
+import type { Detector } from '../detector.ts';
+import { parentsOf } from '../dag-learning/extract.ts';
+import { parseSensorMessage, type RejectKind } from '../ingest/messages.ts';
+import type { IncomingMessage } from '../ingest/kafka-client.ts';
+import { AlignConfigSchema, AlignerStateSchema, StepAligner, type AlignConfig, type AlignedStep } from './aligner.ts';
+import { ResumableScorer, ScorerSnapshotSchema } from '../scoring/resumable-scorer.ts';
+import { AlertEngine, AlertEngineStateSchema, AlertRuleSchema, type AlertMessage, type AlertRule } from '../scoring/alert-engine.ts';
+
+export const ProcessorSettingsSchema = z.strictObject({
+  align: AlignConfigSchema.prefault({}),
+  alerts: AlertRuleSchema.prefault({}),
+  /** Start each site's scorer from the model's training tail (data that directly follows training). */
+  warmStart: z.boolean().default(false),
+  /** Readings stamped more than this far ahead of the wall clock are rejected to the dead-letter topic. */
+  maxFutureMs: z.number().int().min(0).default(300_000),
+});
+export type ProcessorSettings = z.infer<typeof ProcessorSettingsSchema>;
+
+export interface ScoredStep {
+  site: string;
+  tsMs: number;
+  /** Window score (as batch scoring) and per-sensor window NLL in model order. */
+  total: number;
+  perSensor: Float32Array;
+  exceed: boolean;
+  /** A cell had no reading beyond the carry-forward limit. */
+  degraded: boolean;
+  /** False for a degraded step and the steps whose score window contains one: not scored as normal data. */
+  usable: boolean;
+  filled: number;
+  missing: string[];
+  restart: boolean;
+  /** Latest producer timestamp of the step's readings (-Infinity for an all-filled step). */
+  lastArrivalMs: number;
+}
+
+export interface SiteOutput {
+  steps: ScoredStep[];
+  alerts: Array<{ alert: AlertMessage; step: ScoredStep }>;
+}
+
+export interface Rejection {
+  message: IncomingMessage;
+  kind: RejectKind;
+  error: string;
+}
+
+export interface SiteStats {
+  site: string;
+  accepted: number;
+  late: number;
+  duplicates: number;
+  replaced: number;
+  superseded: number;
+  /** Readings for sensors (or features) the model does not know, by name. */
+  unknown: Record<string, number>;
+  /** Readings for sensors the model dropped (constant in training). */
+  ignored: number;
+  emittedSteps: number;
+  filledCells: number;
+  degradedSteps: number;
+  restarts: number;
+  pendingSteps: number;
+}
+
+export const SiteSnapshotSchema = z.strictObject({
+  v: z.literal(1),
+  site: z.string(),
+  modelVersion: z.string(),
+  aligner: AlignerStateSchema,
+  scorer: ScorerSnapshotSchema.nullable(),
+  alerts: AlertEngineStateSchema,
+  taint: z.number().int().min(0),
+  unknown: z.record(z.string(), z.number()),
+  ignored: z.number(),
+});
+export type SiteSnapshot = z.infer<typeof SiteSnapshotSchema>;
+
+interface Site {
+  name: string;
+  aligner: StepAligner;
+  scorer: ResumableScorer | null;
+  alerts: AlertEngine;
+  /** Remaining steps whose score window still contains a degraded step. */
+  taint: number;
+  unknown: Map<string, number>;
+  ignored: number;
+}
+
+export class StreamProcessor {
+  readonly modelVersion: string;
+  private readonly sites = new Map<string, Site>();
+  private readonly dirty = new Set<string>();
+  private readonly cellOf = new Map<string, number>();
+  private readonly dropped: Set<string>;
+  private readonly fallback: Float64Array;
+  private readonly parents = new Map<string, string[]>();
+  private readonly align: AlignConfig;
+  private readonly rule: AlertRule;
+  private readonly intervalMs: number;
+  rejected = 0;
+
+  constructor(private readonly det: Detector, private readonly settings: ProcessorSettings, private readonly now: () => number = Date.now) {
+    this.modelVersion = det.modelVersion;
+    this.align = settings.align;
+    this.rule = settings.alerts;
+    this.intervalMs = det.config.data.intervalMs;
+    const D = det.features.length;
+    det.sensors.forEach((sensor, k) => {
+      det.features.forEach((feature, d) => {
+        this.cellOf.set(cellKey(sensor, D === 1 ? undefined : feature), k * D + d);
+        this.cellOf.set(cellKey(sensor, feature), k * D + d);
+      });
+    });
+    const kept = new Set(det.sensors);
+    this.dropped = new Set(det.scaler.sensors.filter((s) => !kept.has(s)));
+    // Standardised 0: the training mean (the scaler adds gap/2 to discrete values before centring).
+    this.fallback = new Float64Array(det.sensors.length * D);
+    det.scaler.kept.forEach(({ features }, k) => features.forEach((f, d) => {
+      this.fallback[k * D + d] = f.mean - (f.discrete ? f.discrete.gap / 2 : 0);
+    }));
+  }
+
+  get siteNames(): string[] {
+    return [...this.sites.keys()];
+  }
+
+  private site(name: string): Site {
+    let s = this.sites.get(name);
+    if (!s) {
+      s = {
+        name,
+        aligner: new StepAligner(this.intervalMs, this.fallback.length, this.align, this.fallback),
+        scorer: null,
+        alerts: this.newAlertEngine(name),
+        taint: 0,
+        unknown: new Map(),
+        ignored: 0,
+      };
+      this.sites.set(name, s);
+    }
+    return s;
+  }
+
+  private newAlertEngine(site: string): AlertEngine {
+    return new AlertEngine(this.rule, {
+      site, modelVersion: this.det.modelVersion, intervalMs: this.intervalMs, threshold: this.det.threshold,
+      sensors: this.det.sensors, calibrationMedians: this.det.calibrationMedians, parents: (s) => this.parentsOf(s),
+    });
+  }
+
+  private parentsOf(sensor: string): string[] {
+    let p = this.parents.get(sensor);
+    if (!p) {
+      p = parentsOf(this.det.graph, sensor);
+      this.parents.set(sensor, p);
+    }
+    return p;
+  }
+
+  /** Validates and aligns one message; returns the rejection (for the dead-letter topic) if it is bad input. */
+  ingest(message: IncomingMessage): Rejection | null {
+    const parsed = parseSensorMessage(message.value, { nowMs: this.now(), maxFutureMs: this.settings.maxFutureMs });
+    if (!parsed.ok) {
+      this.rejected++;
+      return { message, kind: parsed.kind, error: parsed.error };
+    }
+    const site = this.site(parsed.site);
+    this.dirty.add(site.name);
+    for (const r of parsed.readings) {
+      const cell = this.cellOf.get(cellKey(r.sensor, r.feature));
+      if (cell === undefined) {
+        if (this.dropped.has(r.sensor)) site.ignored++;
+        else {
+          const name = r.feature === undefined ? r.sensor : `${r.sensor}.${r.feature}`;
+          site.unknown.set(name, (site.unknown.get(name) ?? 0) + 1);
+        }
+        continue;
+      }
+      site.aligner.add(cell, r.tsMs, r.value, message.timestampMs);
+    }
+    return null;
+  }
+
+  /** Sites with closed steps waiting to be scored. */
+  readySites(): string[] {
+    return [...this.sites.values()].filter((s) => s.aligner.hasReady()).map((s) => s.name);
+  }
+
+  /** Scores a site's closed steps (one model call per series segment) and runs its alert engine. */
+  scoreSite(name: string): SiteOutput {
+    const site = this.sites.get(name);
+    if (!site) return { steps: [], alerts: [] };
+    return this.scoreSteps(site, site.aligner.takeReady());
+  }
+
+  /** End of a finite stream: closes every site's open steps and scores them. */
+  flush(): SiteOutput[] {
+    return [...this.sites.values()].map((s) => {
+      this.dirty.add(s.name);
+      return this.scoreSteps(s, s.aligner.flush());
+    });
+  }
+
+  private scoreSteps(site: Site, steps: AlignedStep[]): SiteOutput {
+    const out: SiteOutput = { steps: [], alerts: [] };
+    const w = this.det.config.model.scoreWindow;
+    let i = 0;
+    while (i < steps.length) {
+      let j = i + 1;
+      while (j < steps.length && !steps[j].restart) j++;
+      if (steps[i].restart && site.scorer && site.scorer.steps > 0) {
+        // A new series after a long gap: the recurrent state no longer describes it.
+        site.scorer.dispose();
+        site.scorer = null;
+        site.taint = 0;
+      }
+      if (!site.scorer) site.scorer = new ResumableScorer(this.det, { warmStart: this.settings.warmStart });
+      const segment = steps.slice(i, j);
+      const cells = this.fallback.length;
+      const raw = new Float64Array(segment.length * cells);
+      segment.forEach((s, t) => raw.set(s.values, t * cells));
+      const scores = site.scorer.scoreMany(raw);
+      segment.forEach((s, t) => {
+        if (s.degraded) site.taint = w;
+        const usable = site.taint === 0;
+        if (site.taint > 0) site.taint--;
+        const sc = scores[t];
+        const step: ScoredStep = {
+          site: site.name, tsMs: s.tsMs, total: sc.total, perSensor: sc.perSensor, exceed: sc.alert, degraded: s.degraded, usable,
+          filled: s.filled, missing: s.missing.map((c) => this.cellName(c)), restart: s.restart, lastArrivalMs: s.lastArrivalMs,
+        };
+        out.steps.push(step);
+        for (const alert of site.alerts.observe({ tsMs: s.tsMs, score: sc.total, perSensor: sc.perSensor, usable })) out.alerts.push({ alert, step });
+      });
+      i = j;
+    }
+    return out;
+  }
+
+  private cellName(cell: number): string {
+    const D = this.det.features.length;
+    const sensor = this.det.sensors[Math.floor(cell / D)];
+    return D === 1 ? sensor : `${sensor}.${this.det.features[cell % D]}`;
+  }
+
+  /** Sites whose state changed since the last call (what a checkpoint must write). */
+  takeDirty(): string[] {
+    const d = [...this.dirty];
+    this.dirty.clear();
+    return d;
+  }
+
+  stats(name: string): SiteStats {
+    const s = this.sites.get(name);
+    if (!s) throw new Error(`unknown site ${name}`);
+    const c = s.aligner.counters;
+    return {
+      site: name, accepted: c.accepted, late: c.late, duplicates: c.duplicates, replaced: c.replaced, superseded: c.superseded,
+      unknown: Object.fromEntries(s.unknown), ignored: s.ignored, emittedSteps: c.emittedSteps, filledCells: c.filledCells,
+      degradedSteps: c.degradedSteps, restarts: c.restarts, pendingSteps: s.aligner.pendingSteps,
+    };
+  }
+
+  snapshotSite(name: string): SiteSnapshot {
+    const s = this.sites.get(name);
+    if (!s) throw new Error(`unknown site ${name}`);
+    return {
+      v: 1, site: name, modelVersion: this.det.modelVersion, aligner: s.aligner.snapshot(), scorer: s.scorer ? s.scorer.snapshot() : null,
+      alerts: s.alerts.snapshot(), taint: s.taint, unknown: Object.fromEntries(s.unknown), ignored: s.ignored,
+    };
+  }
+
+  /** Replaces a site's state by a snapshot (validated; a snapshot of another model version is refused). */
+  restoreSite(raw: unknown): void {
+    const snap = SiteSnapshotSchema.parse(raw);
+    if (snap.modelVersion !== this.det.modelVersion) {
+      throw new Error(`checkpoint of site ${snap.site} is for model ${snap.modelVersion}, this pipeline runs ${this.det.modelVersion}`);
+    }
+    const old = this.sites.get(snap.site);
+    old?.scorer?.dispose();
+    const alerts = this.newAlertEngine(snap.site);
+    alerts.restore(snap.alerts);
+    this.sites.set(snap.site, {
+      name: snap.site,
+      aligner: StepAligner.restore(this.intervalMs, this.align, this.fallback, snap.aligner),
+      scorer: snap.scorer ? new ResumableScorer(this.det, { snapshot: snap.scorer }) : null,
+      alerts,
+      taint: snap.taint,
+      unknown: new Map(Object.entries(snap.unknown)),
+      ignored: snap.ignored,
+    });
+  }
+
+  dispose(): void {
+    for (const s of this.sites.values()) s.scorer?.dispose();
+    this.sites.clear();
+  }
+}
+
+function cellKey(sensor: string, feature: string | undefined): string {
+  return feature === undefined ? sensor : `${sensor}\u0000${feature}`;
+}

@@ -1,0 +1,88 @@
+// Shared by the streaming tests: a tiny GANF fitted quickly on a fixture, the fixture's test part
+// as sensor messages, and the alerts an uninterrupted run must produce (computed offline from
+// batch scores with the same alert engine).
+import { readCsvFile } from '../../src/ingest/csv.ts';
+import { selectSensors, sliceRows, type SeriesTable } from '../../src/ingest/table.ts';
+import { fitDetector, scoreTable, type Detector, type TableScores } from '../../src/detector.ts';
+import { applyOverrides, loadConfigFile, parseConfig } from '../../src/config.ts';
+import { parentsOf } from '../../src/dag-learning/extract.ts';
+import { AlertEngine, type AlertMessage, type AlertRule } from '../../src/scoring/alert-engine.ts';
+import { encodeReading } from '../../src/ingest/messages.ts';
+import type { IncomingMessage, OutgoingMessage } from '../../src/ingest/kafka-client.ts';
+
+export const TINY = { 'train.maxSteps': 40, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8 };
+
+export async function tinyDetector(fixture: 'grid' | 'traffic' = 'grid'): Promise<{ detector: Detector; test: SeriesTable }> {
+  const config = parseConfig(applyOverrides(loadConfigFile(`config/${fixture}.json`), TINY));
+  const train = await readCsvFile(`fixtures/${fixture}/train.csv`, { intervalMs: 300000 });
+  const test = await readCsvFile(`fixtures/${fixture}/test.csv`, { intervalMs: 300000 });
+  const { detector } = await fitDetector(sliceRows(train, 1200), config);
+  return { detector, test };
+}
+
+export interface FixtureMessage {
+  site: string;
+  step: number;
+  key: string;
+  value: string;
+}
+
+/**
+ * One reading message per (step, sensor) of `table` (the model's sensors plus any `extraSensors`
+ * columns, sent as unknown sensors), in event-time order but shuffled within `shuffleSteps`
+ * steps (deterministic), with ±jitterMs of clock jitter around each sampling instant.
+ */
+export function readingMessages(table: SeriesTable, det: Detector, site: string, opts: { shuffleSteps?: number; jitterMs?: number; extraSensors?: string[]; steps?: number } = {}): FixtureMessage[] {
+  const rows = selectSensors(table, det.sensors);
+  const K = det.sensors.length;
+  const T = Math.min(opts.steps ?? rows.timestamps.length, rows.timestamps.length);
+  const out: Array<FixtureMessage & { order: number }> = [];
+  let h = 12345;
+  const rand = () => {
+    h = (Math.imul(h, 1103515245) + 12345) >>> 0;
+    return h / 2 ** 32;
+  };
+  const shuffle = opts.shuffleSteps ?? 0;
+  const jitter = opts.jitterMs ?? 0;
+  for (let t = 0; t < T; t++) {
+    const sensors = [...det.sensors, ...(opts.extraSensors ?? [])];
+    sensors.forEach((sensor, k) => {
+      const value = k < K ? rows.values[t * K + k] : 42;
+      const ts = rows.timestamps[t] + Math.round((rand() * 2 - 1) * jitter);
+      out.push({ site, step: t, key: site, value: encodeReading({ site, sensor, tsMs: ts, value }), order: t + rand() * shuffle });
+    });
+  }
+  out.sort((a, b) => a.order - b.order);
+  return out.map(({ order: _o, ...m }) => m);
+}
+
+export function asIncoming(msgs: Array<{ key: string; value: string }>, topic = 'in', partition = 0): IncomingMessage[] {
+  return msgs.map((m, i) => ({ topic, partition, offset: String(i), key: m.key, value: m.value, timestampMs: 0, headers: {} }));
+}
+
+export function asOutgoing(msgs: FixtureMessage[]): OutgoingMessage[] {
+  return msgs.map((m) => ({ key: m.key, value: m.value }));
+}
+
+/** The alerts the engine raises on batch scores: what the streamed run must reproduce. */
+export function expectedAlerts(det: Detector, site: string, s: TableScores, rule: AlertRule): AlertMessage[] {
+  const K = det.sensors.length;
+  const engine = new AlertEngine(rule, {
+    site, modelVersion: det.modelVersion, intervalMs: det.config.data.intervalMs, threshold: det.threshold, sensors: det.sensors,
+    calibrationMedians: det.calibrationMedians, parents: (x) => parentsOf(det.graph, x),
+  });
+  const out: AlertMessage[] = [];
+  for (let t = 0; t < s.total.length; t++) {
+    out.push(...engine.observe({ tsMs: s.timestamps[t], score: s.total[t], perSensor: s.perSensor.subarray(t * K, (t + 1) * K), usable: true }));
+  }
+  return out;
+}
+
+export function batchScores(det: Detector, table: SeriesTable, warmStart: boolean): TableScores {
+  return scoreTable(det, table, { warmStart });
+}
+
+/** Alerts reduced to what must match between runs. */
+export function alertKey(a: AlertMessage): string {
+  return `${a.fingerprint}/${a.status}/${a.startsAt}/${a.endsAt}`;
+}

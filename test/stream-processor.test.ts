@@ -1,0 +1,144 @@
+// Streamed scores equal the core detector's batch scores, whatever the message order (within the
+// allowed lateness), the batching, or a checkpoint/restore in the middle; and so do the alerts.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { initBackend } from '../src/flow/tf.ts';
+import { selectSensors } from '../src/ingest/table.ts';
+import { StreamScorer } from '../src/scoring/stream-scorer.ts';
+import { ResumableScorer } from '../src/scoring/resumable-scorer.ts';
+import { StreamProcessor, ProcessorSettingsSchema, type ScoredStep } from '../src/stream/processor.ts';
+import type { AlertMessage } from '../src/scoring/alert-engine.ts';
+import type { Detector } from '../src/detector.ts';
+import type { SeriesTable } from '../src/ingest/table.ts';
+import { tinyDetector, readingMessages, asIncoming, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
+
+let det: Detector;
+let table: SeriesTable;
+
+before(async () => {
+  await initBackend();
+  ({ detector: det, test: table } = await tinyDetector('grid'));
+});
+
+const close = (a: number, b: number) => Math.abs(a - b) <= 1e-3 * (1 + Math.abs(b));
+
+test('ResumableScorer equals StreamScorer and batch scoring; a snapshot restores bit for bit', () => {
+  const rows = selectSensors(table, det.sensors);
+  const K = det.sensors.length;
+  const T = 200;
+  const raw = Float64Array.from(rows.values.subarray(0, T * K));
+  for (const warmStart of [false, true]) {
+    const batch = batchScores(det, { ...table, timestamps: table.timestamps.subarray(0, T), values: table.values.subarray(0, T * table.sensors.length), labels: undefined }, warmStart);
+    const reference = new StreamScorer(det, { warmStart });
+    const ref = reference.scoreMany(raw);
+    reference.dispose();
+    const a = new ResumableScorer(det, { warmStart });
+    const first = a.scoreMany(raw.subarray(0, 70 * K));
+    const snap = JSON.parse(JSON.stringify(a.snapshot()));
+    const rest = a.scoreMany(raw.subarray(70 * K));
+    const b = new ResumableScorer(det, { snapshot: snap });
+    const restored = b.scoreMany(raw.subarray(70 * K));
+    // Same computation from the restored state: identical numbers, not just close ones.
+    assert.deepEqual(restored.map((s) => s.total), rest.map((s) => s.total));
+    assert.deepEqual(restored.map((s) => Array.from(s.perSensor)), rest.map((s) => Array.from(s.perSensor)));
+    [...first, ...rest].forEach((s, t) => {
+      assert.ok(close(s.total, ref[t].total), `warm=${warmStart} step ${t}: ${s.total} vs StreamScorer ${ref[t].total}`);
+      assert.ok(close(s.total, batch.total[t]), `warm=${warmStart} step ${t}: ${s.total} vs batch ${batch.total[t]}`);
+    });
+    a.dispose();
+    b.dispose();
+  }
+  assert.throws(() => new ResumableScorer({ ...det, modelVersion: 'other' }, { snapshot: new ResumableScorer(det).snapshot() }), /model/);
+});
+
+const settings = ProcessorSettingsSchema.parse({
+  warmStart: true, align: { allowedLatenessMs: 600_000 }, alerts: { fireAfter: 3, ofLast: 5, resolveHoldMs: 1_800_000 }, maxFutureMs: 300_000,
+});
+
+function run(p: StreamProcessor, msgs: ReturnType<typeof asIncoming>, batch: number, flush: boolean) {
+  const steps: ScoredStep[] = [];
+  const alerts: AlertMessage[] = [];
+  const rejected: string[] = [];
+  for (let i = 0; i < msgs.length; i += batch) {
+    for (const m of msgs.slice(i, i + batch)) {
+      const r = p.ingest(m);
+      if (r) rejected.push(`${r.message.offset}:${r.kind}`);
+    }
+    for (const site of p.readySites()) {
+      const out = p.scoreSite(site);
+      steps.push(...out.steps);
+      alerts.push(...out.alerts.map((a) => a.alert));
+    }
+  }
+  if (flush) for (const out of p.flush()) { steps.push(...out.steps); alerts.push(...out.alerts.map((a) => a.alert)); }
+  return { steps, alerts, rejected };
+}
+
+test('StreamProcessor: shuffled readings score like batch, bad input is rejected, unknown sensors are counted; a restore mid-stream changes nothing', () => {
+  const site = 'grid-1';
+  const fixture = readingMessages(table, det, site, { shuffleSteps: 1.5, jitterMs: 20_000, extraSensors: ['B99'] });
+  const msgs = fixture.map((m) => ({ key: m.key, value: m.value }));
+  const bad = [
+    { key: site, value: '{"site": "grid-1", "sensor": "B01", "ts": ' },
+    { key: site, value: JSON.stringify({ site, sensor: 'B01', ts: Date.now() + 3_600_000, value: 1 }) },
+    { key: site, value: '{"site":"grid-1","sensor":"B01","ts":1704067200000,"value":1e999}' },
+  ];
+  msgs.splice(1000, 0, bad[0]);
+  msgs.splice(20000, 0, bad[1], bad[2]);
+  const incoming = asIncoming(msgs);
+  const batch = batchScores(det, table, true);
+  const T = batch.total.length;
+
+  const p = new StreamProcessor(det, settings);
+  const ref = run(p, incoming, 500, true);
+  assert.deepEqual(ref.rejected, ['1000:malformed-json', '20000:future-timestamp', '20001:non-finite']);
+  assert.equal(ref.steps.length, T);
+  ref.steps.forEach((s, t) => {
+    assert.equal(s.tsMs, batch.timestamps[t]);
+    assert.ok(!s.degraded && s.usable && s.filled === 0);
+    assert.ok(close(s.total, batch.total[t]), `step ${t}: streamed ${s.total} vs batch ${batch.total[t]}`);
+  });
+  const stats = p.stats(site);
+  assert.equal(stats.unknown.B99, T);
+  assert.equal(stats.late, 0);
+  assert.equal(stats.accepted, T * det.sensors.length);
+  const expected = expectedAlerts(det, site, batch, settings.alerts);
+  assert.ok(expected.length >= 4, `the tiny model should raise a few alerts on the grid anomalies, got ${expected.length}`);
+  assert.deepEqual(ref.alerts.map(alertKey), expected.map(alertKey));
+  p.dispose();
+
+  // Different batching, and a checkpoint/restore (JSON round trip) at 40 %.
+  const cut = Math.floor(incoming.length * 0.4);
+  const a = new StreamProcessor(det, settings);
+  const part1 = run(a, incoming.slice(0, cut), 777, false);
+  const snaps = a.takeDirty().map((s) => JSON.parse(JSON.stringify(a.snapshotSite(s))));
+  a.dispose();
+  const b = new StreamProcessor(det, settings);
+  for (const s of snaps) b.restoreSite(s);
+  const part2 = run(b, incoming.slice(cut), 123, true);
+  const steps = [...part1.steps, ...part2.steps];
+  assert.equal(steps.length, T);
+  steps.forEach((s, t) => assert.ok(close(s.total, ref.steps[t].total), `step ${t} after restore`));
+  assert.deepEqual([...part1.alerts, ...part2.alerts].map(alertKey), ref.alerts.map(alertKey));
+  assert.deepEqual(b.stats(site), stats);
+  b.dispose();
+});
+
+test('StreamProcessor: a sensor silent beyond the carry-forward limit makes its steps degraded and unusable for alerting', () => {
+  const site = 'gappy';
+  const fixture = readingMessages(table, det, site, { steps: 120 });
+  // B05 is silent for steps 40..59 (20 steps; the limit is 3).
+  const msgs = fixture.filter((m) => !(m.step >= 40 && m.step < 60 && m.value.includes('"B05"')));
+  const p = new StreamProcessor(det, ProcessorSettingsSchema.parse({ align: { allowedLatenessMs: 0, carryForwardSteps: 3 } }));
+  const { steps } = run(p, asIncoming(msgs), 400, true);
+  assert.equal(steps.length, 120);
+  const w = det.config.model.scoreWindow;
+  steps.forEach((s, t) => {
+    const silent = t >= 40 && t < 60;
+    assert.equal(s.filled, silent && t < 43 ? 1 : 0, `step ${t} filled`);
+    assert.equal(s.degraded, silent && t >= 43, `step ${t} degraded`);
+    assert.deepEqual(s.missing, s.degraded ? ['B05'] : []);
+    assert.equal(s.usable, !(t >= 43 && t < 60 + w - 1), `step ${t} usable`);
+  });
+  p.dispose();
+});
