@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { addDataOptions, addModelOptions } from './options.ts';
 import { runTrain, runScore, runBacktest, runFixtures, runDemo } from './commands.ts';
+import { runApi } from './api-commands.ts';
 
 const program = new Command('ganf')
   .description('Graph-augmented normalizing flows for anomaly detection in sensor networks')
@@ -40,6 +41,14 @@ program.command('demo').description('the main job on built-in defaults: train on
   .option('--fixture <name>', 'grid | traffic', 'grid')
   .option('--out <dir>', 'output directory', 'runs/demo')
   .action((o) => runDemo(o));
+
+program.command('api').description('run the HTTP API: alerts, scores, graph, models, refits (see docs/api.md)')
+  .option('--config <json>', 'API config file (config/api.json)')
+  .option('--host <host>', 'listen address (default 127.0.0.1)')
+  .option('--port <n>', 'listen port', Number)
+  .option('--models <dir>', 'models root (versions/ and the active pointer)')
+  .option('--data <dir>', 'data directory (alerts, subscriptions, jobs)')
+  .action((o) => runApi(o));
 
 program.parseAsync(process.argv).catch((err: Error) => {
   if (process.env.GANF_DEBUG === '1') console.error(err);

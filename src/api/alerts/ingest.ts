@@ -1,0 +1,83 @@
+// Feeding the alert store: `ingestAlert` for one message (any accepted shape), and the Kafka
+// consumer of the alerts topic the streaming pipeline produces to. A message that is not a valid
+// alert is dead-lettered (produced to the DLQ topic with the reason in its headers) and counted,
+// so one bad message never blocks its partition; offsets are committed only after the batch is
+// stored (at-least-once; re-delivered alerts are recognised and change nothing).
+import { normaliseAlert, AlertParseError, type Alert } from './model.ts';
+import type { AlertChange, AlertStore, IngestOutcome } from './store.ts';
+import type { ApiMetrics } from '../metrics.ts';
+import { ensureTopics, type KafkaClient, type MessageConsumer, type MessageProducer } from '../../ingest/kafka-client.ts';
+
+export function ingestAlert(store: AlertStore, raw: unknown, metrics?: ApiMetrics): { alert: Alert; outcome: IngestOutcome; change: AlertChange | null } {
+  const alert = normaliseAlert(raw);
+  const r = store.ingest(alert);
+  metrics?.alertsIngested.inc({ outcome: r.outcome });
+  return { alert, ...r };
+}
+
+export interface AlertConsumerOptions {
+  alertsTopic: string;
+  groupId: string;
+  deadLetterTopic: string;
+  fromBeginning: boolean;
+}
+
+export class AlertTopicConsumer {
+  private consumer: MessageConsumer | undefined;
+  private producer: MessageProducer | undefined;
+  /** Messages taken from the topic (valid or not), for tests and /ready. */
+  processed = 0;
+  lastError: string | null = null;
+
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly store: AlertStore,
+    private readonly opts: AlertConsumerOptions,
+    private readonly metrics?: ApiMetrics,
+  ) {}
+
+  async start(): Promise<void> {
+    const admin = await this.kafka.admin();
+    try {
+      await ensureTopics(admin, [
+        { topic: this.opts.alertsTopic, partitions: 1 },
+        { topic: this.opts.deadLetterTopic, partitions: 1 },
+      ]);
+    } finally {
+      await admin.close();
+    }
+    this.producer = await this.kafka.producer();
+    this.consumer = await this.kafka.consumer({ groupId: this.opts.groupId, topics: [this.opts.alertsTopic], fromBeginning: this.opts.fromBeginning });
+    await this.consumer.run(async (batch) => {
+      const dead: { key?: string; value: string; headers: Record<string, string> }[] = [];
+      for (const m of batch.messages) {
+        this.processed++;
+        let raw: unknown;
+        try {
+          raw = JSON.parse(m.value ?? '');
+          ingestAlert(this.store, raw, this.metrics);
+        } catch (err) {
+          const reason = err instanceof AlertParseError || err instanceof SyntaxError ? err.message : `store error: ${(err as Error).message}`;
+          if (!(err instanceof AlertParseError || err instanceof SyntaxError)) {
+            this.lastError = reason;
+            throw err; // a store failure is ours, not the message's: redeliver
+          }
+          dead.push({
+            ...(m.key !== null ? { key: m.key } : {}),
+            value: m.value ?? '',
+            headers: { 'x-error': reason.slice(0, 1000), 'x-source-topic': m.topic, 'x-source-partition': String(m.partition), 'x-source-offset': m.offset },
+          });
+        }
+      }
+      if (dead.length) {
+        await this.producer!.send(this.opts.deadLetterTopic, dead);
+        this.metrics?.deadLettered.inc({ topic: this.opts.alertsTopic }, dead.length);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.consumer?.close().catch(() => {});
+    await this.producer?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,144 @@
+// The API service's settings (config/api*.json), validated once with zod; errors name the field.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+export const RoleSchema = z.enum(['reader', 'operator', 'admin']);
+export type Role = z.infer<typeof RoleSchema>;
+
+const KeySchema = z.strictObject({
+  name: z.string().min(1).regex(/^[\w.@-]+$/, 'letters, digits, _ . @ - only'),
+  role: RoleSchema,
+  /** The key itself (development only), or the name of an environment variable holding it, or its sha256 (hex). */
+  key: z.string().min(16).optional(),
+  env: z.string().min(1).optional(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+}).refine((k) => [k.key, k.env, k.sha256].filter((v) => v !== undefined).length === 1, {
+  message: 'exactly one of key, env, sha256 is required',
+});
+
+const RateLimitSchema = z.strictObject({
+  max: z.number().int().positive(),
+  timeWindowMs: z.number().int().positive(),
+});
+
+export const ApiConfigSchema = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** Alert log, subscriptions, deliveries, API-created keys, refit jobs. */
+  dataDir: z.string().default('var/api'),
+  /** Model versions live in <modelsRoot>/versions/<version>, the pointer in <modelsRoot>/active. */
+  modelsRoot: z.string().default('models'),
+  /** Site name used when a request does not give one (single-site deployments). */
+  defaultSite: z.string().default('default'),
+  bodyLimitBytes: z.number().int().positive().default(1 << 20),
+  scoreBodyLimitBytes: z.number().int().positive().default(16 << 20),
+  /** fsync every appended alert/delivery record (off only for benchmarks of the API itself). */
+  fsync: z.boolean().default(true),
+  auth: z.strictObject({
+    keys: z.array(KeySchema).default([]),
+    /** Routes (URL paths) open without a key besides /health, e.g. ["/ready", "/metrics"] for probes. */
+    publicRoutes: z.array(z.string()).default([]),
+  }).prefault({}),
+  rateLimits: z.strictObject({
+    score: RateLimitSchema.default({ max: 600, timeWindowMs: 60_000 }),
+    refit: RateLimitSchema.default({ max: 6, timeWindowMs: 60_000 }),
+    scores: RateLimitSchema.default({ max: 600, timeWindowMs: 60_000 }),
+    graph: RateLimitSchema.default({ max: 120, timeWindowMs: 60_000 }),
+    models: RateLimitSchema.default({ max: 30, timeWindowMs: 60_000 }),
+  }).prefault({}),
+  sse: z.strictObject({
+    heartbeatMs: z.number().int().positive().default(15_000),
+    /** A client this far behind (bytes buffered) is disconnected; it reconnects with Last-Event-ID. */
+    maxBufferedBytes: z.number().int().positive().default(4 << 20),
+  }).prefault({}),
+  webhooks: z.strictObject({
+    maxAttempts: z.number().int().min(1).default(8),
+    backoffBaseMs: z.number().int().positive().default(1000),
+    backoffMaxMs: z.number().int().positive().default(300_000),
+    timeoutMs: z.number().int().positive().default(10_000),
+    /** Hostnames subscriptions may target; empty = any. */
+    allowedHosts: z.array(z.string()).default([]),
+    externalURL: z.string().default('http://127.0.0.1:8080'),
+  }).prefault({}),
+  kafka: z.strictObject({
+    brokers: z.array(z.string()).min(1),
+    clientId: z.string().default('ganf-api'),
+    alertsTopic: z.string().default('ganf.alerts'),
+    groupId: z.string().default('ganf-api-alerts'),
+    /** Invalid alert messages are produced here (and counted) instead of blocking the partition. */
+    deadLetterTopic: z.string().default('ganf.alerts.dlq'),
+    /** Consumer groups whose lag /metrics reports (e.g. the streaming pipeline's). */
+    lagGroups: z.array(z.strictObject({ groupId: z.string(), topic: z.string() })).default([]),
+    /** Dead-letter topics whose message counts /metrics reports (e.g. the readings DLQ). */
+    deadLetterTopics: z.array(z.string()).default([]),
+    fromBeginning: z.boolean().default(true),
+  }).optional(),
+  influx: z.strictObject({
+    url: z.string().default('http://127.0.0.1:8086'),
+    database: z.string().default('ganf'),
+    measurement: z.string().default('scores'),
+  }).optional(),
+  drift: z.strictObject({
+    /** Recent scores compared with the calibration scores by the KS test. */
+    window: z.number().int().min(20).default(288),
+    ksAlpha: z.number().gt(0).lt(1).default(1e-3),
+    /** Page-Hinkley on scores standardised by the calibration mean/sd. */
+    phDelta: z.number().min(0).default(0.5),
+    phLambda: z.number().positive().default(50),
+    /** Per-sensor mean of standardised inputs over the window beyond which a sensor is drifting (sd units). */
+    meanShiftSd: z.number().positive().default(1),
+  }).prefault({}),
+  refit: z.strictObject({
+    /** Roots a refit's CSV path must lie under. */
+    dataDirs: z.array(z.string()).default(['data', 'fixtures']),
+    /** Share of the (alert-free) buffer held out, most recent last, for shadow scoring. */
+    holdoutFraction: z.number().gt(0.05).lt(0.6).default(0.25),
+    /** Promotion rule: candidate mean NLL (nats per step, raw units) lower by at least this... */
+    minImprovementNats: z.number().min(0).default(0.5),
+    /** ...and candidate alert rate on the held-out steps at most the active's plus this. */
+    alertRateTolerance: z.number().min(0).max(1).default(0.01),
+    warmStart: z.boolean().default(true),
+    /** Start a refit on the live buffer when a drift monitor fires. */
+    onDrift: z.boolean().default(false),
+    /** Refit on the live buffer every N minutes (0 = never). */
+    scheduleMinutes: z.number().min(0).default(0),
+    /** Minimum time between two automatic refits. */
+    cooldownMinutes: z.number().min(0).default(60),
+    /** Training settings merged over the active model's config for refits. */
+    train: z.record(z.string(), z.unknown()).default({}),
+  }).prefault({}),
+  live: z.strictObject({
+    /** Recent raw steps kept for warm-up on a model swap and as the refit buffer. */
+    bufferSteps: z.number().int().min(10).default(2016),
+    /** Steps a new model's scorer replays before it takes over. */
+    warmupSteps: z.number().int().min(0).default(288),
+  }).prefault({}),
+  logger: z.boolean().default(false),
+});
+
+export type ApiConfig = z.infer<typeof ApiConfigSchema>;
+export type ApiConfigInput = z.input<typeof ApiConfigSchema>;
+
+export function parseApiConfig(raw: unknown, source = 'API config'): ApiConfig {
+  const r = ApiConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  throw new Error(`invalid ${source}:\n${r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
+}
+
+export function loadApiConfig(file: string): ApiConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read API config ${file}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`API config ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  const cfg = parseApiConfig(raw, path.basename(file));
+  return cfg;
+}

@@ -1,0 +1,124 @@
+// POST /score: a batch of readings scored synchronously by the active model (causal scores, the
+// model's threshold, top sensors with their DAG parents); GET /scores: per-step total and
+// per-sensor scores for a time range from InfluxDB.
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { scoreTable, topContributors } from '../../detector.ts';
+import { quoteIdentifier, quoteString, type ScoreStore } from '../../ingest/influx-store.ts';
+import { HttpProblem, problemResponses } from '../problems.ts';
+import type { ApiMetrics } from '../metrics.ts';
+import type { ModelRegistry } from '../models/registry.ts';
+import { TimeParam } from '../schemas.ts';
+import { ReadingSchema, readingsToTable } from './readings.ts';
+
+const ContributionOut = z.object({ sensor: z.string(), excess: z.number(), nll: z.number(), parents: z.array(z.string()) });
+
+export interface ScoreRoutesOptions {
+  registry: ModelRegistry;
+  metrics: ApiMetrics;
+  influx: { store: ScoreStore; measurement: string } | null;
+  bodyLimit: number;
+  rateLimits: { score: { max: number; timeWindowMs: number }; scores: { max: number; timeWindowMs: number } };
+}
+
+export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { registry, metrics } = opts;
+
+  r.post('/score', {
+    bodyLimit: opts.bodyLimit,
+    config: { rateLimit: { max: opts.rateLimits.score.max, timeWindow: opts.rateLimits.score.timeWindowMs } },
+    schema: {
+      tags: ['scoring'], summary: 'Score a batch of readings with the active model (synchronous, causal)',
+      body: z.strictObject({
+        readings: z.array(ReadingSchema).min(1).max(20_000),
+        warmStart: z.boolean().default(false).describe('The readings directly follow the model\'s training data: use its tail as context'),
+        top: z.number().int().min(0).max(20).default(3).describe('Top sensors per step'),
+      }),
+      response: {
+        200: z.object({
+          modelVersion: z.string(),
+          threshold: z.number(),
+          steps: z.array(z.object({ timestamp: z.string(), score: z.number(), alert: z.boolean(), top: z.array(ContributionOut) })),
+          missing: z.object({ filled: z.record(z.string(), z.number()), droppedRows: z.number().int() }),
+        }),
+        ...problemResponses(400, 413, 422, 503),
+      },
+    },
+  }, async (req) => {
+    const det = registry.activeDetector();
+    if (!det) throw new HttpProblem(503, 'no model is active');
+    const started = performance.now();
+    const table = readingsToTable(req.body.readings, det.features, 'body.readings');
+    const s = scoreTable(det, table, { warmStart: req.body.warmStart });
+    const steps = Array.from(s.total, (score, t) => ({
+      timestamp: new Date(s.timestamps[t]).toISOString(),
+      score,
+      alert: s.alerts[t] === 1,
+      top: req.body.top > 0 ? topContributors(det, s, t, Math.min(req.body.top, det.sensors.length)) : [],
+    }));
+    metrics.stepsScored.inc({ source: 'api', model_version: det.modelVersion }, steps.length);
+    metrics.scoringLatency.observe({ source: 'api' }, (performance.now() - started) / 1000);
+    return { modelVersion: det.modelVersion, threshold: det.threshold.value, steps, missing: { filled: s.missing.filled, droppedRows: s.missing.droppedRows } };
+  });
+
+  r.get('/scores', {
+    config: { rateLimit: { max: opts.rateLimits.scores.max, timeWindow: opts.rateLimits.scores.timeWindowMs } },
+    schema: {
+      tags: ['scoring'],
+      summary: 'Per-step total and per-sensor scores for a time range, from InfluxDB (measurement scores; tags site, sensor (_total = total), model_version; field value)',
+      querystring: z.object({
+        from: TimeParam,
+        to: TimeParam,
+        site: z.string().min(1).optional(),
+        sensors: z.string().optional().describe('Comma-separated sensors to include (default all); the total is always included'),
+        modelVersion: z.string().optional(),
+        limit: z.coerce.number().int().min(1).max(100_000).default(10_000).describe('At most this many steps'),
+      }).refine((q) => q.from < q.to, { message: 'from must be before to', path: ['from'] }),
+      response: {
+        200: z.object({
+          from: z.string(), to: z.string(), site: z.string().nullable(), truncated: z.boolean(),
+          steps: z.array(z.object({ timestamp: z.string(), total: z.number().nullable(), modelVersion: z.string().nullable(), sensors: z.record(z.string(), z.number()) })),
+        }),
+        ...problemResponses(400, 503),
+      },
+    },
+  }, async (req) => {
+    if (!opts.influx) throw new HttpProblem(503, 'no InfluxDB is configured (config.influx)');
+    const q = req.query;
+    const where = [`time >= ${quoteString(new Date(q.from).toISOString())}`, `time < ${quoteString(new Date(q.to).toISOString())}`];
+    if (q.site) where.push(`"site" = ${quoteString(q.site)}`);
+    if (q.modelVersion) where.push(`"model_version" = ${quoteString(q.modelVersion)}`);
+    const sensors = q.sensors?.split(',').map((s) => s.trim()).filter(Boolean);
+    if (sensors?.length) where.push(`(${['_total', ...sensors].map((s) => `"sensor" = ${quoteString(s)}`).join(' OR ')})`);
+    const influxql = `SELECT "value" FROM ${quoteIdentifier(opts.influx.measurement)} WHERE ${where.join(' AND ')} GROUP BY "sensor", "model_version" ORDER BY time ASC LIMIT ${q.limit + 1}`;
+    let series;
+    try {
+      series = await opts.influx.store.query(influxql);
+    } catch (err) {
+      throw new HttpProblem(503, `InfluxDB query failed: ${(err as Error).message}`);
+    }
+    const steps = new Map<number, { timestamp: string; total: number | null; modelVersion: string | null; sensors: Record<string, number> }>();
+    for (const s of series) {
+      const ti = s.columns.indexOf('time');
+      const vi = s.columns.indexOf('value');
+      for (const row of s.values) {
+        const t = Number(row[ti]);
+        const v = Number(row[vi]);
+        let step = steps.get(t);
+        if (!step) steps.set(t, (step = { timestamp: new Date(t).toISOString(), total: null, modelVersion: null, sensors: {} }));
+        if (s.tags.sensor === '_total') {
+          step.total = v;
+          step.modelVersion = s.tags.model_version || null;
+        } else if (s.tags.sensor) step.sensors[s.tags.sensor] = v;
+      }
+    }
+    const ordered = [...steps.keys()].sort((a, b) => a - b);
+    const truncated = ordered.length > q.limit;
+    return {
+      from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString(), site: q.site ?? null, truncated,
+      steps: ordered.slice(0, q.limit).map((t) => steps.get(t)!),
+    };
+  });
+}

@@ -1,0 +1,138 @@
+// Wires the service together from an ApiConfig: stores, model registry, live scorer, drift
+// monitors, refit jobs, webhook dispatcher, the alerts-topic consumer, InfluxDB, metrics and the
+// Fastify app. `createApiService` is what `ganf api` and the tests use.
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { initBackend } from '../flow/tf.ts';
+import { InfluxScoreStore } from '../ingest/influx-store.ts';
+import { createKafkaClient } from '../ingest/kafka-client.ts';
+import { buildApp, type AppDeps } from './app.ts';
+import { KeyStore } from './auth.ts';
+import type { ApiConfig } from './config.ts';
+import { ApiMetrics } from './metrics.ts';
+import { JsonlAlertStore } from './alerts/store.ts';
+import { AlertTopicConsumer } from './alerts/ingest.ts';
+import { SubscriptionStore } from './webhooks/store.ts';
+import { WebhookDispatcher } from './webhooks/dispatcher.ts';
+import { ModelRegistry } from './models/registry.ts';
+import { LiveScorer } from './scoring/live-scorer.ts';
+import { RefitJobs } from './refit/jobs.ts';
+import { createLagProbe, type LagProbe } from './kafka-lag.ts';
+import type { Check } from './health.ts';
+
+export interface ApiService {
+  app: FastifyInstance;
+  deps: AppDeps;
+  consumer: AlertTopicConsumer | null;
+  /** Listens on config.host:config.port (port 0 = any free port); resolves to the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Start the alerts-topic consumer (default: when config.kafka is set). */
+  consumeAlerts?: boolean;
+}
+
+export async function createApiService(config: ApiConfig, opts: ServiceOptions = {}): Promise<ApiService> {
+  await initBackend();
+  const metrics = new ApiMetrics();
+  const keys = new KeyStore(config, opts.env);
+  const alerts = new JsonlAlertStore(path.join(config.dataDir, 'alerts'), { sync: config.fsync });
+  alerts.onChange(() => metrics.alertChanges.inc());
+  const subs = new SubscriptionStore(path.join(config.dataDir, 'webhooks'), { sync: config.fsync });
+  const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks }, metrics);
+  const registry = await ModelRegistry.open(config.modelsRoot);
+  const live = new LiveScorer(registry, { bufferSteps: config.live.bufferSteps, warmupSteps: config.live.warmupSteps, drift: config.drift, metrics });
+  const jobs = new RefitJobs({
+    dataDir: path.join(config.dataDir, 'jobs'), registry, alerts, live, metrics,
+    holdoutFraction: config.refit.holdoutFraction,
+    rule: { minImprovementNats: config.refit.minImprovementNats, alertRateTolerance: config.refit.alertRateTolerance },
+    baseOverrides: config.refit.train, allowedDataDirs: config.refit.dataDirs,
+    onDrift: config.refit.onDrift, scheduleMinutes: config.refit.scheduleMinutes, cooldownMinutes: config.refit.cooldownMinutes,
+    defaultWarmStart: config.refit.warmStart,
+  });
+
+  const checks: Check[] = [];
+  let influx: AppDeps['influx'] = null;
+  let influxStore: InfluxScoreStore | null = null;
+  if (config.influx) {
+    influxStore = new InfluxScoreStore({ url: config.influx.url, database: config.influx.database });
+    influx = { store: influxStore, measurement: config.influx.measurement };
+    const s = influxStore;
+    checks.push({ name: 'database', check: async () => `InfluxDB ${await s.ping()} at ${s.url}` });
+  }
+  let probe: LagProbe | null = null;
+  let consumer: AlertTopicConsumer | null = null;
+  if (config.kafka) {
+    const k = config.kafka;
+    probe = createLagProbe(k.brokers, k.clientId);
+    const p = probe;
+    checks.push({ name: 'broker', check: async () => `Kafka at ${k.brokers.join(',')} (${await p.ping()} topics)` });
+    metrics.addCollector(async () => {
+      metrics.consumerLag.reset();
+      for (const g of [{ groupId: k.groupId, topic: k.alertsTopic }, ...k.lagGroups]) {
+        for (const l of await p.lag(g.groupId, g.topic)) metrics.consumerLag.set({ group: g.groupId, topic: g.topic, partition: String(l.partition) }, l.lag);
+      }
+    });
+    metrics.addCollector(async () => {
+      for (const t of [k.deadLetterTopic, ...k.deadLetterTopics]) metrics.deadLetterTopicMessages.set({ topic: t }, await p.size(t));
+    });
+    if (opts.consumeAlerts ?? true) {
+      consumer = new AlertTopicConsumer(createKafkaClient({ brokers: k.brokers, clientId: k.clientId, logLevel: 'error' }), alerts, {
+        alertsTopic: k.alertsTopic, groupId: k.groupId, deadLetterTopic: k.deadLetterTopic, fromBeginning: k.fromBeginning,
+      }, metrics);
+    }
+  }
+  metrics.addCollector(() => {
+    metrics.alerts.reset();
+    for (const [k, n] of Object.entries(alerts.counts().byStatusSeverity)) {
+      const [status, severity] = k.split('|');
+      metrics.alerts.set({ status, severity }, n);
+    }
+    metrics.modelInfo.reset();
+    const v = registry.activeVersion();
+    if (v) metrics.modelInfo.set({ version: v }, 1);
+    const d = live.drift()?.state();
+    if (d) {
+      metrics.drift.set({ monitor: 'ks' }, d.ks.drifting ? 1 : 0);
+      metrics.drift.set({ monitor: 'page_hinkley' }, d.pageHinkley.drifting ? 1 : 0);
+      metrics.drift.set({ monitor: 'input_mean' }, d.inputs.some((i) => i.drifting) ? 1 : 0);
+      if (d.ks.statistic !== null) metrics.driftKsStatistic.set({}, d.ks.statistic);
+      if (d.ks.pValue !== null) metrics.driftKsPValue.set({}, d.ks.pValue);
+      metrics.driftPageHinkley.set({}, d.pageHinkley.statistic);
+      metrics.inputMeanShift.reset();
+      for (const i of d.inputs) metrics.inputMeanShift.set({ sensor: i.sensor }, i.meanShiftSd);
+    }
+  });
+
+  const deps: AppDeps = { config, keys, metrics, alerts, subs, dispatcher, registry, live, jobs, influx, checks };
+  const app = await buildApp(deps);
+  if (consumer) await consumer.start();
+
+  let closed = false;
+  return {
+    app, deps, consumer,
+    async listen() {
+      await app.listen({ host: config.host, port: config.port });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      return `http://${config.host}:${port}`;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await consumer?.close();
+      await app.close();
+      await jobs.close();
+      dispatcher.close();
+      live.close();
+      registry.dispose();
+      alerts.close();
+      subs.close();
+      await probe?.close();
+      await influxStore?.close();
+    },
+  };
+}
