@@ -1,0 +1,188 @@
+// The API against the real local services (Kafka 127.0.0.1:9092, InfluxDB 127.0.0.1:8086; start
+// them with `npm run services:start`). These tests FAIL, never skip, when a service is unreachable.
+//  - alerts produced to the alerts topic by the streaming pipeline's AlertEngine reach the API;
+//    invalid messages are dead-lettered and counted; consumer lag is in /metrics;
+//  - GET /scores reads per-step total and per-sensor scores from InfluxDB;
+//  - /ready checks broker, database and model.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createKafkaClient, type IncomingMessage } from '../src/ingest/kafka-client.ts';
+import { InfluxScoreStore, toLineProtocol } from '../src/ingest/influx-store.ts';
+import { scoreTable } from '../src/detector.ts';
+import { parentsOf } from '../src/dag-learning/extract.ts';
+import { AlertEngine, AlertRuleSchema, type AlertMessage } from '../src/scoring/alert-engine.ts';
+import { fitTiny, fixtureRows, startTestService, type TestService } from '../src/api/testing.ts';
+import type { Detector } from '../src/detector.ts';
+
+const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const INFLUX_URL = process.env.INFLUX_URL ?? 'http://127.0.0.1:8086';
+const RUN = `${Date.now()}-${randomBytes(3).toString('hex')}`;
+const TOPIC = `ganf.alerts.apitest-${RUN}`;
+const DLQ = `${TOPIC}.dlq`;
+const DB = `ganf_apitest_${RUN.replace(/-/g, '_')}`;
+const HINT = 'Start the local services first: npm run services:start (see docs/services.md)';
+
+let det: Detector;
+let svc: TestService;
+let influx: InfluxScoreStore;
+
+async function waitFor(pred: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  influx = new InfluxScoreStore({ url: INFLUX_URL, database: DB });
+  try {
+    await influx.ping();
+  } catch (err) {
+    assert.fail(`InfluxDB is not reachable at ${INFLUX_URL} (${(err as Error).message}). ${HINT}`);
+  }
+  det = await fitTiny(await fixtureRows('grid', 'train', 0, 600));
+  try {
+    svc = await startTestService([det], {
+      kafka: { brokers: BROKERS, alertsTopic: TOPIC, deadLetterTopic: DLQ, groupId: `api-test-${RUN}`, fromBeginning: true, lagGroups: [] },
+      influx: { url: INFLUX_URL, database: DB, measurement: 'scores' },
+    });
+  } catch (err) {
+    assert.fail(`Kafka is not reachable at ${BROKERS.join(',')} (${(err as Error).message}). ${HINT}`);
+  }
+});
+
+after(async () => {
+  await svc?.close();
+  await influx?.dropDatabase().catch(() => {});
+  det?.model.dispose();
+});
+
+test('alerts the stream\'s AlertEngine produces to the alerts topic appear in the API; bad messages are dead-lettered', async () => {
+  // Score the grid test fixture (it has labelled faults) and run the pipeline's alert engine on it.
+  const table = await fixtureRows('grid', 'test', 0, 1440);
+  const s = scoreTable(det, table, { warmStart: true });
+  const engine = new AlertEngine(AlertRuleSchema.parse({ fireAfter: 3, ofLast: 5, resolveHoldMs: 1_800_000 }), {
+    site: 'grid-1', modelVersion: det.modelVersion, intervalMs: 300_000, threshold: det.threshold, sensors: det.sensors,
+    calibrationMedians: det.calibrationMedians, parents: (x) => parentsOf(det.graph, x),
+  });
+  const K = det.sensors.length;
+  const messages: AlertMessage[] = [];
+  for (let t = 0; t < s.total.length; t++) {
+    messages.push(...engine.observe({ tsMs: s.timestamps[t], score: s.total[t], perSensor: s.perSensor.subarray(t * K, (t + 1) * K), usable: true }));
+  }
+  assert.ok(messages.length >= 2, `the engine raised ${messages.length} notifications`);
+  const instances = new Set(messages.map((m) => `${m.fingerprint}-${Date.parse(m.startsAt)}`));
+
+  const kafka = createKafkaClient({ brokers: BROKERS, clientId: `api-test-${RUN}`, logLevel: 'error' });
+  const producer = await kafka.producer();
+  try {
+    await producer.send(TOPIC, [
+      ...messages.map((m) => ({ key: m.fingerprint, value: JSON.stringify(m) })),
+      { key: 'bad-1', value: '{"not": "an alert"' },
+      { key: 'bad-2', value: JSON.stringify({ status: 'exploded', labels: { site: 'x' } }) },
+      // At-least-once: redelivered notifications change nothing (a late "firing" after its
+      // "resolved" is stale; the latest notification again is unchanged).
+      { key: messages[0].fingerprint, value: JSON.stringify(messages[0]) },
+      { key: messages.at(-1)!.fingerprint, value: JSON.stringify(messages.at(-1)) },
+    ]);
+  } finally {
+    await producer.close();
+  }
+  await waitFor(() => (svc.consumer?.processed ?? 0) >= messages.length + 4, 'the consumer to take every message');
+
+  const items = JSON.parse((await svc.app.inject({ url: '/alerts?site=grid-1&limit=500', headers: svc.auth('reader') })).body).items;
+  assert.equal(items.length, instances.size);
+  const last = new Map(messages.map((m) => [`${m.fingerprint}-${Date.parse(m.startsAt)}`, m]));
+  for (const a of items) {
+    const m = last.get(a.id)!;
+    assert.ok(m, `unexpected alert ${a.id}`);
+    assert.equal(a.status, m.status);
+    assert.equal(a.severity, m.labels.severity);
+    assert.equal(a.modelVersion, det.modelVersion);
+    assert.equal(a.endsAt, m.status === 'resolved' ? m.endsAt : null);
+    assert.deepEqual(a.topSensors.map((t: any) => t.sensor), m.topSensors.map((t) => t.sensor));
+    for (const t of a.topSensors) assert.deepEqual(t.parents, parentsOf(det.graph, t.sensor));
+  }
+  const sensor = items[0].topSensors[0].sensor;
+  const bySensor = JSON.parse((await svc.app.inject({ url: `/alerts?sensor=${sensor}&limit=500`, headers: svc.auth('reader') })).body).items;
+  assert.ok(bySensor.some((a: any) => a.id === items[0].id));
+
+  // Dead letters: both bad messages, with the reason and origin in headers.
+  const dlq: IncomingMessage[] = [];
+  const consumer = await kafka.consumer({ groupId: `api-test-dlq-${RUN}`, topics: [DLQ], fromBeginning: true });
+  try {
+    await consumer.run(async (b) => { dlq.push(...b.messages); });
+    await waitFor(() => dlq.length >= 2, 'dead letters');
+  } finally {
+    await consumer.close();
+  }
+  assert.deepEqual(dlq.map((m) => m.key).sort(), ['bad-1', 'bad-2']);
+  assert.equal(dlq[0].headers['x-source-topic'], TOPIC);
+  assert.match(dlq.find((m) => m.key === 'bad-2')!.headers['x-error'], /status/);
+  const metrics = (await svc.app.inject({ url: '/metrics', headers: svc.auth('reader') })).body;
+  assert.match(metrics, new RegExp(`ganf_dead_lettered_messages_total\\{topic="${TOPIC.replace(/\./g, '\\.')}"\\} 2`));
+  assert.match(metrics, new RegExp(`ganf_dead_letter_topic_messages\\{topic="${DLQ.replace(/\./g, '\\.')}"\\} 2`));
+  assert.match(metrics, /ganf_alerts_ingested_total\{outcome="unchanged"\} 1/);
+  assert.equal(messages[0].status, 'firing');
+  if (messages.some((m) => m.status === 'resolved' && m.fingerprint === messages[0].fingerprint)) assert.match(metrics, /ganf_alerts_ingested_total\{outcome="stale"\} 1/);
+  // Lag of the API's own consumer group; committed offsets catch up with the log end.
+  await waitFor(async () => /ganf_consumer_lag_messages\{group="api-test-[^"]+",partition="0",topic="[^"]+"\} 0/.test((await svc.app.inject({ url: '/metrics', headers: svc.auth('reader') })).body), 'lag 0');
+});
+
+test('GET /scores returns per-step total and per-sensor scores for a time range from InfluxDB', async () => {
+  const t0 = Date.UTC(2024, 0, 11);
+  const lines: string[] = [];
+  for (let t = 0; t < 20; t++) {
+    const ts = t0 + t * 300_000;
+    for (const site of ['a', 'b']) {
+      lines.push(toLineProtocol('scores', { site, sensor: '_total', model_version: 'v1' }, { value: 10 + t + (site === 'b' ? 100 : 0) }, ts));
+      for (const [k, sensor] of ['B01', 'B02', 'B03'].entries()) lines.push(toLineProtocol('scores', { site, sensor, model_version: 'v1' }, { value: t + k / 10 }, ts));
+    }
+  }
+  await influx.writeLines(lines);
+  const q = (qs: string) => svc.app.inject({ url: `/scores?${qs}`, headers: svc.auth('reader') });
+  const from = new Date(t0 + 5 * 300_000).toISOString();
+  const to = new Date(t0 + 10 * 300_000).toISOString();
+  const r = await q(`from=${from}&to=${to}&site=a`);
+  assert.equal(r.statusCode, 200, r.body);
+  const body = JSON.parse(r.body);
+  assert.equal(body.steps.length, 5);
+  assert.equal(body.truncated, false);
+  body.steps.forEach((s: any, i: number) => {
+    assert.equal(s.timestamp, new Date(t0 + (5 + i) * 300_000).toISOString());
+    assert.equal(s.total, 15 + i);
+    assert.equal(s.modelVersion, 'v1');
+    assert.deepEqual(s.sensors, { B01: 5 + i, B02: 5 + i + 0.1, B03: 5 + i + 0.2 });
+  });
+  const some = JSON.parse((await q(`from=${t0}&to=${t0 + 3 * 300_000}&site=b&sensors=B02`)).body);
+  assert.deepEqual(some.steps.map((s: any) => Object.keys(s.sensors)), [['B02'], ['B02'], ['B02']]);
+  assert.equal(some.steps[0].total, 110);
+  const limited = JSON.parse((await q(`from=${t0}&to=${t0 + 20 * 300_000}&site=a&limit=4`)).body);
+  assert.equal(limited.steps.length, 4);
+  assert.equal(limited.truncated, true);
+  const bad = await q(`from=${to}&to=${from}`);
+  assert.equal(bad.statusCode, 400);
+  assert.equal(JSON.parse(bad.body).errors[0].field, 'querystring.from');
+});
+
+test('GET /ready checks broker, database and model; an unreachable database makes it 503', async () => {
+  const ok = await svc.app.inject({ url: '/ready', headers: svc.auth('reader') });
+  assert.equal(ok.statusCode, 200, ok.body);
+  assert.deepEqual(JSON.parse(ok.body).checks.map((c: any) => c.name).sort(), ['broker', 'database', 'model']);
+  const broken = await startTestService([], { influx: { url: 'http://127.0.0.1:9', database: 'x', measurement: 'scores' } });
+  try {
+    const r = await broken.app.inject({ url: '/ready', headers: broken.auth('reader') });
+    assert.equal(r.statusCode, 503);
+    const checks = JSON.parse(r.body).checks;
+    assert.equal(checks.find((c: any) => c.name === 'database').ok, false);
+    assert.match(checks.find((c: any) => c.name === 'database').detail, /not reachable/);
+    assert.equal(checks.find((c: any) => c.name === 'model').ok, false);
+    const scores = await broken.app.inject({ url: '/scores?from=0&to=1000', headers: broken.auth('reader') });
+    assert.equal(scores.statusCode, 503);
+    assert.equal(JSON.parse(scores.body).type, '/problems/unavailable');
+  } finally {
+    await broken.close();
+  }
+});
