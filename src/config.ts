@@ -22,6 +22,8 @@ export const ModelConfigSchema = z.object({
    * window log-density GANF scores, computed causally. 1 = the single step's NLL.
    */
   scoreWindow: z.number().int().min(1).default(6),
+  /** joint: the joint NLL (sum over sensors, the GANF score); max-sensor: the largest per-sensor excess (see src/scoring/aggregate.ts). */
+  scoreAggregate: z.enum(['joint', 'max-sensor']).default('joint'),
   /** stateful: the encoder runs through the whole series (O(1) per new step); windowed: reset at every window start. */
   encoder: z.enum(['stateful', 'windowed']).default('stateful'),
 }).strict();

@@ -5,6 +5,7 @@ import { GanfModel } from './flow/ganf.ts';
 import { seriesFrom, type Series } from './flow/chunks.ts';
 import { train, shapeFor, type TrainResult } from './flow/train.ts';
 import { scoreSeries } from './scoring/batch-score.ts';
+import { aggregateScores } from './scoring/aggregate.ts';
 import { spotThreshold, quantileThreshold, parseThresholdState, type ThresholdState } from './scoring/threshold.ts';
 import { fitScaler, applyScaler, keptSensors, checkSensors, type ScalerState } from './ingest/preprocess.ts';
 import { fillMissing, type MissingReport } from './ingest/missing.ts';
@@ -44,6 +45,7 @@ export interface Contribution {
 export interface TableScores {
   timestamps: Float64Array;
   sensors: string[];
+  /** Anomaly score per step (model.scoreAggregate over perSensor). */
   total: Float32Array;
   perSensor: Float32Array;
   alerts: Uint8Array;
@@ -83,7 +85,8 @@ export async function fitDetector(table: SeriesTable, config: GanfConfig, log: (
   const adjacency = tf.tensor2d(result.dagWeights, [K, K]);
   const trainTail = contextOf(trainData, config);
   const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail });
-  const threshold = fitThreshold(cal.total, config.threshold);
+  const calibrationMedians = medians(cal.perSensor, K);
+  const threshold = fitThreshold(aggregateScores(cal.perSensor, K, calibrationMedians, config.model.scoreAggregate), config.threshold);
   const fullSeries = seriesFrom(applyScaler(filled, scaler, { dequantise: 'midpoint' }), K, D);
   const detector: Detector = {
     modelVersion: '',
@@ -95,7 +98,7 @@ export async function fitDetector(table: SeriesTable, config: GanfConfig, log: (
     graph: result.graph,
     adjacency,
     threshold,
-    calibrationMedians: medians(cal.perSensor, K),
+    calibrationMedians,
     context: contextOf(fullSeries, config).data.slice(),
     manifestExtras: {
       createdAt: new Date().toISOString(),
@@ -127,9 +130,9 @@ export function scoreTable(det: Detector, table: SeriesTable, opts: { warmStart?
   const series = seriesFrom(applyScaler(filled, det.scaler, { dequantise: 'midpoint' }), K, D);
   const context = opts.warmStart ? seriesFrom(det.context, K, D) : undefined;
   const s = scoreSeries(det.model, series, { encoder: det.config.model.encoder, window: det.config.model.window, scoreWindow: det.config.model.scoreWindow, adjacency: det.adjacency, context });
-  const alerts = new Uint8Array(s.steps);
-  for (let t = 0; t < s.steps; t++) alerts[t] = s.total[t] > det.threshold.value ? 1 : 0;
-  return { timestamps: filled.timestamps, sensors: det.sensors, total: s.total, perSensor: s.perSensor, alerts, missing };
+  const total = aggregateScores(s.perSensor, K, det.calibrationMedians, det.config.model.scoreAggregate);
+  const alerts = Uint8Array.from(total, (v) => (v > det.threshold.value ? 1 : 0));
+  return { timestamps: filled.timestamps, sensors: det.sensors, total, perSensor: s.perSensor, alerts, missing };
 }
 
 /** The sensors that drove step t, largest excess NLL first, with their parents in the DAG. */

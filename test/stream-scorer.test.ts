@@ -22,12 +22,13 @@ test('StreamScorer.scoreOne on raw rows equals batch scoreTable (cold and warm s
   const { detector } = await fitDetector(train, config);
   const rows = selectSensors(test_, detector.sensors);
   const K = detector.sensors.length;
-  for (const warmStart of [false, true]) {
+  for (const [warmStart, aggregate] of [[false, 'joint'], [true, 'joint'], [true, 'max-sensor']] as const) {
+    detector.config.model.scoreAggregate = aggregate;
     const batch = scoreTable(detector, test_, { warmStart });
     const stream = new StreamScorer(detector, { warmStart });
     for (let t = 0; t < rows.timestamps.length; t++) {
       const s = stream.scoreOne(rows.values.subarray(t * K, (t + 1) * K));
-      assert.ok(Math.abs(s.total - batch.total[t]) < 1e-3 * (1 + Math.abs(batch.total[t])), `warm=${warmStart} step ${t}: ${s.total} vs ${batch.total[t]}`);
+      assert.ok(Math.abs(s.total - batch.total[t]) < 1e-3 * (1 + Math.abs(batch.total[t])), `warm=${warmStart} ${aggregate} step ${t}: ${s.total} vs ${batch.total[t]}`);
       if (Math.abs(batch.total[t] - detector.threshold.value) > 1e-2) assert.equal(s.alert, batch.alerts[t] === 1);
     }
     stream.dispose();

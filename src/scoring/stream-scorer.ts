@@ -5,11 +5,12 @@ import { tf } from '../flow/tf.ts';
 import { disposeState, type EncoderState } from '../flow/ganf.ts';
 import { chunkTensor, seriesFrom } from '../flow/chunks.ts';
 import { statefulNll } from './batch-score.ts';
+import { aggregateRow } from './aggregate.ts';
 import type { Detector } from '../detector.ts';
 import { standardiseRow } from '../ingest/preprocess.ts';
 
 export interface StepScore {
-  /** Window score (mean joint NLL over the last scoreWindow steps), as in batch scoring. */
+  /** Anomaly score: per-sensor window NLL aggregated as the model says, as in batch scoring. */
   total: number;
   /** Per-sensor window NLL, in `detector.sensors` order. */
   perSensor: Float32Array;
@@ -78,8 +79,7 @@ export class StreamScorer {
       this.push(nll);
       const m = Math.min(this.seen, this.w);
       const perSensor = Float32Array.from(this.sums, (s) => s / m);
-      let total = 0;
-      for (const v of perSensor) total += v;
+      const total = aggregateRow(perSensor, 0, this.K, this.det.calibrationMedians, this.det.config.model.scoreAggregate);
       results.push({ total, perSensor, alert: total > this.det.threshold.value });
     }
     return results;
