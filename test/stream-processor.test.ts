@@ -124,12 +124,12 @@ test('StreamProcessor: shuffled readings score like batch, bad input is rejected
   b.dispose();
 });
 
-test('StreamProcessor: a sensor silent beyond the carry-forward limit makes its steps degraded and unusable for alerting', () => {
+test('StreamProcessor: warm-up steps after a cold start and a sensor silent beyond the carry-forward limit are not used for alerting', () => {
   const site = 'gappy';
   const fixture = readingMessages(table, det, site, { steps: 120 });
   // B05 is silent for steps 40..59 (20 steps; the limit is 3).
   const msgs = fixture.filter((m) => !(m.step >= 40 && m.step < 60 && m.value.includes('"B05"')));
-  const p = new StreamProcessor(det, ProcessorSettingsSchema.parse({ align: { allowedLatenessMs: 0, carryForwardSteps: 3 } }));
+  const p = new StreamProcessor(det, ProcessorSettingsSchema.parse({ align: { allowedLatenessMs: 0, carryForwardSteps: 3 }, warmupSteps: 5 }));
   const { steps } = run(p, asIncoming(msgs), 400, true);
   assert.equal(steps.length, 120);
   const w = det.config.model.scoreWindow;
@@ -138,7 +138,7 @@ test('StreamProcessor: a sensor silent beyond the carry-forward limit makes its 
     assert.equal(s.filled, silent && t < 43 ? 1 : 0, `step ${t} filled`);
     assert.equal(s.degraded, silent && t >= 43, `step ${t} degraded`);
     assert.deepEqual(s.missing, s.degraded ? ['B05'] : []);
-    assert.equal(s.usable, !(t >= 43 && t < 60 + w - 1), `step ${t} usable`);
+    assert.equal(s.usable, t >= 5 && !(t >= 43 && t < 60 + w - 1), `step ${t} usable`);
   });
   p.dispose();
 });

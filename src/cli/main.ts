@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { addDataOptions, addModelOptions } from './options.ts';
 import { runTrain, runScore, runBacktest, runFixtures, runDemo } from './commands.ts';
+import { runServe, runReplay } from './stream-commands.ts';
 import { runApi } from './api-commands.ts';
 
 const program = new Command('ganf')
@@ -49,6 +50,34 @@ program.command('api').description('run the HTTP API: alerts, scores, graph, mod
   .option('--models <dir>', 'models root (versions/ and the active pointer)')
   .option('--data <dir>', 'data directory (alerts, subscriptions, jobs)')
   .action((o) => runApi(o));
+
+program.command('serve').description('stream: score sensor messages from Kafka (or, without a broker, a CSV replayed in process) and raise alerts')
+  .option('--config <file>', 'stream config JSON (see config/stream*.json and docs/streaming.md)')
+  .option('--model <dir>', 'model directory (default runs/demo/model)')
+  .option('--brokers <host:port,...>', 'Kafka brokers (without any, the in-process source is used)')
+  .option('--group <id>', 'consumer group id')
+  .option('--topic <name>', 'input topic')
+  .option('--influx <url>', 'InfluxDB URL for scores and alerts')
+  .option('--csv <file>', 'in-process source: CSV to replay')
+  .option('--site <name>', 'in-process source: site name')
+  .option('--speed <x>', 'in-process source: event time per wall-clock time (0 = as fast as possible)', Number)
+  .option('--format <f>', 'in-process source: reading | snapshot')
+  .option('--out <dir>', 'in-process source: where scores.csv and alerts.jsonl go')
+  .action((o) => runServe(o));
+
+program.command('replay').description('stream a CSV into a Kafka topic as sensor messages, at a chosen rate')
+  .requiredOption('--csv <file>', 'CSV to replay (e.g. fixtures/grid/test.csv)')
+  .option('--topic <name>', 'topic to produce to (default: the config\'s input topic)')
+  .option('--speed <x>', 'event time per wall-clock time: 1 = real time, 0 = as fast as possible', Number, 0)
+  .option('--rate <n>', 'readings per second instead of --speed', Number)
+  .option('--brokers <host:port,...>', 'Kafka brokers (default 127.0.0.1:9092 or the config\'s)')
+  .option('--config <file>', 'stream config JSON to take brokers and topic from')
+  .option('--site <name>', 'site name in the messages (the record key)', 'demo')
+  .option('--format <f>', 'reading (one message per sensor and step) | snapshot (one per step)', 'reading')
+  .option('--rebase', 'shift timestamps so the first row is now')
+  .option('--partitions <n>', 'create the topic with this many partitions if it does not exist', Number)
+  .option('--interval-ms <ms>', 'row spacing when the CSV has no timestamp column', Number)
+  .action((o) => runReplay(o));
 
 program.parseAsync(process.argv).catch((err: Error) => {
   if (process.env.GANF_DEBUG === '1') console.error(err);

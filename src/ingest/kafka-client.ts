@@ -9,15 +9,22 @@
  *    DefaultPartitioner; in librdkafka set `partitioner: 'murmur2_random'`), so a key
  *    keeps its partition whichever client produced it;
  *  - a consumer's batch handler commits its offsets only after it resolves
- *    (at-least-once delivery).
+ *    (at-least-once delivery);
+ *  - with `commit: 'external'` the consumer never commits: offsets are committed inside a
+ *    producer transaction (Transaction.sendOffsets) together with the records it produced,
+ *    and each input partition's transactional id fences a previous owner (pre-KIP-447 EOS).
  */
-import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
+import { randomBytes } from 'node:crypto';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type Producer, type Transaction as KafkajsTransaction } from 'kafkajs';
 
 export interface OutgoingMessage {
   /** Messages with the same key go to the same partition (murmur2, as the Java client). */
   key?: string;
-  value: string;
+  /** A string is sent as UTF-8; a Buffer byte for byte (e.g. a dead-lettered original payload). */
+  value: string | Buffer;
   headers?: Record<string, string>;
+  /** Explicit partition; overrides the key's partition. */
+  partition?: number;
 }
 
 export interface IncomingMessage {
@@ -30,19 +37,64 @@ export interface IncomingMessage {
   /** Milliseconds since the epoch (producer create time or broker log-append time). */
   timestampMs: number;
   headers: Record<string, string>;
+  /** The value's bytes exactly as received (null for a tombstone); `value` is their UTF-8 decoding. */
+  rawValue?: Buffer | null;
 }
 
 export interface MessageBatch {
   topic: string;
   partition: number;
   messages: IncomingMessage[];
+  /** The partition's high watermark when the batch was fetched (offset of the next record to be written). */
+  highWatermark?: string;
 }
 
-export type BatchHandler = (batch: MessageBatch) => Promise<void>;
+/** What a batch handler can do besides reading its messages. */
+export interface BatchControl {
+  /** Tells the group coordinator the consumer is alive; call it during long batches (cheap, rate-limited). */
+  heartbeat(): Promise<void>;
+  /** False once the consumer is stopping: finish or abandon the batch quickly. */
+  isRunning(): boolean;
+  /** True when a seek made this batch obsolete. */
+  isStale(): boolean;
+  /**
+   * With `commit: 'external'`: marks the batch processed up to and including `offset`, so the
+   * consumer fetches past it. Not calling it makes the consumer fetch the same messages again.
+   */
+  resolveOffset(offset: string): void;
+}
+
+export type BatchHandler = (batch: MessageBatch, control: BatchControl) => Promise<void>;
 
 export interface MessageProducer {
   /** Sends the messages and resolves once the broker acknowledged them (acks=all). */
   send(topic: string, messages: OutgoingMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PartitionOffset {
+  partition: number;
+  /** The next offset to consume (last processed + 1), as Kafka commits it. */
+  offset: string;
+}
+
+/** One Kafka transaction: its records and consumer offsets become visible together or not at all. */
+export interface Transaction {
+  send(topic: string, messages: OutgoingMessage[]): Promise<void>;
+  /** Commits the group's consumer offsets as part of this transaction. */
+  sendOffsets(groupId: string, topic: string, offsets: PartitionOffset[]): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
+ * A producer with a transactional id. Connecting it fences any earlier producer with the same id
+ * (a crashed or partitioned-away owner): that producer's open transaction is aborted and its
+ * later writes fail.
+ */
+export interface TransactionalProducer {
+  readonly transactionalId: string;
+  begin(): Promise<Transaction>;
   close(): Promise<void>;
 }
 
@@ -54,7 +106,14 @@ export interface MessageConsumer {
    * delivered again.
    */
   run(handler: BatchHandler): Promise<void>;
-  /** Stops fetching, leaves the group and disconnects. */
+  /** Stops fetching these partitions (already fetched batches may still be delivered). */
+  pause(topic: string, partitions: number[]): void;
+  resume(topic: string, partitions: number[]): void;
+  /** The next batch of this partition starts at `offset` (only while running and assigned). */
+  seek(topic: string, partition: number, offset: string): void;
+  /** Called with the member's whole assignment after every rebalance. */
+  onAssignment(listener: (assignment: Record<string, number[]>) => void): void;
+  /** Stops fetching, waits for the batch in progress to finish, leaves the group and disconnects. */
   close(): Promise<void>;
 }
 
@@ -72,11 +131,23 @@ export interface TopicDescription {
   partitions: number;
 }
 
+export interface PartitionWatermarks {
+  partition: number;
+  /** Earliest offset still in the log. */
+  low: string;
+  /** Offset the next record will get. */
+  high: string;
+}
+
 export interface TopicAdmin {
   listTopics(): Promise<string[]>;
   /** Creates the topics; resolves to the names actually created (existing ones are skipped). */
   createTopics(topics: TopicSpec[]): Promise<string[]>;
   describeTopics(topics: string[]): Promise<TopicDescription[]>;
+  /** Low and high watermark of every partition of a topic. */
+  fetchWatermarks(topic: string): Promise<PartitionWatermarks[]>;
+  /** The group's committed offsets for a topic ('-1' where nothing was committed). */
+  fetchCommittedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]>;
   deleteTopics(topics: string[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -86,12 +157,38 @@ export interface ConsumerOptions {
   topics: string[];
   /** Where a group without committed offsets starts: the earliest (true) or only new messages (false, default). */
   fromBeginning?: boolean;
+  /**
+   * 'auto' (default): offsets are committed after each batch handler resolves. 'external': the
+   * consumer never commits and the handler resolves offsets itself (BatchControl.resolveOffset);
+   * offsets are committed in a producer transaction (Transaction.sendOffsets).
+   */
+  commit?: 'auto' | 'external';
+  /** A member that sent no heartbeat for this long is removed from the group. Default 30000 (broker minimum 6000). */
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** Upper bound of one fetch per partition. Default 1 MiB. */
+  maxBytesPerPartition?: number;
+  /** How long a fetch may wait for data. Default 5000. */
+  maxWaitTimeMs?: number;
+}
+
+export interface ReadToEndOptions {
+  /** Give up after this long. Default 30000. */
+  timeoutMs?: number;
 }
 
 export interface KafkaClient {
   producer(): Promise<MessageProducer>;
+  /** A transactional producer; connecting it fences earlier producers with the same id. */
+  transactionalProducer(transactionalId: string, options?: { transactionTimeoutMs?: number }): Promise<TransactionalProducer>;
   consumer(options: ConsumerOptions): Promise<MessageConsumer>;
   admin(): Promise<TopicAdmin>;
+  /**
+   * Reads the committed records of some partitions of a topic from the beginning up to their
+   * current end (as of the call), in offset order per partition, without joining any group that
+   * commits: the restore path for a changelog (compacted) topic. Aborted records are skipped.
+   */
+  readToEnd(topic: string, partitions: number[], onMessage: (message: IncomingMessage) => void, options?: ReadToEndOptions): Promise<void>;
 }
 
 export type ClientLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
@@ -148,8 +245,28 @@ export function createKafkaClient(options: KafkaClientOptions): KafkaClient {
       await producer.connect();
       return new KafkajsProducer(producer);
     },
+    async transactionalProducer(transactionalId, opts = {}) {
+      const producer = kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: false,
+        transactionalId,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionTimeout: opts.transactionTimeoutMs ?? 60000,
+      });
+      // connect() runs InitProducerId for the transactional id: this is the fencing step.
+      await producer.connect();
+      return new KafkajsTransactionalProducer(producer, transactionalId);
+    },
     async consumer(opts) {
-      const consumer = kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false });
+      const consumer = kafka.consumer({
+        groupId: opts.groupId,
+        allowAutoTopicCreation: false,
+        sessionTimeout: opts.sessionTimeoutMs ?? 30000,
+        heartbeatInterval: opts.heartbeatIntervalMs ?? 3000,
+        maxBytesPerPartition: opts.maxBytesPerPartition ?? 1048576,
+        maxWaitTimeInMs: opts.maxWaitTimeMs ?? 5000,
+      });
       await consumer.connect();
       try {
         await consumer.subscribe({ topics: opts.topics, fromBeginning: opts.fromBeginning ?? false });
@@ -157,14 +274,96 @@ export function createKafkaClient(options: KafkaClientOptions): KafkaClient {
         await consumer.disconnect().catch(() => {});
         throw err;
       }
-      return new KafkajsConsumer(consumer);
+      return new KafkajsConsumer(consumer, opts.commit ?? 'auto');
     },
     async admin() {
       const admin = kafka.admin();
       await admin.connect();
       return new KafkajsAdmin(admin);
     },
+    readToEnd: (topic, partitions, onMessage, opts = {}) => readToEnd(kafka, options.clientId, topic, partitions, onMessage, opts.timeoutMs ?? 30000),
   };
+}
+
+async function readToEnd(
+  kafka: Kafka, clientId: string, topic: string, partitions: number[], onMessage: (message: IncomingMessage) => void, timeoutMs: number,
+): Promise<void> {
+  if (partitions.length === 0) return;
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Map<number, string>;
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    ends = new Map(offsets.filter((o) => partitions.includes(o.partition)).map((o) => [o.partition, o.high]));
+    const lows = new Map(offsets.map((o) => [o.partition, o.low]));
+    for (const p of partitions) {
+      if (!ends.has(p)) throw new Error(`readToEnd: ${topic} has no partition ${p}`);
+      if (BigInt(ends.get(p)!) <= BigInt(lows.get(p)!)) ends.delete(p); // empty: nothing to read
+    }
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+  if (ends.size === 0) return;
+  const remaining = new Set(ends.keys());
+  // A throwaway group that never commits, so every read starts at the beginning.
+  const consumer = kafka.consumer({ groupId: `${clientId}-read-${randomBytes(6).toString('hex')}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => { done = resolve; });
+    // END_BATCH_PROCESS also fires for batches that held only control records or aborted data,
+    // so the position can reach the end even when the last records are transaction markers.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.topic !== topic || !remaining.has(payload.partition)) return;
+      if (BigInt(payload.lastOffset) >= BigInt(ends.get(payload.partition)!) - 1n) {
+        remaining.delete(payload.partition);
+        if (remaining.size === 0) done();
+      }
+    });
+    const unwanted = new Set<number>();
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (!ends.has(batch.partition)) {
+          if (!unwanted.has(batch.partition)) {
+            unwanted.add(batch.partition);
+            consumer.pause([{ topic, partitions: [batch.partition] }]);
+          }
+          return;
+        }
+        const end = BigInt(ends.get(batch.partition)!);
+        for (const m of batch.messages) {
+          if (BigInt(m.offset) >= end) break;
+          onMessage(incoming(topic, batch.partition, m));
+        }
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`readToEnd: ${topic} partitions ${[...remaining].join(',')} not read to the end after ${timeoutMs} ms`)), timeoutMs);
+    });
+    await Promise.race([finished, timeout]).finally(() => clearTimeout(timer));
+  } finally {
+    await consumer.disconnect().catch(() => {});
+  }
+}
+
+function incoming(topic: string, partition: number, m: { offset: string; key: Buffer | null | undefined; value: Buffer | null; timestamp: string; headers?: Record<string, unknown> }): IncomingMessage {
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key === null || m.key === undefined ? null : m.key.toString('utf8'),
+    value: m.value === null ? null : m.value.toString('utf8'),
+    rawValue: m.value,
+    timestampMs: Number(m.timestamp),
+    headers: decodeHeaders(m.headers),
+  };
+}
+
+function toKafkajsMessages(messages: OutgoingMessage[]) {
+  return messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers, partition: m.partition }));
 }
 
 class KafkajsProducer implements MessageProducer {
@@ -172,11 +371,31 @@ class KafkajsProducer implements MessageProducer {
 
   async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    await this.producer.send({
-      topic,
-      acks: -1,
-      messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-    });
+    await this.producer.send({ topic, acks: -1, messages: toKafkajsMessages(messages) });
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+class KafkajsTransactionalProducer implements TransactionalProducer {
+  constructor(private readonly producer: Producer, readonly transactionalId: string) {}
+
+  async begin(): Promise<Transaction> {
+    const txn: KafkajsTransaction = await this.producer.transaction();
+    return {
+      async send(topic, messages) {
+        if (messages.length === 0) return;
+        await txn.send({ topic, acks: -1, messages: toKafkajsMessages(messages) });
+      },
+      async sendOffsets(groupId, topic, offsets) {
+        if (offsets.length === 0) return;
+        await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.offset })) }] });
+      },
+      commit: () => txn.commit(),
+      abort: () => txn.abort(),
+    };
   }
 
   async close(): Promise<void> {
@@ -186,34 +405,62 @@ class KafkajsProducer implements MessageProducer {
 
 class KafkajsConsumer implements MessageConsumer {
   private running = false;
+  private readonly listeners: Array<(assignment: Record<string, number[]>) => void> = [];
 
-  constructor(private readonly consumer: Consumer) {}
+  constructor(private readonly consumer: Consumer, private readonly commit: 'auto' | 'external') {
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const assignment: Record<string, number[]> = {};
+      for (const [topic, parts] of Object.entries(payload.memberAssignment)) assignment[topic] = [...parts].sort((a, b) => a - b);
+      for (const l of this.listeners) l(assignment);
+    });
+  }
+
+  onAssignment(listener: (assignment: Record<string, number[]>) => void): void {
+    this.listeners.push(listener);
+  }
 
   async run(handler: BatchHandler): Promise<void> {
     if (this.running) throw new Error('MessageConsumer.run: already running');
     this.running = true;
+    const external = this.commit === 'external';
     await this.consumer.run({
-      autoCommit: true,
+      autoCommit: !external,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
-        await handler({
-          topic: batch.topic,
-          partition: batch.partition,
-          messages: batch.messages.map((m) => ({
+        await handler(
+          {
             topic: batch.topic,
             partition: batch.partition,
-            offset: m.offset,
-            key: m.key === null || m.key === undefined ? null : m.key.toString('utf8'),
-            value: m.value === null ? null : m.value.toString('utf8'),
-            timestampMs: Number(m.timestamp),
-            headers: decodeHeaders(m.headers),
-          })),
-        });
-        resolveOffset(batch.lastOffset());
+            highWatermark: batch.highWatermark,
+            messages: batch.messages.map((m) => incoming(batch.topic, batch.partition, m)),
+          },
+          {
+            heartbeat: () => heartbeat(),
+            isRunning,
+            isStale,
+            resolveOffset: (offset) => {
+              if (!external) throw new Error('BatchControl.resolveOffset: only with commit: "external"');
+              resolveOffset(offset);
+            },
+          },
+        );
+        if (!external) resolveOffset(batch.lastOffset());
         await heartbeat();
       },
     });
+  }
+
+  pause(topic: string, partitions: number[]): void {
+    if (partitions.length > 0) this.consumer.pause([{ topic, partitions }]);
+  }
+
+  resume(topic: string, partitions: number[]): void {
+    if (partitions.length > 0) this.consumer.resume([{ topic, partitions }]);
+  }
+
+  seek(topic: string, partition: number, offset: string): void {
+    this.consumer.seek({ topic, partition, offset });
   }
 
   async close(): Promise<void> {
@@ -249,6 +496,17 @@ class KafkajsAdmin implements TopicAdmin {
   async describeTopics(topics: string[]): Promise<TopicDescription[]> {
     const { topics: metadata } = await this.admin.fetchTopicMetadata({ topics });
     return metadata.map((t) => ({ topic: t.name, partitions: t.partitions.length }));
+  }
+
+  async fetchWatermarks(topic: string): Promise<PartitionWatermarks[]> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return offsets.map((o) => ({ partition: o.partition, low: o.low, high: o.high })).sort((a, b) => a.partition - b.partition);
+  }
+
+  async fetchCommittedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]> {
+    const res = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    const t = res.find((r) => r.topic === topic);
+    return (t?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset })).sort((a, b) => a.partition - b.partition);
   }
 
   async deleteTopics(topics: string[]): Promise<void> {

@@ -21,6 +21,12 @@ export const ProcessorSettingsSchema = z.strictObject({
   alerts: AlertRuleSchema.prefault({}),
   /** Start each site's scorer from the model's training tail (data that directly follows training). */
   warmStart: z.boolean().default(false),
+  /**
+   * Steps after a cold start (or a restart after a long gap) that are scored but not used for
+   * alerting: the recurrent state starts at zero, which the model never saw in training (it
+   * warms its state up over burn-in steps). Default: the model's window. Not applied with warmStart.
+   */
+  warmupSteps: z.number().int().min(0).optional(),
   /** Readings stamped more than this far ahead of the wall clock are rejected to the dead-letter topic. */
   maxFutureMs: z.number().int().min(0).default(300_000),
 });
@@ -35,7 +41,7 @@ export interface ScoredStep {
   exceed: boolean;
   /** A cell had no reading beyond the carry-forward limit. */
   degraded: boolean;
-  /** False for a degraded step and the steps whose score window contains one: not scored as normal data. */
+  /** False for a degraded step, the steps whose score window contains one, and warm-up steps after a cold start: not used for alerting. */
   usable: boolean;
   filled: number;
   missing: string[];
@@ -91,7 +97,7 @@ interface Site {
   aligner: StepAligner;
   scorer: ResumableScorer | null;
   alerts: AlertEngine;
-  /** Remaining steps whose score window still contains a degraded step. */
+  /** Remaining steps not to alert on: the score window still contains a degraded step, or the state is warming up. */
   taint: number;
   unknown: Map<string, number>;
   ignored: number;
@@ -225,14 +231,17 @@ export class StreamProcessor {
         site.scorer = null;
         site.taint = 0;
       }
-      if (!site.scorer) site.scorer = new ResumableScorer(this.det, { warmStart: this.settings.warmStart });
+      if (!site.scorer) {
+        site.scorer = new ResumableScorer(this.det, { warmStart: this.settings.warmStart });
+        if (!this.settings.warmStart) site.taint = Math.max(site.taint, this.settings.warmupSteps ?? this.det.config.model.window);
+      }
       const segment = steps.slice(i, j);
       const cells = this.fallback.length;
       const raw = new Float64Array(segment.length * cells);
       segment.forEach((s, t) => raw.set(s.values, t * cells));
       const scores = site.scorer.scoreMany(raw);
       segment.forEach((s, t) => {
-        if (s.degraded) site.taint = w;
+        if (s.degraded) site.taint = Math.max(site.taint, w);
         const usable = site.taint === 0;
         if (site.taint > 0) site.taint--;
         const sc = scores[t];

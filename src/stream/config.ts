@@ -1,0 +1,94 @@
+/**
+ * `ganf serve` settings (JSON, validated by zod; errors name the field). Without a `kafka`
+ * section the pipeline runs on the built-in in-process source (a CSV replayed in process), so it
+ * needs no services; with one it consumes the input topic as a consumer group.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ProcessorSettingsSchema } from './processor.ts';
+import { ConfigError } from '../config.ts';
+
+export const KafkaSettingsSchema = z.strictObject({
+  brokers: z.array(z.string().min(1)).min(1),
+  clientId: z.string().min(1).default('ganf-serve'),
+  groupId: z.string().min(1).default('ganf-stream'),
+  inputTopic: z.string().min(1).default('ganf.readings'),
+  alertsTopic: z.string().min(1).default('ganf.alerts'),
+  deadLetterTopic: z.string().min(1).default('ganf.readings.dlq'),
+  /** Compacted changelog of the pipeline's state (checkpoints), one partition per input partition. */
+  stateTopic: z.string().min(1).default('ganf.state'),
+  /** Partitions of topics the pipeline creates. */
+  partitions: z.number().int().min(1).default(3),
+  createTopics: z.boolean().default(true),
+  /** A group without committed offsets starts at the beginning of the input topic. */
+  fromBeginning: z.boolean().default(true),
+  sessionTimeoutMs: z.number().int().min(6000).default(10000),
+  heartbeatIntervalMs: z.number().int().min(100).default(1000),
+  maxBytesPerPartition: z.number().int().min(1024).default(1048576),
+  transactionTimeoutMs: z.number().int().min(1000).default(60000),
+  logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('error'),
+});
+export type KafkaSettings = z.infer<typeof KafkaSettingsSchema>;
+
+export const InfluxSettingsSchema = z.strictObject({
+  url: z.string().url().default('http://127.0.0.1:8086'),
+  database: z.string().min(1).default('ganf'),
+  /** One point per sensor and step in ganf_sensor_scores (tag sensor). */
+  perSensor: z.boolean().default(true),
+  timeoutMs: z.number().int().min(100).default(10000),
+});
+
+export const SourceSettingsSchema = z.strictObject({
+  /** The in-process source: a CSV (e.g. a fixture's test part) replayed as sensor messages. */
+  csv: z.string().min(1).default('fixtures/grid/test.csv'),
+  site: z.string().min(1).default('demo'),
+  /** Event time per wall-clock time (1 = real time); 0 = as fast as possible. */
+  speed: z.number().min(0).default(0),
+  format: z.enum(['reading', 'snapshot']).default('reading'),
+  /** Where scores.csv and alerts.jsonl go. */
+  out: z.string().min(1).default('runs/serve'),
+});
+
+export const SinkSettingsSchema = z.strictObject({
+  /** Attempts per sink write before the partition is paused. */
+  attempts: z.number().int().min(1).default(3),
+  retryDelayMs: z.number().int().min(0).default(200),
+  /** First pause after a failed write (doubling per failure, at most maxPauseMs). */
+  pauseMs: z.number().int().min(10).default(2000),
+  maxPauseMs: z.number().int().min(10).default(60000),
+});
+
+export const StreamConfigSchema = z.strictObject({
+  /** Model directory written by `ganf train` / `ganf backtest --save-model` / the demo. */
+  model: z.string().min(1).default('runs/demo/model'),
+  kafka: KafkaSettingsSchema.optional(),
+  influx: InfluxSettingsSchema.optional(),
+  source: SourceSettingsSchema.prefault({}),
+  processing: ProcessorSettingsSchema.prefault({}),
+  sink: SinkSettingsSchema.prefault({}),
+  /** Progress line interval. */
+  statsIntervalMs: z.number().int().min(100).default(10000),
+});
+export type StreamConfig = z.infer<typeof StreamConfigSchema>;
+
+export function parseStreamConfig(raw: unknown, source = 'stream config'): StreamConfig {
+  const r = StreamConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+}
+
+export function loadStreamConfig(file: string | undefined): unknown {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}

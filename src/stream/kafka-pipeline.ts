@@ -1,0 +1,373 @@
+/**
+ * The Kafka pipeline: consumer group -> StreamProcessor (one per input partition) -> sinks ->
+ * one Kafka transaction per batch -> resolve.
+ *
+ * Delivery semantics, per input-partition batch:
+ *  1. parse, align and score the batch; rejected messages become dead-letter records;
+ *  2. write scores, alerts and counters to the sinks (InfluxDB): idempotent, retried;
+ *  3. in ONE transaction (transactional id "<group>-<topic>-<partition>"): the alert messages,
+ *     the dead letters, the changed sites' state (checkpoint) and the consumer offset;
+ *  4. only then mark the batch processed.
+ * A crash anywhere before 3 completes aborts the transaction: the next owner of the partition
+ * (this process restarted, or another group member) first initialises the partition's
+ * transactional producer, which fences the old one and aborts its open transaction, then reads
+ * the last committed checkpoint and resumes exactly where it left off. So steps are never lost
+ * or double-counted in the state, every alert notification and dead letter is committed exactly
+ * once to its topic (for read_committed consumers), and InfluxDB sees at most a rewrite of the
+ * same points. A sink failure pauses the partition (doubling back-off) and rewinds it to its
+ * checkpoint; nothing is committed past what the sinks hold.
+ */
+import type { Detector } from '../detector.ts';
+import {
+  ensureTopics, type BatchControl, type KafkaClient, type MessageBatch, type MessageConsumer, type OutgoingMessage, type TransactionalProducer,
+} from '../ingest/kafka-client.ts';
+import { deadLetterRecord } from '../ingest/dead-letter.ts';
+import { StreamProcessor, type ProcessorSettings, type ScoredStep } from './processor.ts';
+import { checkpointMessages, readCheckpoints, STATE_TOPIC_CONFIGS, type Position } from './checkpoint.ts';
+import type { StreamOutput, StreamSink } from './sinks.ts';
+import type { KafkaSettings } from './config.ts';
+import type { AlertMessage } from '../scoring/alert-engine.ts';
+import { messageKey } from '../ingest/messages.ts';
+import { z } from 'zod';
+import { SinkSettingsSchema } from './config.ts';
+
+export type SinkSettings = z.infer<typeof SinkSettingsSchema>;
+
+export interface CommitInfo {
+  partition: number;
+  /** Next offset after this batch (committed). */
+  nextOffset: string;
+  messages: number;
+  steps: ScoredStep[];
+  alerts: Array<{ alert: AlertMessage; step: ScoredStep }>;
+  deadLetters: number;
+  committedAtMs: number;
+}
+
+export interface PipelineStats {
+  batches: number;
+  messages: number;
+  steps: number;
+  alerts: number;
+  deadLetters: number;
+  restores: number;
+  sinkFailures: number;
+  commitFailures: number;
+  seeks: number;
+}
+
+export interface KafkaPipelineOptions {
+  client: KafkaClient;
+  detector: Detector;
+  kafka: KafkaSettings;
+  processing: ProcessorSettings;
+  sinks: StreamSink[];
+  sink?: Partial<SinkSettings>;
+  log?: (msg: string) => void;
+  now?: () => number;
+  onCommit?: (info: CommitInfo) => void;
+}
+
+interface PartitionRuntime {
+  partition: number;
+  producer: TransactionalProducer | null;
+  processor: StreamProcessor | null;
+  nextOffset: bigint | null;
+  deadLetters: number;
+  needsRestore: boolean;
+  /** The offset we last sought to; a second seek to it means the data is gone (retention). */
+  soughtTo: bigint | null;
+  failures: number;
+  pausedUntil: number;
+  resumeTimer: NodeJS.Timeout | null;
+}
+
+const headerSafe = (v: number) => (Number.isFinite(v) ? String(v) : '');
+
+export class KafkaPipeline {
+  readonly stats: PipelineStats = { batches: 0, messages: 0, steps: 0, alerts: 0, deadLetters: 0, restores: 0, sinkFailures: 0, commitFailures: 0, seeks: 0 };
+  private consumer: MessageConsumer | null = null;
+  private generation = 0;
+  private seenGeneration = -1;
+  private assigned: number[] = [];
+  private readonly partitions = new Map<number, PartitionRuntime>();
+  private stopping = false;
+  private readonly log: (msg: string) => void;
+  private readonly sinkSettings: SinkSettings;
+  private readonly unknownReported = new Set<string>();
+
+  constructor(private readonly o: KafkaPipelineOptions) {
+    this.log = o.log ?? (() => {});
+    this.sinkSettings = SinkSettingsSchema.parse(o.sink ?? {});
+  }
+
+  /** Input partitions this member owns (latest assignment). */
+  get assignment(): number[] {
+    return [...this.assigned];
+  }
+
+  get transactionalIdPrefix(): string {
+    return `${this.o.kafka.groupId}-${this.o.kafka.inputTopic}-`;
+  }
+
+  /** Creates missing topics (input, alerts, dead letters, state) and checks the state topic fits the input. */
+  async ensureTopics(): Promise<void> {
+    const k = this.o.kafka;
+    const admin = await this.o.client.admin();
+    try {
+      if (k.createTopics) await ensureTopics(admin, [{ topic: k.inputTopic, partitions: k.partitions }]);
+      const [input] = await admin.describeTopics([k.inputTopic]);
+      if (k.createTopics) {
+        await ensureTopics(admin, [
+          { topic: k.alertsTopic, partitions: input.partitions },
+          { topic: k.deadLetterTopic, partitions: input.partitions },
+          { topic: k.stateTopic, partitions: input.partitions, configs: STATE_TOPIC_CONFIGS },
+        ]);
+      }
+      const [state] = await admin.describeTopics([k.stateTopic]);
+      if (state.partitions < input.partitions) {
+        throw new Error(`state topic ${k.stateTopic} has ${state.partitions} partitions but input ${k.inputTopic} has ${input.partitions}: it needs at least as many`);
+      }
+    } finally {
+      await admin.close();
+    }
+  }
+
+  async start(): Promise<void> {
+    const k = this.o.kafka;
+    await this.ensureTopics();
+    const consumer = await this.o.client.consumer({
+      groupId: k.groupId, topics: [k.inputTopic], fromBeginning: k.fromBeginning, commit: 'external',
+      sessionTimeoutMs: k.sessionTimeoutMs, heartbeatIntervalMs: k.heartbeatIntervalMs, maxBytesPerPartition: k.maxBytesPerPartition,
+    });
+    this.consumer = consumer;
+    consumer.onAssignment((a) => {
+      this.generation++;
+      this.assigned = a[k.inputTopic] ?? [];
+      this.log(`assigned partitions [${this.assigned.join(', ')}] of ${k.inputTopic}`);
+    });
+    await consumer.run((batch, control) => this.handle(batch, control));
+  }
+
+  /** Graceful stop: no new batches, the one in progress finishes (writes, commits), the group is left, everything is flushed and closed. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.consumer?.close();
+    for (const rt of this.partitions.values()) await this.dropRuntime(rt);
+    this.partitions.clear();
+    for (const s of this.o.sinks) await s.close().catch((e: Error) => this.log(`closing sink ${s.name}: ${e.message}`));
+  }
+
+  private async dropRuntime(rt: PartitionRuntime): Promise<void> {
+    if (rt.resumeTimer) clearTimeout(rt.resumeTimer);
+    rt.resumeTimer = null;
+    rt.processor?.dispose();
+    rt.processor = null;
+    const p = rt.producer;
+    rt.producer = null;
+    if (p) await p.close().catch(() => {});
+  }
+
+  private newRuntime(partition: number): PartitionRuntime {
+    return { partition, producer: null, processor: null, nextOffset: null, deadLetters: 0, needsRestore: true, soughtTo: null, failures: 0, pausedUntil: 0, resumeTimer: null };
+  }
+
+  /** Fences earlier owners of these partitions, then rebuilds their state from the checkpoints. */
+  private async restore(rts: PartitionRuntime[]): Promise<void> {
+    const k = this.o.kafka;
+    const started = Date.now();
+    for (const rt of rts) await this.dropRuntime(rt);
+    // Initialising the transactional producer fences a previous owner and resolves its open
+    // transaction, so the checkpoint read next is the final one.
+    const producers = await Promise.all(rts.map((rt) => this.o.client.transactionalProducer(`${this.transactionalIdPrefix}${rt.partition}`, { transactionTimeoutMs: k.transactionTimeoutMs })));
+    rts.forEach((rt, i) => { rt.producer = producers[i]; });
+    const cps = await readCheckpoints(this.o.client, k.stateTopic, k.groupId, k.inputTopic, rts.map((r) => r.partition));
+    for (const rt of rts) {
+      const cp = cps.get(rt.partition)!;
+      const processor = new StreamProcessor(this.o.detector, this.o.processing, this.o.now);
+      let restored = 0;
+      for (const [site, snap] of cp.sites) {
+        try {
+          processor.restoreSite(snap);
+          restored++;
+        } catch (err) {
+          this.log(`partition ${rt.partition}: site ${site} starts fresh: ${(err as Error).message}`);
+        }
+      }
+      rt.processor = processor;
+      rt.nextOffset = cp.position ? BigInt(cp.position.nextOffset) : null;
+      rt.deadLetters = cp.position?.deadLetters ?? 0;
+      rt.needsRestore = false;
+      rt.soughtTo = null;
+      this.log(`partition ${rt.partition}: ${cp.position ? `restored ${restored} site(s), resuming at offset ${cp.position.nextOffset}` : 'no checkpoint, starting fresh'}`);
+    }
+    this.stats.restores += rts.length;
+    this.log(`restored ${rts.length} partition(s) in ${Date.now() - started} ms`);
+  }
+
+  private async handle(batch: MessageBatch, control: BatchControl): Promise<void> {
+    if (this.stopping) return;
+    const k = this.o.kafka;
+    const gen = this.generation;
+    if (this.seenGeneration !== gen) {
+      // New assignment: drop every partition's in-memory state (another member may have moved it on).
+      for (const rt of this.partitions.values()) await this.dropRuntime(rt);
+      this.partitions.clear();
+      for (const p of this.assigned) this.partitions.set(p, this.newRuntime(p));
+      this.seenGeneration = gen;
+    }
+    const rt = this.partitions.get(batch.partition);
+    if (!rt || rt.pausedUntil > Date.now()) return; // not ours (any more), or paused: leave unresolved
+    const pending = [...this.partitions.values()].filter((r) => r.needsRestore && r.pausedUntil <= Date.now());
+    if (pending.length) {
+      try {
+        await this.restore(pending);
+      } catch (err) {
+        if (isKafkaProtocolError(err)) throw err;
+        for (const r of pending) {
+          r.needsRestore = true;
+          this.pause(r, new Error(`restoring the checkpoint failed: ${(err as Error).message}`));
+        }
+        return;
+      }
+    }
+    if (this.generation !== gen) return;
+    const processor = rt.processor!;
+
+    let messages = batch.messages;
+    const first = BigInt(messages[0].offset);
+    const lastOffset = messages[messages.length - 1].offset;
+    if (rt.nextOffset !== null) {
+      if (first > rt.nextOffset) {
+        if (rt.soughtTo !== rt.nextOffset) {
+          // The consumer is ahead of the checkpoint (e.g. an older commit was fetched): re-read from the checkpoint.
+          rt.soughtTo = rt.nextOffset;
+          this.stats.seeks++;
+          this.consumer!.seek(k.inputTopic, rt.partition, String(rt.nextOffset));
+          return;
+        }
+        this.log(`partition ${rt.partition}: offsets ${rt.nextOffset}..${first - 1n} are no longer in the log (retention); continuing at ${first}`);
+      }
+      messages = messages.filter((m) => BigInt(m.offset) >= rt.nextOffset!);
+    }
+    if (messages.length === 0) {
+      control.resolveOffset(lastOffset);
+      return;
+    }
+
+    const dead: OutgoingMessage[] = [];
+    const output: StreamOutput = { steps: [], alerts: [], stats: [] };
+    const alerts: Array<{ alert: AlertMessage; step: ScoredStep }> = [];
+    try {
+      for (const m of messages) {
+        const r = processor.ingest(m);
+        if (r) dead.push(deadLetterRecord(r.message, r.kind, r.error));
+      }
+      let beat = Date.now();
+      for (const site of processor.readySites()) {
+        const out = processor.scoreSite(site);
+        output.steps.push(...out.steps);
+        alerts.push(...out.alerts);
+        if (Date.now() - beat > 1000) {
+          await control.heartbeat();
+          beat = Date.now();
+        }
+      }
+      output.alerts = alerts.map((a) => a.alert);
+      const dirty = processor.takeDirty();
+      output.stats = dirty.map((s) => processor.stats(s));
+      this.reportUnknown(output);
+
+      for (const sink of this.o.sinks) await this.writeWithRetry(sink, output);
+      await control.heartbeat();
+      if (this.generation !== gen || !rt.producer) {
+        rt.needsRestore = true; // rebalanced mid-batch: the new owner redoes it from the checkpoint
+        return;
+      }
+      const position: Position = {
+        v: 1, groupId: k.groupId, topic: k.inputTopic, partition: rt.partition, nextOffset: String(BigInt(lastOffset) + 1n),
+        modelVersion: this.o.detector.modelVersion, deadLetters: rt.deadLetters + dead.length, updatedAt: new Date().toISOString(),
+      };
+      const txn = await rt.producer.begin();
+      try {
+        await txn.send(k.alertsTopic, alerts.map(({ alert, step }) => ({
+          key: messageKey(alert.labels.site),
+          value: JSON.stringify(alert),
+          headers: { 'alert-id': alert.fingerprint, 'alert-status': alert.status, 'ganf-trigger-produced-at': headerSafe(step.lastArrivalMs) },
+        })));
+        await txn.send(k.deadLetterTopic, dead);
+        await txn.send(k.stateTopic, checkpointMessages(position, dirty.map((s) => processor.snapshotSite(s))));
+        await txn.sendOffsets(k.groupId, k.inputTopic, [{ partition: rt.partition, offset: position.nextOffset }]);
+        await txn.commit();
+      } catch (err) {
+        await txn.abort().catch(() => {});
+        this.stats.commitFailures++;
+        throw err;
+      }
+      rt.nextOffset = BigInt(position.nextOffset);
+      rt.deadLetters = position.deadLetters;
+      rt.failures = 0;
+      control.resolveOffset(lastOffset);
+      this.stats.batches++;
+      this.stats.messages += messages.length;
+      this.stats.steps += output.steps.length;
+      this.stats.alerts += alerts.length;
+      this.stats.deadLetters += dead.length;
+      this.o.onCommit?.({
+        partition: rt.partition, nextOffset: position.nextOffset, messages: messages.length, steps: output.steps, alerts, deadLetters: dead.length, committedAtMs: Date.now(),
+      });
+    } catch (err) {
+      // The in-memory state is ahead of the checkpoint now: rebuild it before the next batch.
+      rt.needsRestore = true;
+      if (isKafkaProtocolError(err)) throw err; // e.g. a rebalance: let the client rejoin
+      this.pause(rt, err as Error);
+    }
+  }
+
+  private async writeWithRetry(sink: StreamSink, out: StreamOutput): Promise<void> {
+    const { attempts, retryDelayMs } = this.sinkSettings;
+    for (let i = 1; ; i++) {
+      try {
+        await sink.write(out);
+        return;
+      } catch (err) {
+        this.stats.sinkFailures++;
+        if (i >= attempts) throw new Error(`sink ${sink.name}: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, retryDelayMs * i));
+      }
+    }
+  }
+
+  /** Stops fetching the partition for a while; it resumes from its checkpoint. */
+  private pause(rt: PartitionRuntime, err: Error): void {
+    const k = this.o.kafka;
+    rt.failures++;
+    const ms = Math.min(this.sinkSettings.pauseMs * 2 ** (rt.failures - 1), this.sinkSettings.maxPauseMs);
+    rt.pausedUntil = Date.now() + ms;
+    this.log(`partition ${rt.partition}: ${err.message}; paused for ${ms} ms, then resuming from the last checkpoint`);
+    this.consumer?.pause(k.inputTopic, [rt.partition]);
+    if (rt.resumeTimer) clearTimeout(rt.resumeTimer);
+    rt.resumeTimer = setTimeout(() => {
+      rt.resumeTimer = null;
+      if (this.stopping || this.partitions.get(rt.partition) !== rt) return;
+      this.consumer?.resume(k.inputTopic, [rt.partition]);
+    }, ms);
+  }
+
+  private reportUnknown(out: StreamOutput): void {
+    for (const s of out.stats) {
+      for (const sensor of Object.keys(s.unknown)) {
+        const key = `${s.site}\u0000${sensor}`;
+        if (this.unknownReported.has(key) || this.unknownReported.size > 10000) continue;
+        this.unknownReported.add(key);
+        this.log(`site ${s.site}: readings for sensor "${sensor}", which model ${this.o.detector.modelVersion} does not know, are counted and ignored`);
+      }
+    }
+  }
+}
+
+function isKafkaProtocolError(err: unknown): boolean {
+  const name = (err as { name?: string })?.name ?? '';
+  return name.startsWith('KafkaJS') && /Rebalanc|NotCoordinator|UnknownMember|IllegalGeneration/i.test(`${name} ${(err as Error).message}`);
+}

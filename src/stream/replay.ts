@@ -1,0 +1,100 @@
+/**
+ * A CSV (e.g. a fixture's test part) as a stream of sensor messages, at a chosen rate: the source
+ * of `ganf replay`, of the in-process mode, of the end-to-end tests and of the benchmark.
+ */
+import type { SeriesTable } from '../ingest/table.ts';
+import { encodeReading, encodeSnapshot, messageKey } from '../ingest/messages.ts';
+import type { MessageProducer, OutgoingMessage } from '../ingest/kafka-client.ts';
+
+export interface ReplayOptions {
+  site: string;
+  /** 'reading': one message per sensor and step; 'snapshot': one message per step. */
+  format: 'reading' | 'snapshot';
+  /** Event time per wall-clock time (1 = real time, 60 = a minute per second); 0 = as fast as possible. */
+  speed?: number;
+  /** Readings per second (overrides speed). */
+  rate?: number;
+  /** Shift timestamps so the first row is at this time (e.g. Date.now() for live-looking data). */
+  startAtMs?: number;
+  /** Only these sensors (default: every sensor of the table). */
+  sensors?: readonly string[];
+  /** Messages per send at most (default 500). */
+  batch?: number;
+  /** Paced mode: rows due within this many ms are sent together (default 20). */
+  sliceMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The messages of step t. */
+export function stepMessages(table: SeriesTable, t: number, o: Pick<ReplayOptions, 'site' | 'format' | 'startAtMs' | 'sensors'>): OutgoingMessage[] {
+  const K = table.sensors.length;
+  const D = table.features.length;
+  const shift = o.startAtMs === undefined ? 0 : o.startAtMs - table.timestamps[0];
+  const tsMs = table.timestamps[t] + shift;
+  const key = messageKey(o.site);
+  const only = o.sensors ? new Set(o.sensors) : null;
+  const out: OutgoingMessage[] = [];
+  const values: Record<string, number | Record<string, number>> = {};
+  for (let k = 0; k < K; k++) {
+    const sensor = table.sensors[k];
+    if (only && !only.has(sensor)) continue;
+    for (let d = 0; d < D; d++) {
+      const v = table.values[(t * K + k) * D + d];
+      if (Number.isNaN(v)) continue; // a missing cell is simply not sent
+      const feature = D === 1 ? undefined : table.features[d];
+      if (o.format === 'reading') out.push({ key, value: encodeReading({ site: o.site, sensor, feature, tsMs, value: v }) });
+      else if (feature === undefined) values[sensor] = v;
+      else ((values[sensor] ??= {}) as Record<string, number>)[feature] = v;
+    }
+  }
+  if (o.format === 'snapshot' && Object.keys(values).length) out.push({ key, value: encodeSnapshot(o.site, tsMs, values) });
+  return out;
+}
+
+/** Rows per second of wall-clock time for a speed or a rate. */
+export function rowsPerSecond(table: SeriesTable, o: Pick<ReplayOptions, 'speed' | 'rate' | 'sensors'>): number {
+  const n = table.timestamps.length;
+  const readingsPerRow = (o.sensors?.length ?? table.sensors.length) * table.features.length;
+  if (o.rate) return o.rate / readingsPerRow;
+  if (!o.speed) return Infinity;
+  const interval = n > 1 ? (table.timestamps[n - 1] - table.timestamps[0]) / (n - 1) : 1000;
+  return (o.speed * 1000) / interval;
+}
+
+export interface ReplayResult {
+  rows: number;
+  messages: number;
+  seconds: number;
+}
+
+/** Sends the table row by row, paced by wall-clock time. */
+export async function replayTable(
+  table: SeriesTable, send: (messages: OutgoingMessage[]) => Promise<void>, o: ReplayOptions, onProgress?: (row: number, messages: number) => void,
+): Promise<ReplayResult> {
+  const rps = rowsPerSecond(table, o);
+  const batch = o.batch ?? 500;
+  const slice = o.sliceMs ?? 20;
+  const started = performance.now();
+  let buffer: OutgoingMessage[] = [];
+  let sent = 0;
+  const n = table.timestamps.length;
+  for (let t = 0; t < n; t++) {
+    if (o.signal?.aborted) break;
+    buffer.push(...stepMessages(table, t, o));
+    const due = Number.isFinite(rps) ? started + ((t + 1) / rps) * 1000 : 0;
+    // Send when the batch is full, or (paced) when the next row is due more than a slice from now.
+    if (buffer.length >= batch || t === n - 1 || (Number.isFinite(rps) && due - performance.now() > slice)) {
+      await send(buffer);
+      sent += buffer.length;
+      buffer = [];
+      onProgress?.(t + 1, sent);
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+  return { rows: n, messages: sent, seconds: (performance.now() - started) / 1000 };
+}
+
+export function producerSend(producer: MessageProducer, topic: string): (messages: OutgoingMessage[]) => Promise<void> {
+  return (messages) => producer.send(topic, messages);
+}

@@ -1,0 +1,191 @@
+/**
+ * Where a processed batch goes besides Kafka: InfluxDB (scores, alerts, ingest counters), files
+ * and the log. Every sink write must be idempotent, because at-least-once delivery means a batch
+ * can be written again after a crash: InfluxDB points with the same measurement, tags and time
+ * overwrite each other, so a rewritten step or alert replaces itself.
+ */
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { escapeKey, escapeMeasurement, quoteFieldString, type ScoreStore } from '../ingest/influx-store.ts';
+import type { AlertMessage } from '../scoring/alert-engine.ts';
+import type { ScoredStep, SiteStats } from './processor.ts';
+
+export interface StreamOutput {
+  steps: ScoredStep[];
+  alerts: AlertMessage[];
+  /** Counters of the sites this batch touched (cumulative). */
+  stats: SiteStats[];
+}
+
+export interface StreamSink {
+  readonly name: string;
+  /** Idempotent: the same output may be written again after a crash. */
+  write(out: StreamOutput): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const MEASUREMENTS = {
+  scores: 'ganf_scores',
+  sensorScores: 'ganf_sensor_scores',
+  alerts: 'ganf_alerts',
+  ingest: 'ganf_ingest',
+} as const;
+
+export interface InfluxSinkOptions {
+  sensors: readonly string[];
+  calibrationMedians: ArrayLike<number>;
+  modelVersion: string;
+  threshold: number;
+  /** Also write one point per sensor and step (tag sensor). Default true. */
+  perSensor?: boolean;
+  /** Lines per HTTP write. Default 20000. */
+  linesPerWrite?: number;
+  /** Wall clock for the ingest counters' timestamps. */
+  now?: () => number;
+}
+
+/**
+ * InfluxDB layout (tags are low-cardinality: site, sensor, model_version):
+ *   ganf_scores,model_version=V,site=S score=,threshold=,exceed=,degraded=,usable=,filled=i[,missing=""] <step time>
+ *   ganf_sensor_scores,model_version=V,sensor=X,site=S nll=,excess= <step time>
+ *   ganf_alerts,model_version=V,site=S fingerprint="",status="",severity="",ends_at=i,peak_score=,... <alert start>
+ *     (one row per alert: the resolved write overwrites the firing one)
+ *   ganf_ingest,site=S accepted=i,late=i,duplicates=i,unknown=i,ignored=i,degraded_steps=i,unknown_sensors="" <processing time>
+ */
+export class InfluxSink implements StreamSink {
+  readonly name = 'influxdb';
+  private readonly scorePrefix = new Map<string, string>();
+  private readonly sensorPrefix = new Map<string, string[]>();
+  private readonly perSensor: boolean;
+  private readonly linesPerWrite: number;
+  private readonly now: () => number;
+  private readonly mv: string;
+
+  constructor(private readonly store: ScoreStore, private readonly opts: InfluxSinkOptions) {
+    this.perSensor = opts.perSensor ?? true;
+    this.linesPerWrite = opts.linesPerWrite ?? 20000;
+    this.now = opts.now ?? Date.now;
+    this.mv = escapeKey(opts.modelVersion, 'tag value');
+  }
+
+  private prefixes(site: string): { score: string; sensors: string[] } {
+    let score = this.scorePrefix.get(site);
+    let sensors = this.sensorPrefix.get(site);
+    if (!score || !sensors) {
+      const s = escapeKey(site, 'tag value');
+      score = `${escapeMeasurement(MEASUREMENTS.scores)},model_version=${this.mv},site=${s} `;
+      sensors = this.opts.sensors.map((x) => `${escapeMeasurement(MEASUREMENTS.sensorScores)},model_version=${this.mv},sensor=${escapeKey(x, 'tag value')},site=${s} `);
+      this.scorePrefix.set(site, score);
+      this.sensorPrefix.set(site, sensors);
+    }
+    return { score, sensors };
+  }
+
+  lines(out: StreamOutput): string[] {
+    const lines: string[] = [];
+    const med = this.opts.calibrationMedians;
+    for (const st of out.steps) {
+      const p = this.prefixes(st.site);
+      const missing = st.missing.length ? `,missing=${quoteFieldString(st.missing.join(','))}` : '';
+      lines.push(`${p.score}score=${num(st.total)},threshold=${num(this.opts.threshold)},exceed=${st.exceed},degraded=${st.degraded},usable=${st.usable},filled=${st.filled}i${missing} ${st.tsMs}`);
+      if (this.perSensor) {
+        for (let k = 0; k < p.sensors.length; k++) {
+          lines.push(`${p.sensors[k]}nll=${num(st.perSensor[k])},excess=${num(st.perSensor[k] - med[k])} ${st.tsMs}`);
+        }
+      }
+    }
+    for (const a of out.alerts) {
+      const tags = `${escapeMeasurement(MEASUREMENTS.alerts)},model_version=${this.mv},site=${escapeKey(a.labels.site, 'tag value')}`;
+      const fields = [
+        `fingerprint=${quoteFieldString(a.fingerprint)}`,
+        `status=${quoteFieldString(a.status)}`,
+        `severity=${quoteFieldString(a.labels.severity)}`,
+        `alertname=${quoteFieldString(a.labels.alertname)}`,
+        `starts_at=${quoteFieldString(a.startsAt)}`,
+        `ends_at=${quoteFieldString(a.endsAt)}`,
+        `end_ms=${a.ganf.endMs ?? 0}i`,
+        `peak_score=${num(a.ganf.peakScore)}`,
+        `tail_probability=${num(a.ganf.tailProbability)}`,
+        `exceeding_steps=${a.ganf.exceedingSteps}i`,
+        `top_sensors=${quoteFieldString(a.annotations.top_sensors)}`,
+        `summary=${quoteFieldString(a.annotations.summary)}`,
+      ];
+      lines.push(`${tags} ${fields.join(',')} ${a.ganf.startMs}`);
+    }
+    const t = Math.floor(this.now());
+    for (const s of out.stats) {
+      const unknownTotal = Object.values(s.unknown).reduce((x, y) => x + y, 0);
+      const top = Object.entries(s.unknown).sort((x, y) => y[1] - x[1]).slice(0, 20).map(([k, v]) => `${k}:${v}`).join(',');
+      lines.push(`${escapeMeasurement(MEASUREMENTS.ingest)},site=${escapeKey(s.site, 'tag value')} accepted=${s.accepted}i,late=${s.late}i,duplicates=${s.duplicates}i,` +
+        `unknown=${unknownTotal}i,ignored=${s.ignored}i,degraded_steps=${s.degradedSteps}i,filled_cells=${s.filledCells}i,restarts=${s.restarts}i,pending_steps=${s.pendingSteps}i` +
+        `${top ? `,unknown_sensors=${quoteFieldString(top)}` : ''} ${t}`);
+    }
+    return lines;
+  }
+
+  async write(out: StreamOutput): Promise<void> {
+    const lines = this.lines(out);
+    for (let i = 0; i < lines.length; i += this.linesPerWrite) await this.store.writeLines(lines.slice(i, i + this.linesPerWrite));
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}
+
+function num(v: number): string {
+  if (!Number.isFinite(v)) throw new Error(`cannot store non-finite score ${v}`);
+  return String(v);
+}
+
+/** For the in-process mode: alerts.jsonl and scores.csv in a directory (truncated at start). */
+export class FileSink implements StreamSink {
+  readonly name = 'files';
+  private ready: Promise<void> | undefined;
+
+  constructor(private readonly dir: string) {}
+
+  get alertsFile(): string {
+    return path.join(this.dir, 'alerts.jsonl');
+  }
+
+  get scoresFile(): string {
+    return path.join(this.dir, 'scores.csv');
+  }
+
+  private init(): Promise<void> {
+    this.ready ??= (async () => {
+      await mkdir(this.dir, { recursive: true });
+      await writeFile(this.alertsFile, '');
+      await writeFile(this.scoresFile, 'timestamp,site,score,exceed,degraded,usable,filled,missing\n');
+    })();
+    return this.ready;
+  }
+
+  async write(out: StreamOutput): Promise<void> {
+    await this.init();
+    if (out.steps.length) {
+      await appendFile(this.scoresFile, out.steps.map((s) =>
+        `${new Date(s.tsMs).toISOString()},${s.site},${s.total},${s.exceed ? 1 : 0},${s.degraded ? 1 : 0},${s.usable ? 1 : 0},${s.filled},${s.missing.join(' ')}\n`).join(''));
+    }
+    if (out.alerts.length) await appendFile(this.alertsFile, out.alerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** One log line per alert notification. */
+export class LogSink implements StreamSink {
+  readonly name = 'log';
+  constructor(private readonly log: (msg: string) => void) {}
+
+  async write(out: StreamOutput): Promise<void> {
+    for (const a of out.alerts) {
+      const span = a.status === 'firing' ? `since ${a.startsAt}` : `${a.startsAt} .. ${a.endsAt}`;
+      this.log(`alert ${a.status.toUpperCase()} ${a.labels.severity} site=${a.labels.site} ${span} id=${a.fingerprint} peak=${a.annotations.score} ` +
+        `top: ${a.annotations.top_sensors}`);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
