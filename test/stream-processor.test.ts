@@ -49,6 +49,12 @@ test('ResumableScorer equals StreamScorer and batch scoring; a snapshot restores
     b.dispose();
   }
   assert.throws(() => new ResumableScorer({ ...det, modelVersion: 'other' }, { snapshot: new ResumableScorer(det).snapshot() }), /model/);
+  // The other score aggregate (max per-sensor excess) follows the model config, as batch scoring does.
+  const maxDet: Detector = { ...det, config: { ...det.config, model: { ...det.config.model, scoreAggregate: 'max-sensor' } } };
+  const batchMax = batchScores(maxDet, { ...table, timestamps: table.timestamps.subarray(0, T), values: table.values.subarray(0, T * table.sensors.length), labels: undefined }, false);
+  const m = new ResumableScorer(maxDet);
+  m.scoreMany(raw).forEach((s, t) => assert.ok(close(s.total, batchMax.total[t]), `max-sensor step ${t}: ${s.total} vs batch ${batchMax.total[t]}`));
+  m.dispose();
 });
 
 const settings = ProcessorSettingsSchema.parse({

@@ -14,6 +14,7 @@ import { tf } from '../flow/tf.ts';
 import { disposeState, type EncoderState } from '../flow/ganf.ts';
 import { chunkTensor, seriesFrom } from '../flow/chunks.ts';
 import { statefulNll } from './batch-score.ts';
+import { aggregateRow } from './aggregate.ts';
 import { standardiseRow } from '../ingest/preprocess.ts';
 import type { Detector } from '../detector.ts';
 import type { StepScore } from './stream-scorer.ts';
@@ -109,8 +110,7 @@ export class ResumableScorer {
       this.push(nll);
       const m = Math.min(this.seen, this.w);
       const perSensor = Float32Array.from(this.sums, (s) => s / m);
-      let total = 0;
-      for (const v of perSensor) total += v;
+      const total = aggregateRow(perSensor, 0, this.K, this.det.calibrationMedians, this.det.config.model.scoreAggregate);
       results.push({ total, perSensor, alert: total > this.det.threshold.value });
     }
     return results;
