@@ -161,7 +161,7 @@ test('webhooks: HMAC-signed deliveries, retried with backoff on failure, failed 
     return 200;
   });
   try {
-    const post = (payload: unknown) => svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('reader'), payload });
+    const post = (payload: Record<string, unknown>) => svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('reader'), payload });
     const flaky = JSON.parse((await post({ url: `${rx.url}/flaky`, secret, filter: { sites: ['east'] } })).body);
     const down = JSON.parse((await post({ url: `${rx.url}/down`, secret, filter: { sites: ['east'], types: ['alert'] } })).body);
     const am = JSON.parse((await post({ url: `${rx.url}/am`, format: 'alertmanager', filter: { severities: ['critical'] } })).body);

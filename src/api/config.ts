@@ -101,6 +101,8 @@ export const ApiConfigSchema = z.strictObject({
     warmStart: z.boolean().default(true),
     /** Start a refit on the live buffer when a drift monitor fires. */
     onDrift: z.boolean().default(false),
+    /** ...once this many steps have been scored after the drift; it trains on those steps only. */
+    minStepsAfterDrift: z.number().int().min(50).default(864),
     /** Refit on the live buffer every N minutes (0 = never). */
     scheduleMinutes: z.number().min(0).default(0),
     /** Minimum time between two automatic refits. */

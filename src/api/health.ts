@@ -30,7 +30,7 @@ export const DriftOut = z.object({
   window: z.number().int(),
   drifting: z.boolean(),
   since: z.string().nullable(),
-  ks: z.object({ statistic: z.number().nullable(), pValue: z.number().nullable(), alpha: z.number(), drifting: z.boolean() }),
+  ks: z.object({ statistic: z.number().nullable(), pValue: z.number().nullable(), autocorrelation: z.number().nullable().describe('lag-1 autocorrelation of the window (diagnostic: high values make the p-value optimistic)'), alpha: z.number(), drifting: z.boolean() }),
   pageHinkley: z.object({ statistic: z.number(), lambda: z.number(), delta: z.number(), drifting: z.boolean() }),
   inputs: z.array(z.object({ sensor: z.string(), meanShiftSd: z.number(), drifting: z.boolean() })),
   inputThresholdSd: z.number(),

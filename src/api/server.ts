@@ -50,7 +50,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     holdoutFraction: config.refit.holdoutFraction,
     rule: { minImprovementNats: config.refit.minImprovementNats, alertRateTolerance: config.refit.alertRateTolerance },
     baseOverrides: config.refit.train, allowedDataDirs: config.refit.dataDirs,
-    onDrift: config.refit.onDrift, scheduleMinutes: config.refit.scheduleMinutes, cooldownMinutes: config.refit.cooldownMinutes,
+    onDrift: config.refit.onDrift, minStepsAfterDrift: config.refit.minStepsAfterDrift, scheduleMinutes: config.refit.scheduleMinutes, cooldownMinutes: config.refit.cooldownMinutes,
     defaultWarmStart: config.refit.warmStart,
   });
 

@@ -92,3 +92,58 @@ export function sampleAlert(i: number, over: Record<string, unknown> = {}): Reco
     ...over,
   };
 }
+
+/**
+ * Grid data whose topology changes part-way: DC power flow on the grid fixture's network with its
+ * loads and PMU noise, and from row `shiftAt` on the `lines` strongest-effect non-bridge lines out
+ * of service (a rerouting), so the angles' relations (the graph) and levels change. Deterministic.
+ */
+export async function reroutedGrid(opts: { seed?: number; days: number; shiftAt: number; lines?: number }): Promise<{ table: SeriesTable; outLines: string[]; shiftMs: number }> {
+  const { buildGridModel } = await import('../fixtures/grid.ts');
+  const { resolveTimeAxis } = await import('../fixtures/common.ts');
+  const { DcSolver, bridgeLines, networkConnected } = await import('../fixtures/powerflow.ts');
+  const { Rng } = await import('../util/rng.ts');
+  const seed = opts.seed ?? 1;
+  const axis = resolveTimeAxis({ seed, trainDays: opts.days, testDays: 1 }, seed);
+  const model = buildGridModel(seed, axis);
+  const T = opts.days * 288;
+  const K = model.sensors.length;
+  const DEG = 180 / Math.PI;
+  const base = new DcSolver(model.net);
+  const theta = new Float64Array(model.net.nBus);
+  // Pick lines greedily by the mean angle change they cause (over a day of load).
+  const out = new Set<number>();
+  for (let n = 0; n < (opts.lines ?? 2); n++) {
+    const bridges = bridgeLines(model.net, out);
+    let best = -1;
+    let bestEffect = -1;
+    model.net.lines.forEach((_l, i) => {
+      if (out.has(i) || bridges.has(i)) return;
+      const trial = new Set([...out, i]);
+      if (!networkConnected(model.net, trial)) return;
+      const s = new DcSolver(model.net, trial);
+      const th2 = new Float64Array(model.net.nBus);
+      let effect = 0;
+      for (let t = 0; t < 288; t += 12) {
+        base.solve(model.injections[t], theta);
+        s.solve(model.injections[t], th2);
+        for (const b of model.sensorBus) effect += Math.abs(th2[b] - theta[b]);
+      }
+      if (effect > bestEffect) {
+        bestEffect = effect;
+        best = i;
+      }
+    });
+    out.add(best);
+  }
+  const shifted = new DcSolver(model.net, out);
+  const rng = new Rng(seed).fork('api-drift-noise');
+  const values = new Float32Array(T * K);
+  const timestamps = new Float64Array(T);
+  for (let t = 0; t < T; t++) {
+    timestamps[t] = axis.startMs + t * 300_000;
+    (t < opts.shiftAt ? base : shifted).solve(model.injections[t], theta);
+    for (let k = 0; k < K; k++) values[t * K + k] = Math.round((theta[model.sensorBus[k]] * DEG + rng.normal(0, model.pmuNoiseDeg[k])) * 1e4) / 1e4;
+  }
+  return { table: { timestamps, sensors: [...model.sensors], features: ['value'], values }, outLines: [...out].map((i) => model.lineIds[i]), shiftMs: timestamps[opts.shiftAt] };
+}

@@ -57,6 +57,8 @@ export interface RefitJobsOptions {
   baseOverrides: Record<string, unknown>;
   allowedDataDirs: string[];
   onDrift: boolean;
+  /** A drift-triggered refit waits for this many live steps after the drift, and trains on them only. */
+  minStepsAfterDrift: number;
   scheduleMinutes: number;
   cooldownMinutes: number;
   defaultWarmStart: boolean;
@@ -85,7 +87,22 @@ export class RefitJobs {
         this.update(j, { status: 'failed', error: 'interrupted: the service stopped while the job ran (the active model was not changed)', finishedAt: new Date().toISOString() });
       }
     }
-    if (o.live && o.onDrift) o.live.on('drift', () => this.auto('drift'));
+    if (o.live && o.onDrift) {
+      const live = o.live;
+      let driftSeq: number | null = null;
+      live.on('drift', () => {
+        driftSeq ??= live.lastSeq;
+      });
+      live.on('swapped', () => {
+        driftSeq = null;
+      });
+      live.on('scored', (step: { seq: number }) => {
+        if (driftSeq !== null && step.seq - driftSeq >= o.minStepsAfterDrift) {
+          const n = step.seq - driftSeq;
+          if (this.auto('drift', n)) driftSeq = null;
+        }
+      });
+    }
     if (o.scheduleMinutes > 0) {
       this.timer = setInterval(() => this.auto('schedule'), o.scheduleMinutes * 60_000);
       this.timer.unref();
@@ -161,14 +178,16 @@ export class RefitJobs {
 
   // ------------------------------------------------------------------------------------------
 
-  private auto(trigger: 'drift' | 'schedule'): void {
-    if (this.running || !this.o.live) return;
-    if (Date.now() - this.lastAuto < this.o.cooldownMinutes * 60_000) return;
-    this.lastAuto = Date.now();
+  /** Starts an automatic refit on the live buffer (the last `lastSteps` steps); false if it could not. */
+  private auto(trigger: 'drift' | 'schedule', lastSteps?: number): boolean {
+    if (this.running || !this.o.live) return false;
+    if (this.lastAuto && Date.now() - this.lastAuto < this.o.cooldownMinutes * 60_000) return false;
     try {
-      this.start({ source: { kind: 'live' }, excludeAlerts: true, excludeRanges: [], warmStart: this.o.defaultWarmStart, autoPromote: true, overrides: {} }, `auto:${trigger}`, trigger);
+      this.start({ source: { kind: 'live', lastSteps }, excludeAlerts: true, excludeRanges: [], warmStart: this.o.defaultWarmStart, autoPromote: true, overrides: {} }, `auto:${trigger}`, trigger);
+      this.lastAuto = Date.now();
+      return true;
     } catch {
-      // e.g. nothing buffered yet: the next trigger tries again
+      return false; // e.g. nothing buffered yet: the next trigger tries again
     }
   }
 

@@ -60,12 +60,24 @@ export class LiveScorer extends EventEmitter {
     const det = registry.activeDetector();
     if (det) this.active = this.build(det, true);
     this.detach = registry.addPreparer((next) => {
+      const preparedAt = this.seq;
+      const warmed = Math.min(this.opts.warmupSteps, this.ringCount);
       const prepared = this.build(next, false);
       return () => {
+        // Steps scored between prepare and commit (the pointer write is asynchronous) are
+        // replayed too, so the new scorer's state ends exactly where the old one's does.
+        const behind = this.seq - preparedAt;
+        if (behind > 0) {
+          try {
+            prepared.scorer.scoreMany(this.rawFor(prepared.det, behind));
+          } catch {
+            // Cannot happen for a model that passed build() on the same stream.
+          }
+        }
         const old = this.active;
         this.active = prepared;
         old?.scorer.dispose();
-        this.emit('swapped', { from: old?.det.modelVersion ?? null, to: next.modelVersion, atSeq: this.seq });
+        this.emit('swapped', { from: old?.det.modelVersion ?? null, to: next.modelVersion, atSeq: this.seq, warmupFromSeq: preparedAt - warmed });
       };
     });
   }
@@ -136,21 +148,25 @@ export class LiveScorer extends EventEmitter {
     const scorer = new StreamScorer(det, { warmStart: initial && this.ringCount === 0 });
     try {
       const n = Math.min(this.opts.warmupSteps, this.ringCount);
-      if (n > 0) {
-        const recent = this.recent(n);
-        const K = det.sensors.length * det.features.length;
-        const raw = new Float32Array(n * K);
-        const w = recent.sensors.length * recent.features.length;
-        for (let t = 0; t < n; t++) raw.set(this.project(recent.values.subarray(t * w, (t + 1) * w), det), t * K);
-        scorer.scoreMany(raw);
-      }
+      if (n > 0) scorer.scoreMany(this.rawFor(det, n));
     } catch (err) {
       scorer.dispose();
       throw err;
     }
-    const drift = new DriftMonitor(this.opts.drift, det.modelVersion, det.threshold, det.sensors, det.features.length);
+    const drift = new DriftMonitor(this.opts.drift, det.modelVersion, det.threshold, det.sensors, det.features.length, det.config.model.scoreWindow);
     drift.on('drift', (state) => this.emit('drift', state));
     return { det, scorer, drift };
+  }
+
+  /** The last n buffered raw steps, projected to `det`'s sensors: [n * K * D]. */
+  private rawFor(det: Detector, n: number): Float32Array {
+    const recent = this.recent(n);
+    const m = recent.timestamps.length;
+    const K = det.sensors.length * det.features.length;
+    const raw = new Float32Array(m * K);
+    const w = recent.sensors.length * recent.features.length;
+    for (let t = 0; t < m; t++) raw.set(this.project(recent.values.subarray(t * w, (t + 1) * w), det), t * K);
+    return raw;
   }
 
   private inputRow(step: LiveStep): Float32Array {
