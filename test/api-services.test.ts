@@ -8,7 +8,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createKafkaClient, type IncomingMessage } from '../src/ingest/kafka-client.ts';
-import { InfluxScoreStore, toLineProtocol } from '../src/ingest/influx-store.ts';
+import { InfluxScoreStore } from '../src/ingest/influx-store.ts';
+import { InfluxSink } from '../src/stream/sinks.ts';
+import type { ScoredStep } from '../src/stream/processor.ts';
 import { scoreTable } from '../src/detector.ts';
 import { parentsOf } from '../src/dag-learning/extract.ts';
 import { AlertEngine, AlertRuleSchema, type AlertMessage } from '../src/scoring/alert-engine.ts';
@@ -46,7 +48,7 @@ before(async () => {
   try {
     svc = await startTestService([det], {
       kafka: { brokers: BROKERS, alertsTopic: TOPIC, deadLetterTopic: DLQ, groupId: `api-test-${RUN}`, fromBeginning: true, lagGroups: [] },
-      influx: { url: INFLUX_URL, database: DB, measurement: 'scores' },
+      influx: { url: INFLUX_URL, database: DB },
     });
   } catch (err) {
     assert.fail(`Kafka is not reachable at ${BROKERS.join(',')} (${(err as Error).message}). ${HINT}`);
@@ -131,37 +133,57 @@ test('alerts the stream\'s AlertEngine produces to the alerts topic appear in th
   await waitFor(async () => /ganf_consumer_lag_messages\{group="api-test-[^"]+",partition="0",topic="[^"]+"\} 0/.test((await svc.app.inject({ url: '/metrics', headers: svc.auth('reader') })).body), 'lag 0');
 });
 
-test('GET /scores returns per-step total and per-sensor scores for a time range from InfluxDB', async () => {
-  const t0 = Date.UTC(2024, 0, 11);
-  const lines: string[] = [];
-  for (let t = 0; t < 20; t++) {
-    const ts = t0 + t * 300_000;
-    for (const site of ['a', 'b']) {
-      lines.push(toLineProtocol('scores', { site, sensor: '_total', model_version: 'v1' }, { value: 10 + t + (site === 'b' ? 100 : 0) }, ts));
-      for (const [k, sensor] of ['B01', 'B02', 'B03'].entries()) lines.push(toLineProtocol('scores', { site, sensor, model_version: 'v1' }, { value: t + k / 10 }, ts));
+test('GET /scores returns per-step total and per-sensor scores for a time range, as the streaming pipeline\'s InfluxSink writes them', async () => {
+  // Steps as the stream processor emits them, written with the pipeline's own sink.
+  const table = await fixtureRows('grid', 'test', 0, 20);
+  const s = scoreTable(det, table, { warmStart: true });
+  const K = det.sensors.length;
+  const steps: ScoredStep[] = [];
+  for (const site of ['a', 'b']) {
+    for (let t = 0; t < 20; t++) {
+      steps.push({
+        site, tsMs: s.timestamps[t], total: s.total[t] + (site === 'b' ? 100 : 0), perSensor: s.perSensor.slice(t * K, (t + 1) * K),
+        exceed: s.alerts[t] === 1, degraded: t === 3, usable: t !== 3, filled: 0, missing: [], restart: false, lastArrivalMs: s.timestamps[t],
+      });
     }
   }
-  await influx.writeLines(lines);
+  const sink = new InfluxSink(influx, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
+  await sink.write({ steps, alerts: [], stats: [] });
   const q = (qs: string) => svc.app.inject({ url: `/scores?${qs}`, headers: svc.auth('reader') });
-  const from = new Date(t0 + 5 * 300_000).toISOString();
-  const to = new Date(t0 + 10 * 300_000).toISOString();
+  const t0 = s.timestamps[0];
+  const from = new Date(t0 + 2 * 300_000).toISOString();
+  const to = new Date(t0 + 7 * 300_000).toISOString();
   const r = await q(`from=${from}&to=${to}&site=a`);
   assert.equal(r.statusCode, 200, r.body);
   const body = JSON.parse(r.body);
   assert.equal(body.steps.length, 5);
   assert.equal(body.truncated, false);
-  body.steps.forEach((s: any, i: number) => {
-    assert.equal(s.timestamp, new Date(t0 + (5 + i) * 300_000).toISOString());
-    assert.equal(s.total, 15 + i);
-    assert.equal(s.modelVersion, 'v1');
-    assert.deepEqual(s.sensors, { B01: 5 + i, B02: 5 + i + 0.1, B03: 5 + i + 0.2 });
+  body.steps.forEach((st: any, i: number) => {
+    const t = 2 + i;
+    assert.equal(st.timestamp, new Date(s.timestamps[t]).toISOString());
+    assert.equal(st.site, 'a');
+    assert.equal(st.modelVersion, det.modelVersion);
+    assert.ok(Math.abs(st.total - s.total[t]) < 1e-3 * (1 + Math.abs(s.total[t])));
+    assert.equal(st.alert, s.alerts[t] === 1);
+    assert.equal(st.degraded, t === 3);
+    assert.ok(Math.abs(st.threshold - det.threshold.value) < 1e-6);
+    assert.deepEqual(Object.keys(st.sensors).sort(), [...det.sensors].sort());
+    det.sensors.forEach((name, k) => {
+      assert.ok(Math.abs(st.sensors[name].nll - s.perSensor[t * K + k]) < 1e-3 * (1 + Math.abs(s.perSensor[t * K + k])));
+      assert.ok(Math.abs(st.sensors[name].excess - (s.perSensor[t * K + k] - det.calibrationMedians[k])) < 1e-3 * (1 + Math.abs(st.sensors[name].nll)));
+    });
   });
-  const some = JSON.parse((await q(`from=${t0}&to=${t0 + 3 * 300_000}&site=b&sensors=B02`)).body);
-  assert.deepEqual(some.steps.map((s: any) => Object.keys(s.sensors)), [['B02'], ['B02'], ['B02']]);
-  assert.equal(some.steps[0].total, 110);
+  const some = JSON.parse((await q(`from=${t0}&to=${t0 + 3 * 300_000}&site=b&sensors=B02,B05`)).body);
+  assert.deepEqual(some.steps.map((x: any) => Object.keys(x.sensors).sort()), [['B02', 'B05'], ['B02', 'B05'], ['B02', 'B05']]);
+  assert.ok(Math.abs(some.steps[0].total - (s.total[0] + 100)) < 1e-2);
+  const both = JSON.parse((await q(`from=${t0}&to=${t0 + 2 * 300_000}&sensors=-`)).body);
+  assert.deepEqual(both.steps.map((x: any) => x.site), ['a', 'b', 'a', 'b'], 'all sites, time then site');
+  assert.deepEqual(both.steps[0].sensors, {});
   const limited = JSON.parse((await q(`from=${t0}&to=${t0 + 20 * 300_000}&site=a&limit=4`)).body);
   assert.equal(limited.steps.length, 4);
   assert.equal(limited.truncated, true);
+  const other = JSON.parse((await q(`from=${t0}&to=${t0 + 20 * 300_000}&modelVersion=nope`)).body);
+  assert.equal(other.steps.length, 0);
   const bad = await q(`from=${to}&to=${from}`);
   assert.equal(bad.statusCode, 400);
   assert.equal(JSON.parse(bad.body).errors[0].field, 'querystring.from');
@@ -171,7 +193,7 @@ test('GET /ready checks broker, database and model; an unreachable database make
   const ok = await svc.app.inject({ url: '/ready', headers: svc.auth('reader') });
   assert.equal(ok.statusCode, 200, ok.body);
   assert.deepEqual(JSON.parse(ok.body).checks.map((c: any) => c.name).sort(), ['broker', 'database', 'model']);
-  const broken = await startTestService([], { influx: { url: 'http://127.0.0.1:9', database: 'x', measurement: 'scores' } });
+  const broken = await startTestService([], { influx: { url: 'http://127.0.0.1:9', database: 'x' } });
   try {
     const r = await broken.app.inject({ url: '/ready', headers: broken.auth('reader') });
     assert.equal(r.statusCode, 503);

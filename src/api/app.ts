@@ -34,7 +34,7 @@ export interface AppDeps {
   registry: ModelRegistry;
   live: LiveScorer | null;
   jobs: RefitJobs;
-  influx: { store: ScoreStore; measurement: string } | null;
+  influx: { store: ScoreStore; measurements: { scores: string; sensorScores: string } } | null;
   checks: Check[];
 }
 

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { MEASUREMENTS } from '../stream/sinks.ts';
 
 export const RoleSchema = z.enum(['reader', 'operator', 'admin']);
 export type Role = z.infer<typeof RoleSchema>;
@@ -77,7 +78,10 @@ export const ApiConfigSchema = z.strictObject({
   influx: z.strictObject({
     url: z.string().default('http://127.0.0.1:8086'),
     database: z.string().default('ganf'),
-    measurement: z.string().default('scores'),
+    /** The streaming pipeline's layout (src/stream/sinks.ts MEASUREMENTS): per-step scores... */
+    scoresMeasurement: z.string().default(MEASUREMENTS.scores),
+    /** ...and per-sensor scores (tag sensor). */
+    sensorScoresMeasurement: z.string().default(MEASUREMENTS.sensorScores),
   }).optional(),
   drift: z.strictObject({
     /** Recent scores compared with the calibration scores by the KS test. */

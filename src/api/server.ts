@@ -59,7 +59,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
   let influxStore: InfluxScoreStore | null = null;
   if (config.influx) {
     influxStore = new InfluxScoreStore({ url: config.influx.url, database: config.influx.database });
-    influx = { store: influxStore, measurement: config.influx.measurement };
+    influx = { store: influxStore, measurements: { scores: config.influx.scoresMeasurement, sensorScores: config.influx.sensorScoresMeasurement } };
     const s = influxStore;
     checks.push({ name: 'database', check: async () => `InfluxDB ${await s.ping()} at ${s.url}` });
   }

@@ -9,6 +9,7 @@ import { seriesFrom, type Series } from '../../flow/chunks.ts';
 import { train } from '../../flow/train.ts';
 import type { GanfModel } from '../../flow/ganf.ts';
 import { scoreSeries } from '../../scoring/batch-score.ts';
+import { aggregateScores } from '../../scoring/aggregate.ts';
 import { fitScaler, applyScaler, keptSensors } from '../../ingest/preprocess.ts';
 import { fillMissing } from '../../ingest/missing.ts';
 import { sliceRows, tableLength, DataError, type SeriesTable } from '../../ingest/table.ts';
@@ -52,6 +53,7 @@ export async function fitDetectorWarm(table: SeriesTable, config: GanfConfig, fr
   }, from.model as GanfModel);
   const adjacency = tf.tensor2d(result.dagWeights, [K, K]);
   const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: contextOf(trainData, config) });
+  const calibrationMedians = medians(cal.perSensor, K);
   const fullSeries = seriesFrom(applyScaler(filled, scaler, { dequantise: 'midpoint' }), K, D);
   const detector: Detector = {
     modelVersion: '',
@@ -62,8 +64,8 @@ export async function fitDetectorWarm(table: SeriesTable, config: GanfConfig, fr
     features: filled.features,
     graph: result.graph,
     adjacency,
-    threshold: fitThreshold(cal.total, config.threshold),
-    calibrationMedians: medians(cal.perSensor, K),
+    threshold: fitThreshold(aggregateScores(cal.perSensor, K, calibrationMedians, config.model.scoreAggregate), config.threshold),
+    calibrationMedians,
     context: contextOf(fullSeries, config).data.slice(),
     manifestExtras: {
       createdAt: new Date().toISOString(),

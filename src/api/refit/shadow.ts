@@ -4,6 +4,7 @@
 // standardisation); otherwise a model fitted on a wider scale would look better for free.
 import { seriesFrom } from '../../flow/chunks.ts';
 import { scoreSeries } from '../../scoring/batch-score.ts';
+import { aggregateScores } from '../../scoring/aggregate.ts';
 import { applyScaler } from '../../ingest/preprocess.ts';
 import { fillMissing } from '../../ingest/missing.ts';
 import type { SeriesTable } from '../../ingest/table.ts';
@@ -13,7 +14,7 @@ import type { Evaluation } from '../models/registry.ts';
 export interface ShadowScore {
   /** Mean over held-out steps of -log p(x_t | past) in raw units (nats per step). */
   meanNll: number;
-  /** Share of held-out steps above the model's own threshold. */
+  /** Share of held-out steps whose anomaly score (model.scoreAggregate) is above the model's own threshold. */
   alertRate: number;
   steps: number;
   /** Per-step raw NLL (for tests and reports). */
@@ -36,6 +37,7 @@ export function shadowScore(det: Detector, context: SeriesTable, heldOut: Series
   const base = { encoder: det.config.model.encoder, window: det.config.model.window, adjacency: det.adjacency, context: ctx };
   const step = scoreSeries(det.model, x, { ...base, scoreWindow: 1 });
   const windowed = scoreSeries(det.model, x, { ...base, scoreWindow: det.config.model.scoreWindow });
+  const scores = aggregateScores(windowed.perSensor, K, det.calibrationMedians, det.config.model.scoreAggregate);
   const jac = logJacobian(det);
   const nll = new Float64Array(x.steps);
   let sum = 0;
@@ -43,7 +45,7 @@ export function shadowScore(det: Detector, context: SeriesTable, heldOut: Series
   for (let t = 0; t < x.steps; t++) {
     nll[t] = step.total[t] + jac;
     sum += nll[t];
-    if (windowed.total[t] > det.threshold.value) alerts++;
+    if (scores[t] > det.threshold.value) alerts++;
   }
   return { meanNll: sum / x.steps, alertRate: alerts / x.steps, steps: x.steps, nll };
 }

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { scoreTable, topContributors } from '../../detector.ts';
-import { quoteIdentifier, quoteString, type ScoreStore } from '../../ingest/influx-store.ts';
+import { quoteIdentifier, quoteString, seriesRows, type InfluxSeries, type ScoreStore } from '../../ingest/influx-store.ts';
 import { HttpProblem, problemResponses } from '../problems.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
@@ -17,7 +17,7 @@ const ContributionOut = z.object({ sensor: z.string(), excess: z.number(), nll: 
 export interface ScoreRoutesOptions {
   registry: ModelRegistry;
   metrics: ApiMetrics;
-  influx: { store: ScoreStore; measurement: string } | null;
+  influx: { store: ScoreStore; measurements: { scores: string; sensorScores: string } } | null;
   bodyLimit: number;
   rateLimits: { score: { max: number; timeWindowMs: number }; scores: { max: number; timeWindowMs: number } };
 }
@@ -67,58 +67,74 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
     config: { rateLimit: { max: opts.rateLimits.scores.max, timeWindow: opts.rateLimits.scores.timeWindowMs } },
     schema: {
       tags: ['scoring'],
-      summary: 'Per-step total and per-sensor scores for a time range, from InfluxDB (measurement scores; tags site, sensor (_total = total), model_version; field value)',
+      summary: 'Per-step total and per-sensor scores for a time range, as the streaming pipeline writes them to InfluxDB (ganf_scores and ganf_sensor_scores; see docs/api.md)',
       querystring: z.object({
         from: TimeParam,
         to: TimeParam,
         site: z.string().min(1).optional(),
-        sensors: z.string().optional().describe('Comma-separated sensors to include (default all); the total is always included'),
+        sensors: z.string().optional().describe('Comma-separated sensors to include (default all; "-" for none)'),
         modelVersion: z.string().optional(),
         limit: z.coerce.number().int().min(1).max(100_000).default(10_000).describe('At most this many steps'),
       }).refine((q) => q.from < q.to, { message: 'from must be before to', path: ['from'] }),
       response: {
         200: z.object({
           from: z.string(), to: z.string(), site: z.string().nullable(), truncated: z.boolean(),
-          steps: z.array(z.object({ timestamp: z.string(), total: z.number().nullable(), modelVersion: z.string().nullable(), sensors: z.record(z.string(), z.number()) })),
+          steps: z.array(z.object({
+            timestamp: z.string(), site: z.string(), modelVersion: z.string().nullable(),
+            total: z.number().describe('The step\'s anomaly score (model.scoreAggregate of the window NLLs)'),
+            threshold: z.number().nullable(), alert: z.boolean().nullable().describe('score above threshold'), degraded: z.boolean().nullable(),
+            sensors: z.record(z.string(), z.object({ nll: z.number(), excess: z.number().nullable() })),
+          })),
         }),
         ...problemResponses(400, 503),
       },
     },
   }, async (req) => {
     if (!opts.influx) throw new HttpProblem(503, 'no InfluxDB is configured (config.influx)');
+    const { store, measurements } = opts.influx;
     const q = req.query;
     const where = [`time >= ${quoteString(new Date(q.from).toISOString())}`, `time < ${quoteString(new Date(q.to).toISOString())}`];
     if (q.site) where.push(`"site" = ${quoteString(q.site)}`);
     if (q.modelVersion) where.push(`"model_version" = ${quoteString(q.modelVersion)}`);
-    const sensors = q.sensors?.split(',').map((s) => s.trim()).filter(Boolean);
-    if (sensors?.length) where.push(`(${['_total', ...sensors].map((s) => `"sensor" = ${quoteString(s)}`).join(' OR ')})`);
-    const influxql = `SELECT "value" FROM ${quoteIdentifier(opts.influx.measurement)} WHERE ${where.join(' AND ')} GROUP BY "sensor", "model_version" ORDER BY time ASC LIMIT ${q.limit + 1}`;
-    let series;
+    const sensors = q.sensors === undefined ? undefined : q.sensors.split(',').map((x) => x.trim()).filter((x) => x && x !== '-');
+    const totalsQ = `SELECT * FROM ${quoteIdentifier(measurements.scores)} WHERE ${where.join(' AND ')} GROUP BY "site", "model_version" ORDER BY time ASC LIMIT ${q.limit + 1}`;
+    const sensorWhere = sensors?.length ? [...where, `(${sensors.map((x) => `"sensor" = ${quoteString(x)}`).join(' OR ')})`] : where;
+    // Per-sensor rows: at most limit+1 steps' worth per series (each series is one sensor).
+    const sensorQ = `SELECT * FROM ${quoteIdentifier(measurements.sensorScores)} WHERE ${sensorWhere.join(' AND ')} GROUP BY "sensor", "site", "model_version" ORDER BY time ASC LIMIT ${q.limit + 1}`;
+    let totals: InfluxSeries[];
+    let perSensor: InfluxSeries[];
     try {
-      series = await opts.influx.store.query(influxql);
+      [totals, perSensor] = await Promise.all([
+        store.query(totalsQ),
+        sensors !== undefined && sensors.length === 0 ? Promise.resolve([]) : store.query(sensorQ),
+      ]);
     } catch (err) {
       throw new HttpProblem(503, `InfluxDB query failed: ${(err as Error).message}`);
     }
-    const steps = new Map<number, { timestamp: string; total: number | null; modelVersion: string | null; sensors: Record<string, number> }>();
-    for (const s of series) {
-      const ti = s.columns.indexOf('time');
-      const vi = s.columns.indexOf('value');
-      for (const row of s.values) {
-        const t = Number(row[ti]);
-        const v = Number(row[vi]);
-        let step = steps.get(t);
-        if (!step) steps.set(t, (step = { timestamp: new Date(t).toISOString(), total: null, modelVersion: null, sensors: {} }));
-        if (s.tags.sensor === '_total') {
-          step.total = v;
-          step.modelVersion = s.tags.model_version || null;
-        } else if (s.tags.sensor) step.sensors[s.tags.sensor] = v;
+    type Step = { timestamp: string; site: string; modelVersion: string | null; total: number; threshold: number | null; alert: boolean | null; degraded: boolean | null; sensors: Record<string, { nll: number; excess: number | null }> };
+    const steps = new Map<string, Step & { t: number }>();
+    for (const sr of totals) {
+      for (const row of seriesRows(sr)) {
+        const t = Number(row.time);
+        const site = String(row.site ?? sr.tags.site ?? '');
+        steps.set(`${site}\u0000${t}`, {
+          t, timestamp: new Date(t).toISOString(), site, modelVersion: (row.model_version as string) || null,
+          total: Number(row.score), threshold: row.threshold == null ? null : Number(row.threshold),
+          alert: row.exceed == null ? null : Boolean(row.exceed), degraded: row.degraded == null ? null : Boolean(row.degraded), sensors: {},
+        });
       }
     }
-    const ordered = [...steps.keys()].sort((a, b) => a - b);
+    for (const sr of perSensor) {
+      for (const row of seriesRows(sr)) {
+        const step = steps.get(`${String(row.site ?? '')}\u0000${Number(row.time)}`);
+        if (step && typeof row.sensor === 'string') step.sensors[row.sensor] = { nll: Number(row.nll), excess: row.excess == null ? null : Number(row.excess) };
+      }
+    }
+    const ordered = [...steps.values()].sort((a, b) => a.t - b.t || a.site.localeCompare(b.site));
     const truncated = ordered.length > q.limit;
     return {
       from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString(), site: q.site ?? null, truncated,
-      steps: ordered.slice(0, q.limit).map((t) => steps.get(t)!),
+      steps: ordered.slice(0, q.limit).map(({ t: _t, ...rest }) => rest),
     };
   });
 }
