@@ -49,6 +49,19 @@ test('ResumableScorer equals StreamScorer and batch scoring; a snapshot restores
     b.dispose();
   }
   assert.throws(() => new ResumableScorer({ ...det, modelVersion: 'other' }, { snapshot: new ResumableScorer(det).snapshot() }), /model/);
+  // Three streams in one model call (stacked as the model's parallel streams) equal three separate calls.
+  const offsets = [0, 40, 90];
+  const solo = offsets.map((o) => {
+    const sc = new ResumableScorer(det);
+    const r = sc.scoreMany(raw.subarray(o * K, (o + 60) * K)).map((x) => x.total);
+    sc.dispose();
+    return r;
+  });
+  const trio = offsets.map(() => new ResumableScorer(det));
+  const first20 = ResumableScorer.scoreTogether(trio, offsets.map((o) => raw.subarray(o * K, (o + 20) * K)));
+  const next40 = ResumableScorer.scoreTogether(trio, offsets.map((o) => raw.subarray((o + 20) * K, (o + 60) * K)));
+  offsets.forEach((_, b) => [...first20[b], ...next40[b]].forEach((x, t) => assert.ok(close(x.total, solo[b][t]), `stream ${b} step ${t}: together ${x.total} vs alone ${solo[b][t]}`)));
+  trio.forEach((x) => x.dispose());
   // The other score aggregate (max per-sensor excess) follows the model config, as batch scoring does.
   const maxDet: Detector = { ...det, config: { ...det.config, model: { ...det.config.model, scoreAggregate: 'max-sensor' } } };
   const batchMax = batchScores(maxDet, { ...table, timestamps: table.timestamps.subarray(0, T), values: table.values.subarray(0, T * table.sensors.length), labels: undefined }, false);
@@ -70,8 +83,7 @@ function run(p: StreamProcessor, msgs: ReturnType<typeof asIncoming>, batch: num
       const r = p.ingest(m);
       if (r) rejected.push(`${r.message.offset}:${r.kind}`);
     }
-    for (const site of p.readySites()) {
-      const out = p.scoreSite(site);
+    for (const out of p.scoreReady()) {
       steps.push(...out.steps);
       alerts.push(...out.alerts.map((a) => a.alert));
     }
@@ -83,7 +95,13 @@ function run(p: StreamProcessor, msgs: ReturnType<typeof asIncoming>, batch: num
 test('StreamProcessor: shuffled readings score like batch, bad input is rejected, unknown sensors are counted; a restore mid-stream changes nothing', () => {
   const site = 'grid-1';
   const fixture = readingMessages(table, det, site, { shuffleSteps: 1.5, jitterMs: 20_000, extraSensors: ['B99'] });
-  const msgs = fixture.map((m) => ({ key: m.key, value: m.value }));
+  // A second site with the same data, interleaved: ready steps of both are scored in one model call.
+  const other = readingMessages(table, det, 'grid-2', { shuffleSteps: 0.5 });
+  const msgs: Array<{ key: string; value: string }> = [];
+  fixture.forEach((m, i) => {
+    msgs.push({ key: m.key, value: m.value });
+    if (i < other.length) msgs.push({ key: other[i].key, value: other[i].value });
+  });
   const bad = [
     { key: site, value: '{"site": "grid-1", "sensor": "B01", "ts": ' },
     { key: site, value: JSON.stringify({ site, sensor: 'B01', ts: Date.now() + 3_600_000, value: 1 }) },
@@ -91,6 +109,7 @@ test('StreamProcessor: shuffled readings score like batch, bad input is rejected
   ];
   msgs.splice(1000, 0, bad[0]);
   msgs.splice(20000, 0, bad[1], bad[2]);
+  const byStep = (steps: ScoredStep[], name: string) => steps.filter((x) => x.site === name);
   const incoming = asIncoming(msgs);
   const batch = batchScores(det, table, true);
   const T = batch.total.length;
@@ -98,7 +117,10 @@ test('StreamProcessor: shuffled readings score like batch, bad input is rejected
   const p = new StreamProcessor(det, settings);
   const ref = run(p, incoming, 500, true);
   assert.deepEqual(ref.rejected, ['1000:malformed-json', '20000:future-timestamp', '20001:non-finite']);
-  assert.equal(ref.steps.length, T);
+  assert.equal(ref.steps.length, 2 * T);
+  byStep(ref.steps, 'grid-2').forEach((s, t) => assert.ok(close(s.total, batch.total[t]), `grid-2 step ${t}`));
+  ref.steps = byStep(ref.steps, site);
+  ref.alerts = ref.alerts.filter((a) => a.labels.site === site);
   ref.steps.forEach((s, t) => {
     assert.equal(s.tsMs, batch.timestamps[t]);
     assert.ok(!s.degraded && s.usable && s.filled === 0);
@@ -122,10 +144,10 @@ test('StreamProcessor: shuffled readings score like batch, bad input is rejected
   const b = new StreamProcessor(det, settings);
   for (const s of snaps) b.restoreSite(s);
   const part2 = run(b, incoming.slice(cut), 123, true);
-  const steps = [...part1.steps, ...part2.steps];
+  const steps = byStep([...part1.steps, ...part2.steps], site);
   assert.equal(steps.length, T);
   steps.forEach((s, t) => assert.ok(close(s.total, ref.steps[t].total), `step ${t} after restore`));
-  assert.deepEqual([...part1.alerts, ...part2.alerts].map(alertKey), ref.alerts.map(alertKey));
+  assert.deepEqual([...part1.alerts, ...part2.alerts].filter((a) => a.labels.site === site).map(alertKey), ref.alerts.map(alertKey));
   assert.deepEqual(b.stats(site), stats);
   b.dispose();
 });

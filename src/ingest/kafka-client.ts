@@ -170,6 +170,8 @@ export interface ConsumerOptions {
   maxBytesPerPartition?: number;
   /** How long a fetch may wait for data. Default 5000. */
   maxWaitTimeMs?: number;
+  /** Batches of different partitions handled at the same time (handlers interleave at their awaits). Default 1. */
+  partitionsConsumedConcurrently?: number;
 }
 
 export interface ReadToEndOptions {
@@ -274,7 +276,7 @@ export function createKafkaClient(options: KafkaClientOptions): KafkaClient {
         await consumer.disconnect().catch(() => {});
         throw err;
       }
-      return new KafkajsConsumer(consumer, opts.commit ?? 'auto');
+      return new KafkajsConsumer(consumer, opts.commit ?? 'auto', opts.partitionsConsumedConcurrently ?? 1);
     },
     async admin() {
       const admin = kafka.admin();
@@ -407,7 +409,7 @@ class KafkajsConsumer implements MessageConsumer {
   private running = false;
   private readonly listeners: Array<(assignment: Record<string, number[]>) => void> = [];
 
-  constructor(private readonly consumer: Consumer, private readonly commit: 'auto' | 'external') {
+  constructor(private readonly consumer: Consumer, private readonly commit: 'auto' | 'external', private readonly concurrency: number) {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const assignment: Record<string, number[]> = {};
       for (const [topic, parts] of Object.entries(payload.memberAssignment)) assignment[topic] = [...parts].sort((a, b) => a - b);
@@ -426,6 +428,7 @@ class KafkajsConsumer implements MessageConsumer {
     await this.consumer.run({
       autoCommit: !external,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.concurrency,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
         await handler(

@@ -205,30 +205,31 @@ export class StepAligner {
     return this.takeReady();
   }
 
+  private closable(s: number, all: boolean, wm: number): boolean {
+    return all || this.bucketEnd(s) <= wm;
+  }
+
   private close(all: boolean): void {
     const wm = this.watermark();
-    const closable = (s: number) => all || this.bucketEnd(s) <= wm;
     for (;;) {
       if (this.pending.size === 0) return;
       let s = this.nextStep;
-      if (s === null) {
-        s = Math.min(...this.pending.keys());
-      }
+      if (s === null) s = this.minPending();
       const b = this.pending.get(s);
       if (b) {
-        if (!((this.config.emitWhenComplete && b.sealed) || closable(s))) return;
+        if (!((this.config.emitWhenComplete && b.sealed) || this.closable(s, all, wm))) return;
         this.pending.delete(s);
         this.emit(s, b);
         continue;
       }
       // Step s has no readings at all.
-      if (!closable(s)) return;
-      const nextPending = Math.min(...this.pending.keys());
+      if (!this.closable(s, all, wm)) return;
+      const nextPending = this.minPending();
       // Empty closable steps from s up to the next pending step or the last closable one.
       let end = nextPending;
-      if (!all && !closable(nextPending - 1)) {
+      if (!all && !this.closable(nextPending - 1, all, wm)) {
         end = this.stepOf(wm);
-        while (end >= s && !closable(end)) end--;
+        while (end >= s && !this.closable(end, all, wm)) end--;
         end++;
       }
       if (end - s > this.config.maxGapSteps) {
@@ -242,6 +243,12 @@ export class StepAligner {
       }
       for (let t = s; t < end; t++) this.emit(t, undefined);
     }
+  }
+
+  private minPending(): number {
+    let m = Infinity;
+    for (const k of this.pending.keys()) if (k < m) m = k;
+    return m;
   }
 
   private emit(step: number, b: Bucket | undefined): void {

@@ -25,6 +25,8 @@ export const KafkaSettingsSchema = z.strictObject({
   sessionTimeoutMs: z.number().int().min(6000).default(10000),
   heartbeatIntervalMs: z.number().int().min(100).default(1000),
   maxBytesPerPartition: z.number().int().min(1024).default(1048576),
+  /** Partitions processed at the same time: one partition's sink and commit I/O overlaps another's scoring. */
+  concurrency: z.number().int().min(1).default(4),
   transactionTimeoutMs: z.number().int().min(1000).default(60000),
   logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('error'),
 });

@@ -53,7 +53,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessSummar
   };
   const drain = async (all: boolean) => {
     const out: StreamOutput = { steps: [], alerts: [], stats: [] };
-    const outputs = all ? processor.flush() : processor.readySites().map((s) => processor.scoreSite(s));
+    const outputs = all ? processor.flush() : processor.scoreReady();
     for (const r of outputs) {
       out.steps.push(...r.steps);
       out.alerts.push(...r.alerts.map((a) => a.alert));

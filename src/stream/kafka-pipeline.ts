@@ -54,6 +54,8 @@ export interface PipelineStats {
   sinkFailures: number;
   commitFailures: number;
   seeks: number;
+  /** Wall-clock milliseconds spent per stage (parse+align, score+alerts, sinks, checkpoint+transaction). */
+  ms: { ingest: number; score: number; sinks: number; commit: number; restore: number };
 }
 
 export interface KafkaPipelineOptions {
@@ -80,12 +82,16 @@ interface PartitionRuntime {
   failures: number;
   pausedUntil: number;
   resumeTimer: NodeJS.Timeout | null;
+  /** A batch of this partition is being processed. */
+  busy: boolean;
+  /** Replaced after a rebalance or a failure: release when no longer busy. */
+  dropped: boolean;
 }
 
 const headerSafe = (v: number) => (Number.isFinite(v) ? String(v) : '');
 
 export class KafkaPipeline {
-  readonly stats: PipelineStats = { batches: 0, messages: 0, steps: 0, alerts: 0, deadLetters: 0, restores: 0, sinkFailures: 0, commitFailures: 0, seeks: 0 };
+  readonly stats: PipelineStats = { batches: 0, messages: 0, steps: 0, alerts: 0, deadLetters: 0, restores: 0, sinkFailures: 0, commitFailures: 0, seeks: 0, ms: { ingest: 0, score: 0, sinks: 0, commit: 0, restore: 0 } };
   private consumer: MessageConsumer | null = null;
   private generation = 0;
   private seenGeneration = -1;
@@ -139,6 +145,7 @@ export class KafkaPipeline {
     const consumer = await this.o.client.consumer({
       groupId: k.groupId, topics: [k.inputTopic], fromBeginning: k.fromBeginning, commit: 'external',
       sessionTimeoutMs: k.sessionTimeoutMs, heartbeatIntervalMs: k.heartbeatIntervalMs, maxBytesPerPartition: k.maxBytesPerPartition,
+      partitionsConsumedConcurrently: k.concurrency,
     });
     this.consumer = consumer;
     consumer.onAssignment((a) => {
@@ -159,9 +166,15 @@ export class KafkaPipeline {
     for (const s of this.o.sinks) await s.close().catch((e: Error) => this.log(`closing sink ${s.name}: ${e.message}`));
   }
 
+  /** Retires a runtime; a runtime in use is released by its handler when the batch ends. */
   private async dropRuntime(rt: PartitionRuntime): Promise<void> {
+    rt.dropped = true;
     if (rt.resumeTimer) clearTimeout(rt.resumeTimer);
     rt.resumeTimer = null;
+    if (!rt.busy) await this.release(rt);
+  }
+
+  private async release(rt: PartitionRuntime): Promise<void> {
     rt.processor?.dispose();
     rt.processor = null;
     const p = rt.producer;
@@ -170,14 +183,14 @@ export class KafkaPipeline {
   }
 
   private newRuntime(partition: number): PartitionRuntime {
-    return { partition, producer: null, processor: null, nextOffset: null, deadLetters: 0, needsRestore: true, soughtTo: null, failures: 0, pausedUntil: 0, resumeTimer: null };
+    return { partition, producer: null, processor: null, nextOffset: null, deadLetters: 0, needsRestore: true, soughtTo: null, failures: 0, pausedUntil: 0, resumeTimer: null, busy: false, dropped: false };
   }
 
   /** Fences earlier owners of these partitions, then rebuilds their state from the checkpoints. */
   private async restore(rts: PartitionRuntime[]): Promise<void> {
     const k = this.o.kafka;
     const started = Date.now();
-    for (const rt of rts) await this.dropRuntime(rt);
+    for (const rt of rts) await this.release(rt);
     // Initialising the transactional producer fences a previous owner and resolves its open
     // transaction, so the checkpoint read next is the final one.
     const producers = await Promise.all(rts.map((rt) => this.o.client.transactionalProducer(`${this.transactionalIdPrefix}${rt.partition}`, { transactionTimeoutMs: k.transactionTimeoutMs })));
@@ -203,36 +216,67 @@ export class KafkaPipeline {
       this.log(`partition ${rt.partition}: ${cp.position ? `restored ${restored} site(s), resuming at offset ${cp.position.nextOffset}` : 'no checkpoint, starting fresh'}`);
     }
     this.stats.restores += rts.length;
+    this.stats.ms.restore += Date.now() - started;
     this.log(`restored ${rts.length} partition(s) in ${Date.now() - started} ms`);
+  }
+
+  /** Runs fn after every earlier holder of the lock is done (assignment changes and restores are serialised). */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.then(() => {}, () => {});
+    return run;
+  }
+
+  private lock: Promise<void> = Promise.resolve();
+
+  /** Brings the runtimes up to the current assignment; false if this batch must be left alone. */
+  private prepare(gen: number, partition: number): Promise<PartitionRuntime | null> {
+    return this.locked(async () => {
+      if (this.seenGeneration !== gen) {
+        if (this.generation !== gen) return null;
+        // New assignment: drop every partition's in-memory state (another member may have moved it on).
+        for (const rt of this.partitions.values()) await this.dropRuntime(rt);
+        this.partitions.clear();
+        for (const p of this.assigned) this.partitions.set(p, this.newRuntime(p));
+        this.consumer?.resume(this.o.kafka.inputTopic, this.assigned); // pauses of an earlier assignment do not carry over
+        this.seenGeneration = gen;
+      }
+      const rt = this.partitions.get(partition);
+      if (!rt || rt.pausedUntil > Date.now() || rt.busy) return null; // not ours (any more), paused, or in use: leave unresolved
+      const pending = [...this.partitions.values()].filter((r) => r.needsRestore && !r.busy && r.pausedUntil <= Date.now());
+      if (pending.length) {
+        try {
+          await this.restore(pending);
+        } catch (err) {
+          if (isKafkaProtocolError(err)) throw err;
+          for (const r of pending) {
+            r.needsRestore = true;
+            this.pause(r, new Error(`restoring the checkpoint failed: ${(err as Error).message}`));
+          }
+          return null;
+        }
+      }
+      if (this.generation !== gen || rt.needsRestore || !rt.processor) return null;
+      rt.busy = true;
+      return rt;
+    });
   }
 
   private async handle(batch: MessageBatch, control: BatchControl): Promise<void> {
     if (this.stopping) return;
-    const k = this.o.kafka;
     const gen = this.generation;
-    if (this.seenGeneration !== gen) {
-      // New assignment: drop every partition's in-memory state (another member may have moved it on).
-      for (const rt of this.partitions.values()) await this.dropRuntime(rt);
-      this.partitions.clear();
-      for (const p of this.assigned) this.partitions.set(p, this.newRuntime(p));
-      this.seenGeneration = gen;
+    const rt = await this.prepare(gen, batch.partition);
+    if (!rt) return;
+    try {
+      await this.process(rt, gen, batch, control);
+    } finally {
+      rt.busy = false;
+      if (rt.dropped) await this.release(rt);
     }
-    const rt = this.partitions.get(batch.partition);
-    if (!rt || rt.pausedUntil > Date.now()) return; // not ours (any more), or paused: leave unresolved
-    const pending = [...this.partitions.values()].filter((r) => r.needsRestore && r.pausedUntil <= Date.now());
-    if (pending.length) {
-      try {
-        await this.restore(pending);
-      } catch (err) {
-        if (isKafkaProtocolError(err)) throw err;
-        for (const r of pending) {
-          r.needsRestore = true;
-          this.pause(r, new Error(`restoring the checkpoint failed: ${(err as Error).message}`));
-        }
-        return;
-      }
-    }
-    if (this.generation !== gen) return;
+  }
+
+  private async process(rt: PartitionRuntime, gen: number, batch: MessageBatch, control: BatchControl): Promise<void> {
+    const k = this.o.kafka;
     const processor = rt.processor!;
 
     let messages = batch.messages;
@@ -259,29 +303,35 @@ export class KafkaPipeline {
     const dead: OutgoingMessage[] = [];
     const output: StreamOutput = { steps: [], alerts: [], stats: [] };
     const alerts: Array<{ alert: AlertMessage; step: ScoredStep }> = [];
+    const ms = this.stats.ms;
     try {
+      let t = performance.now();
+      const lap = () => {
+        const now = performance.now();
+        const d = now - t;
+        t = now;
+        return d;
+      };
       for (const m of messages) {
         const r = processor.ingest(m);
         if (r) dead.push(deadLetterRecord(r.message, r.kind, r.error));
       }
-      let beat = Date.now();
-      for (const site of processor.readySites()) {
-        const out = processor.scoreSite(site);
+      ms.ingest += lap();
+      for (const out of processor.scoreReady()) {
         output.steps.push(...out.steps);
         alerts.push(...out.alerts);
-        if (Date.now() - beat > 1000) {
-          await control.heartbeat();
-          beat = Date.now();
-        }
       }
+      await control.heartbeat();
       output.alerts = alerts.map((a) => a.alert);
       const dirty = processor.takeDirty();
       output.stats = dirty.map((s) => processor.stats(s));
       this.reportUnknown(output);
+      ms.score += lap();
 
       for (const sink of this.o.sinks) await this.writeWithRetry(sink, output);
       await control.heartbeat();
-      if (this.generation !== gen || !rt.producer) {
+      ms.sinks += lap();
+      if (this.generation !== gen || rt.dropped || !rt.producer) {
         rt.needsRestore = true; // rebalanced mid-batch: the new owner redoes it from the checkpoint
         return;
       }
@@ -305,6 +355,7 @@ export class KafkaPipeline {
         this.stats.commitFailures++;
         throw err;
       }
+      ms.commit += lap();
       rt.nextOffset = BigInt(position.nextOffset);
       rt.deadLetters = position.deadLetters;
       rt.failures = 0;
@@ -321,6 +372,7 @@ export class KafkaPipeline {
       // The in-memory state is ahead of the checkpoint now: rebuild it before the next batch.
       rt.needsRestore = true;
       if (isKafkaProtocolError(err)) throw err; // e.g. a rebalance: let the client rejoin
+      if (rt.dropped) return; // reassigned meanwhile: whoever owns it now starts from the checkpoint
       this.pause(rt, err as Error);
     }
   }
