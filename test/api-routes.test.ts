@@ -13,6 +13,7 @@ import { ingestAlert } from '../src/api/alerts/ingest.ts';
 import { JsonlAlertStore } from '../src/api/alerts/store.ts';
 import { normaliseAlert, AlertParseError } from '../src/api/alerts/model.ts';
 import { diffGraphs } from '../src/api/models/graph-diff.ts';
+import { loadApiConfig, parseApiConfig } from '../src/api/config.ts';
 
 let m1: Detector;
 let m2: Detector;
@@ -284,6 +285,15 @@ test('models: list and inspect versions, promote swaps the active pointer atomic
   assert.equal(svc.deps.registry.activeDetector()!.modelVersion, m1.modelVersion);
   const none = await svc.app.inject({ method: 'POST', url: '/models/rollback', headers: svc.auth('operator') });
   assert.equal(none.statusCode, 409);
+});
+
+test('config/api.json is a valid API config; an invalid one names the field', async () => {
+  const cfg = loadApiConfig('config/api.json');
+  assert.equal(cfg.host, '127.0.0.1');
+  assert.equal(cfg.auth.keys.length, 3);
+  assert.equal(cfg.influx!.scoresMeasurement, 'ganf_scores');
+  assert.throws(() => parseApiConfig({ port: -1, auth: { keys: [{ name: 'x', role: 'root', key: 'k' }] } }), (e: Error) => /port/.test(e.message) && /auth\.keys\.0\.role/.test(e.message));
+  assert.throws(() => parseApiConfig({ auth: { keys: [{ name: 'x', role: 'reader' }] } }), /exactly one of key, env, sha256/);
 });
 
 test('/health is open; /ready reports the model; /metrics is Prometheus text with the service metrics', async () => {

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
@@ -260,5 +261,30 @@ test('webhooks: deliveries pending when the service stops are sent after it rest
     }
   } finally {
     await rx.close();
+  }
+});
+
+test('`ganf api` serves on 127.0.0.1 with keys from the environment and shuts down cleanly on SIGTERM', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ganf-api-cli-'));
+  const cfgFile = path.join(dir, 'api.json');
+  await (await import('node:fs/promises')).writeFile(cfgFile, JSON.stringify({ port: 0, auth: { keys: [{ name: 'r', role: 'reader', env: 'GANF_TEST_KEY' }] } }));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'api', '--config', cfgFile, '--models', path.join(dir, 'models'), '--data', path.join(dir, 'data')], {
+    env: { ...process.env, GANF_TEST_KEY: 'cli-test-key-0123456789', GANF_QUIET_BACKEND: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (b) => (err += b));
+  try {
+    await waitFor(() => /listening on http:\/\/127\.0\.0\.1:\d+/.test(err), 'the listening line', 30_000);
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)![1];
+    assert.match(err, /model none active/);
+    assert.equal((await fetch(`${url}/health`)).status, 200);
+    assert.equal((await fetch(`${url}/alerts`)).status, 401);
+    assert.equal((await fetch(`${url}/alerts`, { headers: { authorization: 'Bearer cli-test-key-0123456789' } })).status, 200);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(err, /shutting down/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
   }
 });

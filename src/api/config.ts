@@ -30,8 +30,6 @@ export const ApiConfigSchema = z.strictObject({
   dataDir: z.string().default('var/api'),
   /** Model versions live in <modelsRoot>/versions/<version>, the pointer in <modelsRoot>/active. */
   modelsRoot: z.string().default('models'),
-  /** Site name used when a request does not give one (single-site deployments). */
-  defaultSite: z.string().default('default'),
   bodyLimitBytes: z.number().int().positive().default(1 << 20),
   scoreBodyLimitBytes: z.number().int().positive().default(16 << 20),
   /** fsync every appended alert/delivery record (off only for benchmarks of the API itself). */
