@@ -86,10 +86,10 @@ export const ApiConfigSchema = z.strictObject({
     window: z.number().int().min(20).default(288),
     ksAlpha: z.number().gt(0).lt(1).default(1e-3),
     /** Page-Hinkley on scores standardised by the calibration mean/sd. */
-    phDelta: z.number().min(0).default(0.5),
-    phLambda: z.number().positive().default(50),
+    phDelta: z.number().min(0).default(1),
+    phLambda: z.number().positive().default(200),
     /** Per-sensor mean of standardised inputs over the window beyond which a sensor is drifting (sd units). */
-    meanShiftSd: z.number().positive().default(1),
+    meanShiftSd: z.number().positive().default(1.5),
   }).prefault({}),
   refit: z.strictObject({
     /** Roots a refit's CSV path must lie under. */
