@@ -148,7 +148,8 @@ test('GET /scores returns per-step total and per-sensor scores for a time range,
     }
   }
   const sink = new InfluxSink(influx, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
-  await sink.write({ steps, alerts: [], stats: [] });
+  const stats = { site: 'a', accepted: 540, late: 2, duplicates: 1, replaced: 0, superseded: 0, unknown: {}, ignored: 0, emittedSteps: 20, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0 };
+  await sink.write({ steps, alerts: [], stats: [stats] });
   const q = (qs: string) => svc.app.inject({ url: `/scores?${qs}`, headers: svc.auth('reader') });
   const t0 = s.timestamps[0];
   const from = new Date(t0 + 2 * 300_000).toISOString();
@@ -187,6 +188,10 @@ test('GET /scores returns per-step total and per-sensor scores for a time range,
   const bad = await q(`from=${to}&to=${from}`);
   assert.equal(bad.statusCode, 400);
   assert.equal(JSON.parse(bad.body).errors[0].field, 'querystring.from');
+  // The pipeline's ingest counters reach /metrics.
+  const m = (await svc.app.inject({ url: '/metrics', headers: svc.auth('reader') })).body;
+  assert.match(m, /ganf_stream_ingest\{counter="accepted",site="a"\} 540/);
+  assert.match(m, /ganf_stream_ingest\{counter="degraded_steps",site="a"\} 1/);
 });
 
 test('GET /ready checks broker, database and model; an unreachable database makes it 503', async () => {

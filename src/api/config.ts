@@ -80,6 +80,8 @@ export const ApiConfigSchema = z.strictObject({
     scoresMeasurement: z.string().default(MEASUREMENTS.scores),
     /** ...and per-sensor scores (tag sensor). */
     sensorScoresMeasurement: z.string().default(MEASUREMENTS.sensorScores),
+    /** ...and the pipeline's per-site ingest counters (reported in /metrics). */
+    ingestMeasurement: z.string().default(MEASUREMENTS.ingest),
   }).optional(),
   drift: z.strictObject({
     /** Recent scores compared with the calibration scores by the KS test. */

@@ -109,6 +109,7 @@ export class ApiMetrics {
   readonly driftKsPValue = new Gauge('ganf_drift_ks_pvalue', 'p-value of the KS test (asymptotic)');
   readonly driftPageHinkley = new Gauge('ganf_drift_page_hinkley', 'Page-Hinkley statistic on standardised scores');
   readonly inputMeanShift = new Gauge('ganf_input_mean_shift_sd', 'Per-sensor mean of standardised recent inputs (training sd units)');
+  readonly streamIngest = new Gauge('ganf_stream_ingest', 'The streaming pipeline\'s cumulative ingest counters per site (last ganf_ingest point in InfluxDB): accepted readings, late, duplicates, degraded steps, ...');
   readonly httpDuration = new Histogram('ganf_http_request_duration_seconds', 'HTTP request duration, by route and status class', LATENCY_BUCKETS);
 
   private readonly collectors: (() => Promise<void> | void)[] = [];

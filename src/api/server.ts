@@ -4,7 +4,7 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { initBackend } from '../flow/tf.ts';
-import { InfluxScoreStore } from '../ingest/influx-store.ts';
+import { InfluxScoreStore, quoteIdentifier, seriesRows } from '../ingest/influx-store.ts';
 import { createKafkaClient } from '../ingest/kafka-client.ts';
 import { buildApp, type AppDeps } from './app.ts';
 import { KeyStore } from './auth.ts';
@@ -62,6 +62,19 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     influx = { store: influxStore, measurements: { scores: config.influx.scoresMeasurement, sensorScores: config.influx.sensorScoresMeasurement } };
     const s = influxStore;
     checks.push({ name: 'database', check: async () => `InfluxDB ${await s.ping()} at ${s.url}` });
+    const ingest = config.influx.ingestMeasurement;
+    metrics.addCollector(async () => {
+      const series = await s.query(`SELECT LAST(*) FROM ${quoteIdentifier(ingest)} GROUP BY "site"`);
+      metrics.streamIngest.reset();
+      for (const sr of series) {
+        for (const row of seriesRows(sr)) {
+          for (const [k, v] of Object.entries(row)) {
+            if (!k.startsWith('last_') || typeof v !== 'number') continue;
+            metrics.streamIngest.set({ site: String(sr.tags.site ?? ''), counter: k.slice(5) }, v);
+          }
+        }
+      }
+    });
   }
   let probe: LagProbe | null = null;
   let consumer: AlertTopicConsumer | null = null;
