@@ -5,7 +5,6 @@ import { Command } from 'commander';
 import { addDataOptions, addModelOptions } from './options.ts';
 import { runTrain, runScore, runBacktest, runFixtures, runDemo } from './commands.ts';
 import { runServe, runReplay } from './stream-commands.ts';
-import { runApi } from './api-commands.ts';
 
 const program = new Command('ganf')
   .description('Graph-augmented normalizing flows for anomaly detection in sensor networks')
@@ -49,7 +48,7 @@ program.command('api').description('run the HTTP API: alerts, scores, graph, mod
   .option('--port <n>', 'listen port', Number)
   .option('--models <dir>', 'models root (versions/ and the active pointer)')
   .option('--data <dir>', 'data directory (alerts, subscriptions, jobs)')
-  .action((o) => runApi(o));
+  .action(async (o) => (await import('./api-commands.ts')).runApi(o));
 
 program.command('serve').description('stream: score sensor messages from Kafka (or, without a broker, a CSV replayed in process) and raise alerts')
   .option('--config <file>', 'stream config JSON (see config/stream*.json and docs/streaming.md)')
