@@ -32,7 +32,7 @@ const SECONDS = Number(flag('seconds', '60'));
 const SIZES = flag('sizes', '20,200').split(',').map(Number);
 const RATE = Number(flag('rate', '100000'));
 const FORMATS = flag('formats', 'snapshot').split(',') as Array<'snapshot' | 'reading'>;
-const SITES = Number(flag('sites', '4'));
+const SITES = Number(flag('sites', '16'));
 const PARTITIONS = Number(flag('partitions', '4'));
 const PER_SENSOR = !args.includes('--no-per-sensor');
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -96,6 +96,8 @@ interface Run {
   memoryMb: { rssStart: number; rssEnd: number; rssMax: number; heapStart: number; heapEnd: number; rssSlopePerMin: number; heapSlopePerMin: number };
   pipeline: KafkaPipeline['stats'];
   modelFitSeconds: number;
+  /** Readings scored and committed per wall-clock second since the producer started. */
+  timeline: number[];
   /** 1-minute load average before and after the run (other processes on the machine skew the numbers). */
   loadAverage: { before: number; after: number };
 }
@@ -190,8 +192,10 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
 
   const totalSeconds = (end - tPerf) / 1000;
   // Steady state: whole seconds between 5 s in and the end of production.
-  const steadySecs = [...perSecond.entries()].filter(([s]) => s >= 5 && s < Math.floor((producedAt - tPerf) / 1000));
-  const steady = steadySecs.length ? steadySecs.reduce((a, [, v]) => a + v, 0) / steadySecs.length : 0;
+  const prodEnd = Math.floor((producedAt - tPerf) / 1000);
+  let steadySum = 0;
+  for (let sec = 5; sec < prodEnd; sec++) steadySum += perSecond.get(sec) ?? 0;
+  const steady = prodEnd > 5 ? steadySum / (prodEnd - 5) : 0;
   const half = mem.filter((m) => m.t >= SECONDS / 3);
   const r2 = (v: number) => Math.round(v * 100) / 100;
   return {
@@ -213,6 +217,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
     pipeline: { ...pipeline.stats, ms: { ...pipeline.stats.ms } },
     modelFitSeconds: r2(fitSeconds),
     loadAverage: { before: r2(loadBefore), after: r2(os.loadavg()[0]) },
+    timeline: Array.from({ length: Math.max(0, ...perSecond.keys()) + 1 }, (_, i) => perSecond.get(i) ?? 0),
   };
 }
 

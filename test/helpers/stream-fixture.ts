@@ -65,7 +65,7 @@ export function asOutgoing(msgs: FixtureMessage[]): OutgoingMessage[] {
 }
 
 /** The alerts the engine raises on batch scores: what the streamed run must reproduce. */
-export function expectedAlerts(det: Detector, site: string, s: TableScores, rule: AlertRule): AlertMessage[] {
+export function expectedAlerts(det: Detector, site: string, s: TableScores, rule: AlertRule, usable: (t: number) => boolean = () => true): AlertMessage[] {
   const K = det.sensors.length;
   const engine = new AlertEngine(rule, {
     site, modelVersion: det.modelVersion, intervalMs: det.config.data.intervalMs, threshold: det.threshold, sensors: det.sensors,
@@ -73,7 +73,7 @@ export function expectedAlerts(det: Detector, site: string, s: TableScores, rule
   });
   const out: AlertMessage[] = [];
   for (let t = 0; t < s.total.length; t++) {
-    out.push(...engine.observe({ tsMs: s.timestamps[t], score: s.total[t], perSensor: s.perSensor.subarray(t * K, (t + 1) * K), usable: true }));
+    out.push(...engine.observe({ tsMs: s.timestamps[t], score: s.total[t], perSensor: s.perSensor.subarray(t * K, (t + 1) * K), usable: usable(t) }));
   }
   return out;
 }

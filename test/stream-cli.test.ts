@@ -1,0 +1,88 @@
+// `ganf serve` without a broker (the in-process source: no services needed) and `ganf replay`
+// into the real broker, as a user runs them.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { initBackend } from '../src/flow/tf.ts';
+import { saveDetector, type Detector } from '../src/detector.ts';
+import type { SeriesTable } from '../src/ingest/table.ts';
+import type { KafkaClient } from '../src/ingest/kafka-client.ts';
+import type { AlertMessage } from '../src/scoring/alert-engine.ts';
+import { tinyDetector, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
+import { kafkaClient, readTopic, runId, KAFKA_BROKERS } from './helpers/services.ts';
+import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
+
+const run = promisify(execFile);
+const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
+const env = { ...process.env, GANF_QUIET_BACKEND: '1' };
+let det: Detector;
+let table: SeriesTable;
+let dir: string;
+let client: KafkaClient;
+const topics: string[] = [];
+
+before(async () => {
+  client = await kafkaClient('ganf-stream-cli-test');
+  await initBackend();
+  ({ detector: det, test: table } = await tinyDetector('grid'));
+  dir = await mkdtemp(path.join(tmpdir(), 'ganf-stream-cli-'));
+  await saveDetector(det, path.join(dir, 'model'));
+});
+
+after(async () => {
+  const admin = await client.admin();
+  await admin.deleteTopics(topics).catch(() => {});
+  await admin.close();
+});
+
+test('ganf serve without a broker replays the fixture in process: scores and alerts like batch, files written', { timeout: 60_000 }, async () => {
+  const out = path.join(dir, 'serve');
+  const { stderr } = await run('node', [...CLI, 'serve', '--model', path.join(dir, 'model'), '--out', out, '--site', 'demo'], { env });
+  assert.match(stderr, /no broker configured: replaying fixtures\/grid\/test\.csv \(1440 steps/);
+  assert.match(stderr, /1440 steps scored from 38880 messages/);
+  assert.match(stderr, /labelled anomalies with an alert: \d+\/9/);
+  const scores = (await readFile(path.join(out, 'scores.csv'), 'utf8')).trim().split('\n');
+  assert.equal(scores.length, 1441);
+  const alerts = (await readFile(path.join(out, 'alerts.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AlertMessage);
+  // Cold start (the default) with the default warm-up: the batch scores' alerts, minus those the warm-up suppresses.
+  const settings = ProcessorSettingsSchema.parse({});
+  const batch = batchScores(det, table, false);
+  const warm = det.config.model.window;
+  const expected = expectedAlerts(det, 'demo', batch, settings.alerts, (t) => t >= warm);
+  assert.ok(expected.length > 0);
+  assert.deepEqual(alerts.map(alertKey), expected.map(alertKey));
+  for (const a of alerts) assert.match(stderr, new RegExp(`alert ${a.status.toUpperCase()} .* id=${a.fingerprint}`));
+});
+
+test('ganf serve reports a bad config value with its field path and exits 1', async () => {
+  const cfg = path.join(dir, 'bad.json');
+  await writeFile(cfg, JSON.stringify({ kafka: { brokers: [] }, processing: { alerts: { fireAfter: 9, ofLast: 2 } } }));
+  const err = await run('node', [...CLI, 'serve', '--config', cfg], { env }).then(() => assert.fail('expected a failure'), (e: { code: number; stderr: string }) => e);
+  assert.equal(err.code, 1);
+  assert.match(err.stderr, /kafka\.brokers/);
+  assert.match(err.stderr, /processing\.alerts\.fireAfter/);
+});
+
+test('ganf replay streams a CSV into a topic at a chosen rate, keyed by site', { timeout: 60_000 }, async () => {
+  const topic = `ganf-cli-replay-${runId()}`;
+  topics.push(topic);
+  const started = Date.now();
+  const { stderr } = await run('node', [...CLI, 'replay', '--csv', 'fixtures/grid/test.csv', '--topic', topic, '--brokers', KAFKA_BROKERS.join(','),
+    '--partitions', '2', '--site', 'cli-site', '--format', 'snapshot', '--rate', '20000'], { env });
+  assert.match(stderr, /sent 1440 messages \(1440 rows\)/);
+  const msgs = await readTopic(client, topic);
+  assert.equal(msgs.length, 1440);
+  assert.ok(msgs.every((m) => m.key === 'cli-site'));
+  assert.equal(new Set(msgs.map((m) => m.partition)).size, 1, 'one site stays on one partition');
+  const first = JSON.parse(msgs[0].value!) as { site: string; ts: number; values: Record<string, number> };
+  assert.equal(first.ts, table.timestamps[0]);
+  assert.equal(Object.keys(first.values).length, table.sensors.length);
+  // 1440 x 27 readings at 20000/s take about 1.9 s.
+  const times = msgs.map((m) => m.timestampMs);
+  assert.ok(Math.max(...times) - Math.min(...times) >= 1500, 'paced, not all at once');
+  assert.ok(Date.now() - started < 50_000);
+});
