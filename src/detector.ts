@@ -54,12 +54,30 @@ export interface TableScores {
 
 export interface FitReport {
   train: TrainResult;
+  /** Whether training started from the given model's parameters (same sensors and model shape). */
+  warmStarted: boolean;
   missing: MissingReport;
   trainSteps: number;
   validationSteps: number;
 }
 
-export async function fitDetector(table: SeriesTable, config: GanfConfig, log: (msg: string) => void = () => {}): Promise<{ detector: Detector; report: FitReport }> {
+/** Whether `from` can initialise a model for `sensors` x `features` with `config`'s shape. */
+export function canWarmStart(from: Detector, sensors: string[], features: string[], config: GanfConfig): boolean {
+  const a = from.config.model;
+  const b = config.model;
+  return from.sensors.length === sensors.length && from.sensors.every((s, i) => s === sensors[i]) &&
+    from.features.length === features.length && from.features.every((f, i) => f === features[i]) &&
+    a.hidden === b.hidden && a.condition === b.condition && a.flowHidden === b.flowHidden &&
+    a.flowBlocks === b.flowBlocks && a.transform === b.transform;
+}
+
+/**
+ * Fits on unlabelled history. With `warmStart` (e.g. the active model, for a refit on recent
+ * data) training starts from its parameters when the sensors and model shape match.
+ */
+export async function fitDetector(
+  table: SeriesTable, config: GanfConfig, log: (msg: string) => void = () => {}, warmStart?: Detector,
+): Promise<{ detector: Detector; report: FitReport }> {
   const { table: filled, report: missing } = fillMissing(table, config.data.missing);
   const scaler = fitScaler(filled);
   for (const w of scaler.warnings) log(`warning: ${w}`);
@@ -78,10 +96,11 @@ export async function fitDetector(table: SeriesTable, config: GanfConfig, log: (
   const valData = seriesFrom(applyScaler(sliceRows(filled, T - nVal, T), scaler, { dequantise: 'midpoint' }), K, D);
   const prior = config.dag.prior ? await loadPrior(config.dag.prior, sensors) : undefined;
 
+  const warmStarted = warmStart !== undefined && canWarmStart(warmStart, sensors, filled.features, config);
   const result = await train({
     train: trainData, validation: valData, sensors, model: config.model, train_: config.train, dag: config.dag,
     priorMask: prior?.mask, priorInit: prior?.init,
-  });
+  }, warmStarted ? warmStart.model : undefined);
   const adjacency = tf.tensor2d(result.dagWeights, [K, K]);
   const trainTail = contextOf(trainData, config);
   const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail });
@@ -118,7 +137,7 @@ export async function fitDetector(table: SeriesTable, config: GanfConfig, log: (
     },
   };
   detector.modelVersion = versionOf(detector);
-  return { detector, report: { train: result, missing, trainSteps: trainData.steps, validationSteps: valData.steps } };
+  return { detector, report: { train: result, warmStarted, missing, trainSteps: trainData.steps, validationSteps: valData.steps } };
 }
 
 /** Scores every row causally. With `warmStart`, the model's training tail is used as context (data that directly follows training). */

@@ -7,12 +7,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { initBackend } from '../../flow/tf.ts';
-import { loadDetector, saveDetector } from '../../detector.ts';
+import { fitDetector, loadDetector, saveDetector } from '../../detector.ts';
 import { readCsvFile } from '../../ingest/csv.ts';
 import { filterRows, sliceRows, tableLength, DataError, type SeriesTable } from '../../ingest/table.ts';
 import { applyOverrides, parseConfig } from '../../config.ts';
 import type { Evaluation } from '../models/registry.ts';
-import { fitDetectorWarm } from './fit-warm.ts';
 import { decide, shadowScore, type PromotionRule } from './shadow.ts';
 
 export type RefitSource =
@@ -76,7 +75,7 @@ export async function runRefit(input: RefitInput, progress: Progress): Promise<R
 
     progress('training', 0.1);
     const started = performance.now();
-    const { detector: candidate, warmStarted } = await fitDetectorWarm(trainTable, config, input.warmStart ? active : null);
+    const { detector: candidate, report: { warmStarted } } = await fitDetector(trainTable, config, () => {}, input.warmStart ? active : undefined);
     const fitSeconds = (performance.now() - started) / 1000;
     try {
       progress('shadow-scoring', 0.85);
