@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 
 npx tsc -p tsconfig.json --noEmit
 
+# Services already answering on 127.0.0.1 (e.g. after `npm run services:start`) are used as they
+# are; otherwise this run starts them and stops them again at the end.
 started=0
 if ! { node scripts/services/health.mjs kafka --timeout 1 && node scripts/services/health.mjs influx --timeout 1; } >/dev/null 2>&1; then
+  bash scripts/services/start.sh
   started=1
 fi
-bash scripts/services/start.sh
 cleanup() { if [[ $started == 1 ]]; then bash scripts/services/stop.sh || true; fi; }
 trap cleanup EXIT
 
