@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { initBackend, activeBackend } from '../src/flow/tf.ts';
+import { initBackend, activeBackend, tf } from '../src/flow/tf.ts';
 import { fitDetector, type Detector } from '../src/detector.ts';
 import { parseConfig } from '../src/config.ts';
 import type { SeriesTable } from '../src/ingest/table.ts';
@@ -35,6 +35,8 @@ const FORMATS = flag('formats', 'snapshot').split(',') as Array<'snapshot' | 're
 const SITES = Number(flag('sites', '16'));
 const PARTITIONS = Number(flag('partitions', '4'));
 const PER_SENSOR = !args.includes('--no-per-sensor');
+const MAX_BYTES = Number(flag('max-bytes', String(1 << 20)));
+const CONCURRENCY = Number(flag('concurrency', '4'));
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const INFLUX_URL = process.env.INFLUX_URL ?? 'http://127.0.0.1:8086';
 const INTERVAL = 1000; // 1 Hz sensors
@@ -88,12 +90,21 @@ interface Run {
   sites: number;
   partitions: number;
   perSensorPoints: boolean;
+  maxBytesPerPartition: number;
+  concurrency: number;
   targetReadingsPerSecond: number;
   seconds: number;
   produced: { readings: number; messages: number; seconds: number; readingsPerSecond: number };
   scored: { readings: number; steps: number; readingsPerSecond: number; steadyReadingsPerSecond: number; drainSeconds: number; complete: boolean };
   latencyMs: { stepP50: number | null; stepP99: number | null; stepMax: number | null; alertP50: number | null; alertP99: number | null; alerts: number };
-  memoryMb: { rssStart: number; rssEnd: number; rssMax: number; heapStart: number; heapEnd: number; rssSlopePerMin: number; heapSlopePerMin: number };
+  memoryMb: {
+    rssStart: number; rssEnd: number; rssMax: number; heapStart: number; heapEnd: number; rssSlopePerMin: number; heapSlopePerMin: number;
+    /** Over the last third of the run. */
+    rssSlopeLastThirdPerMin: number;
+    heapTotalEnd: number; externalEnd: number; tensorsStart: number; tensorsEnd: number; tensorMbEnd: number;
+    /** [seconds, rss, heapUsed, heapTotal, external] */
+    samples: number[][];
+  };
   pipeline: KafkaPipeline['stats'];
   modelFitSeconds: number;
   /** Readings scored and committed per wall-clock second since the producer started. */
@@ -123,6 +134,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
   const kafka = KafkaSettingsSchema.parse({
     brokers: BROKERS, groupId: `ganf-bench-${id}`, inputTopic: `ganf-bench-in-${id}`, alertsTopic: `ganf-bench-alerts-${id}`,
     deadLetterTopic: `ganf-bench-dlq-${id}`, stateTopic: `ganf-bench-state-${id}`, partitions: PARTITIONS, logLevel: 'nothing',
+    maxBytesPerPartition: MAX_BYTES, concurrency: CONCURRENCY,
   });
   const admin = await client.admin();
   await ensureTopics(admin, [{ topic: kafka.inputTopic, partitions: PARTITIONS }]);
@@ -163,14 +175,15 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
   while (pipeline.assignment.length === 0) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 2000));
   global.gc?.();
-  const mem: Array<{ t: number; rss: number; heap: number }> = [];
-  const sample = () => {
-    const m = process.memoryUsage();
-    mem.push({ t: (performance.now() - t0) / 1000, rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 });
-  };
+  const mem: Array<{ t: number; rss: number; heap: number; heapTotal: number; external: number; tensors: number; tfBytes: number }> = [];
   const loadBefore = os.loadavg()[0];
   t0 = Date.now();
   const tPerf = performance.now();
+  const sample = () => {
+    const m = process.memoryUsage();
+    const t = tf.memory();
+    mem.push({ t: (performance.now() - tPerf) / 1000, rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20, heapTotal: m.heapTotal / 2 ** 20, external: m.external / 2 ** 20, tensors: t.numTensors, tfBytes: t.numBytes / 2 ** 20 });
+  };
   sample();
   const timer = setInterval(sample, 2000);
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/stream-producer.ts', metaFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GANF_QUIET_BACKEND: '1' } });
@@ -199,7 +212,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
   const half = mem.filter((m) => m.t >= SECONDS / 3);
   const r2 = (v: number) => Math.round(v * 100) / 100;
   return {
-    sensors: K, format, sites: SITES, partitions: PARTITIONS, perSensorPoints: PER_SENSOR, targetReadingsPerSecond: RATE, seconds: SECONDS,
+    sensors: K, format, sites: SITES, partitions: PARTITIONS, perSensorPoints: PER_SENSOR, maxBytesPerPartition: MAX_BYTES, concurrency: CONCURRENCY, targetReadingsPerSecond: RATE, seconds: SECONDS,
     produced: { readings: produced.readings, messages: produced.messages, seconds: r2(produced.seconds), readingsPerSecond: Math.round(produced.readingsPerSecond) },
     scored: {
       readings: scoredSteps * K, steps: scoredSteps, readingsPerSecond: Math.round((scoredSteps * K) / totalSeconds), steadyReadingsPerSecond: Math.round(steady),
@@ -213,6 +226,10 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
       rssStart: r2(mem[0].rss), rssEnd: r2(mem[mem.length - 1].rss), rssMax: r2(Math.max(...mem.map((m) => m.rss))),
       heapStart: r2(mem[0].heap), heapEnd: r2(mem[mem.length - 1].heap),
       rssSlopePerMin: r2(slope(half.map((m) => [m.t / 60, m.rss]))), heapSlopePerMin: r2(slope(half.map((m) => [m.t / 60, m.heap]))),
+      rssSlopeLastThirdPerMin: r2(slope(mem.filter((m) => m.t >= (2 * SECONDS) / 3).map((m) => [m.t / 60, m.rss]))),
+      heapTotalEnd: r2(mem[mem.length - 1].heapTotal), externalEnd: r2(mem[mem.length - 1].external),
+      tensorsStart: mem[0].tensors, tensorsEnd: mem[mem.length - 1].tensors, tensorMbEnd: r2(mem[mem.length - 1].tfBytes),
+      samples: mem.map((m) => [Math.round(m.t), Math.round(m.rss), Math.round(m.heap), Math.round(m.heapTotal), Math.round(m.external)]),
     },
     pipeline: { ...pipeline.stats, ms: { ...pipeline.stats.ms } },
     modelFitSeconds: r2(fitSeconds),
@@ -240,19 +257,19 @@ const md = [
   `## Streaming end to end (Kafka ${BROKERS.join(',')} -> ganf serve pipeline -> InfluxDB + alerts topic)`,
   '',
   `_${new Date().toISOString()}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, backend ${activeBackend()}, ${process.version}; ${SECONDS} s per run at a target of ${RATE} readings/s, ` +
-    `${SITES} sites on ${PARTITIONS} partitions, hidden 32, per-sensor points ${PER_SENSOR ? 'on' : 'off'}_`,
+    `${SITES} sites on ${PARTITIONS} partitions, hidden 32, per-sensor points ${PER_SENSOR ? 'on' : 'off'}, max ${MAX_BYTES} bytes per partition fetch, concurrency ${CONCURRENCY}_`,
   '',
-  '| sensors | message | produced readings/s | scored readings/s (steady) | drain after produce (s) | step latency p50 / p99 / max (ms) | alert latency p50 / p99 (ms), n | RSS start -> end (max) MB | RSS slope MB/min | heap start -> end MB | load avg |',
+  '| sensors | message | produced readings/s | scored readings/s (steady) | drain after produce (s) | step latency p50 / p99 / max (ms) | alert latency p50 / p99 (ms), n | RSS start -> end (max) MB | RSS slope MB/min (last third) | heap start -> end MB | load avg |',
   '|---|---|---|---|---|---|---|---|---|---|---|',
   ...runs.map((r) => `| ${r.sensors} | ${r.format} | ${r.produced.readingsPerSecond} | ${r.scored.readingsPerSecond} (${r.scored.steadyReadingsPerSecond}) | ${r.scored.drainSeconds}${r.scored.complete ? '' : ' (incomplete)'} | ` +
     `${f(r.latencyMs.stepP50)} / ${f(r.latencyMs.stepP99)} / ${f(r.latencyMs.stepMax)} | ${f(r.latencyMs.alertP50)} / ${f(r.latencyMs.alertP99)}, ${r.latencyMs.alerts} | ` +
-    `${f(r.memoryMb.rssStart)} -> ${f(r.memoryMb.rssEnd)} (${f(r.memoryMb.rssMax)}) | ${r.memoryMb.rssSlopePerMin} | ${f(r.memoryMb.heapStart)} -> ${f(r.memoryMb.heapEnd)} | ${r.loadAverage.before} / ${r.loadAverage.after} |`),
+    `${f(r.memoryMb.rssStart)} -> ${f(r.memoryMb.rssEnd)} (${f(r.memoryMb.rssMax)}) | ${r.memoryMb.rssSlopeLastThirdPerMin} | ${f(r.memoryMb.heapStart)} -> ${f(r.memoryMb.heapEnd)} | ${r.loadAverage.before} / ${r.loadAverage.after} |`),
   '',
 ];
 await mkdir('bench/results', { recursive: true });
 const file = 'bench/results/stream.json';
 const previous = await readFile(file, 'utf8').then((t) => JSON.parse(t) as { runs: Run[] }, () => ({ runs: [] as Run[] }));
-const key = (r: Run) => `${r.sensors}/${r.format}/${r.targetReadingsPerSecond}/${r.seconds}/${r.perSensorPoints}`;
+const key = (r: Run) => `${r.sensors}/${r.format}/${r.targetReadingsPerSecond}/${r.seconds}/${r.perSensorPoints}/${r.maxBytesPerPartition}/${r.concurrency}/${r.sites}`;
 const merged = [...previous.runs.filter((p) => !runs.some((r) => key(r) === key(p))), ...runs];
 await writeFile(file, JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30) }, backend: activeBackend(), node: process.version, runs: merged, markdown: md }, null, 2) + '\n');
 console.log(md.join('\n'));

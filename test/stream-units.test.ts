@@ -37,6 +37,8 @@ test('messages: every kind of bad input is rejected with its kind and a reason',
   assert.match(kind('{"site":"s1","sensor":"a","ts":1,"value":"3.5"}'), /^schema: reading: value: expected a number/);
   assert.match(kind('{"site":"s1","sensor":"a","ts":1,"value":1,"extra":true}'), /^schema/);
   assert.match(kind('{"site":"","sensor":"a","ts":1,"value":1}'), /^schema: reading: site/);
+  assert.match(kind(JSON.stringify({ site: 'a\nb', sensor: 'a', ts: 1, value: 1 })), /^schema: reading: site: must not contain control characters/);
+  assert.match(kind(JSON.stringify({ site: 'north\\', sensor: 'a', ts: 1, value: 1 })), /^schema: reading: site: must not end with a backslash/);
   assert.match(kind('{"site":"s1","ts":1,"values":{}}'), /^schema: snapshot: values/);
   assert.match(kind('{"site":"s1","sensor":"a","ts":1,"value":1e999}'), /^non-finite: value is Infinity/);
   assert.match(kind('{"site":"s1","ts":1,"values":{"a":1,"b":-1e999}}'), /^non-finite: values\.b/);

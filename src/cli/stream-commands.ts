@@ -80,7 +80,14 @@ export async function runServe(flags: Flags): Promise<void> {
 async function serveKafka(config: StreamConfig, det: Detector, sinks: StreamSink[]): Promise<void> {
   const k = config.kafka!;
   const client = createKafkaClient({ brokers: k.brokers, clientId: k.clientId, logLevel: k.logLevel });
-  const pipeline = new KafkaPipeline({ client, detector: det, kafka: k, processing: config.processing, sinks, sink: config.sink, log: stamp });
+  const pipeline = new KafkaPipeline({
+    client, detector: det, kafka: k, processing: config.processing, sinks, sink: config.sink, log: stamp,
+    onFatal: (err) => {
+      // Nothing uncommitted is lost (the next start resumes from the checkpoint): exit so a supervisor restarts us.
+      stamp(`fatal: ${err.message}; exiting`);
+      process.exit(1);
+    },
+  });
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => { stopped = resolve; });
   let signals = 0;

@@ -113,6 +113,8 @@ export interface MessageConsumer {
   seek(topic: string, partition: number, offset: string): void;
   /** Called with the member's whole assignment after every rebalance. */
   onAssignment(listener: (assignment: Record<string, number[]>) => void): void;
+  /** Called when the consumer fails; `restarting` says whether the client recovers by itself. */
+  onCrash(listener: (error: Error, restarting: boolean) => void): void;
   /** Stops fetching, waits for the batch in progress to finish, leaves the group and disconnects. */
   close(): Promise<void>;
 }
@@ -419,6 +421,10 @@ class KafkajsConsumer implements MessageConsumer {
 
   onAssignment(listener: (assignment: Record<string, number[]>) => void): void {
     this.listeners.push(listener);
+  }
+
+  onCrash(listener: (error: Error, restarting: boolean) => void): void {
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => listener(payload.error, payload.restart));
   }
 
   async run(handler: BatchHandler): Promise<void> {

@@ -46,7 +46,10 @@ export interface ParseOptions {
   maxFutureMs: number;
 }
 
-const Name = z.string().min(1).max(256);
+// Names become InfluxDB tag values and Kafka keys: no control characters, no trailing backslash.
+const Name = z.string().min(1).max(256)
+  .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters')
+  .refine((v) => !v.endsWith('\\'), 'must not end with a backslash');
 // Values are checked for finiteness by hand (JSON.parse turns 1e999 into Infinity) so that error
 // gets its own kind (zod's z.number() would reject it as a plain type error).
 const Num = z.custom<number>((v) => typeof v === 'number', { message: 'expected a number' });

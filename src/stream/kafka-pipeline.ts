@@ -68,6 +68,8 @@ export interface KafkaPipelineOptions {
   log?: (msg: string) => void;
   now?: () => number;
   onCommit?: (info: CommitInfo) => void;
+  /** The consumer stopped for good (a crash the client does not recover from). */
+  onFatal?: (err: Error) => void;
 }
 
 interface PartitionRuntime {
@@ -148,6 +150,10 @@ export class KafkaPipeline {
       partitionsConsumedConcurrently: k.concurrency,
     });
     this.consumer = consumer;
+    consumer.onCrash((err, restarting) => {
+      this.log(`consumer crashed (${err.message}); ${restarting ? 'the client restarts it' : 'it will not restart'}`);
+      if (!restarting) this.o.onFatal?.(err);
+    });
     consumer.onAssignment((a) => {
       this.generation++;
       this.assigned = a[k.inputTopic] ?? [];
@@ -193,8 +199,13 @@ export class KafkaPipeline {
     for (const rt of rts) await this.release(rt);
     // Initialising the transactional producer fences a previous owner and resolves its open
     // transaction, so the checkpoint read next is the final one.
-    const producers = await Promise.all(rts.map((rt) => this.o.client.transactionalProducer(`${this.transactionalIdPrefix}${rt.partition}`, { transactionTimeoutMs: k.transactionTimeoutMs })));
-    rts.forEach((rt, i) => { rt.producer = producers[i]; });
+    const settled = await Promise.allSettled(rts.map((rt) => this.o.client.transactionalProducer(`${this.transactionalIdPrefix}${rt.partition}`, { transactionTimeoutMs: k.transactionTimeoutMs })));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const r of settled) if (r.status === 'fulfilled') await r.value.close().catch(() => {});
+      throw failed.reason;
+    }
+    rts.forEach((rt, i) => { rt.producer = (settled[i] as PromiseFulfilledResult<TransactionalProducer>).value; });
     const cps = await readCheckpoints(this.o.client, k.stateTopic, k.groupId, k.inputTopic, rts.map((r) => r.partition));
     for (const rt of rts) {
       const cp = cps.get(rt.partition)!;

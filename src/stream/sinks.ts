@@ -133,9 +133,13 @@ export class InfluxSink implements StreamSink {
   }
 }
 
+/**
+ * 9 significant digits: exact for the float32 values the model produces (and within 1e-9 for
+ * their float64 sums), 40 % fewer bytes for InfluxDB to parse than the 17 of String(), and faster.
+ */
 function num(v: number): string {
   if (!Number.isFinite(v)) throw new Error(`cannot store non-finite score ${v}`);
-  return String(v);
+  return v.toPrecision(9);
 }
 
 /** For the in-process mode: alerts.jsonl and scores.csv in a directory (truncated at start). */
