@@ -123,11 +123,17 @@ export async function runDemo(flags: Flags): Promise<void> {
     await writeFixture(name as 'grid' | 'traffic', dir);
   }
   const preset = path.join('config', `${name}.json`);
+  const out = String(flags.out ?? 'runs/demo');
   say(`demo: training GANF on ${dir}/train.csv with ${preset}, then backtesting on ${dir}/test.csv`);
   await runBacktest({
     config: preset, train: path.join(dir, 'train.csv'), test: path.join(dir, 'test.csv'),
-    out: String(flags.out ?? 'runs/demo'), saveModel: path.join(String(flags.out ?? 'runs/demo'), 'model'),
+    out, saveModel: path.join(out, 'model'),
   });
+  // The same test data as a live stream: messages -> aligner -> incremental scorer -> alerts,
+  // through the in-process source (no broker needed), as `ganf serve` runs it.
+  say(`\ndemo: streaming ${dir}/test.csv through the in-process pipeline with the model just trained`);
+  const { runServe } = await import('./stream-commands.ts');
+  await runServe({ model: path.join(out, 'model'), csv: path.join(dir, 'test.csv'), out: path.join(out, 'stream'), site: name });
 }
 
 function summaryLine(name: string, m: ReturnType<typeof detectionMetrics>): string {

@@ -37,7 +37,7 @@ program.command('fixtures').description('regenerate the built-in grid and traffi
   .option('--seed <n>', 'seed', Number)
   .action((o) => runFixtures(o));
 
-program.command('demo').description('the main job on built-in defaults: train on the grid fixture and backtest it')
+program.command('demo').description('the main job on built-in defaults: train on the grid fixture, backtest it, then stream it through the in-process pipeline')
   .option('--fixture <name>', 'grid | traffic', 'grid')
   .option('--out <dir>', 'output directory', 'runs/demo')
   .action((o) => runDemo(o));
