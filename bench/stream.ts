@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { initBackend, activeBackend, tf } from '../src/flow/tf.ts';
 import { fitDetector, type Detector } from '../src/detector.ts';
 import { parseConfig } from '../src/config.ts';
@@ -20,7 +21,7 @@ import { InfluxScoreStore } from '../src/ingest/influx-store.ts';
 import { KafkaPipeline, type CommitInfo } from '../src/stream/kafka-pipeline.ts';
 import { KafkaSettingsSchema } from '../src/stream/config.ts';
 import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
-import { InfluxSink } from '../src/stream/sinks.ts';
+import { InfluxSink, type StreamSink } from '../src/stream/sinks.ts';
 import { Rng } from '../src/util/rng.ts';
 
 const args = process.argv.slice(2);
@@ -109,6 +110,8 @@ interface Run {
   modelFitSeconds: number;
   /** Readings scored and committed per wall-clock second since the producer started. */
   timeline: number[];
+  /** Per second: [worst step latency ms, slowest InfluxDB write ms, GC pause ms] (what a stall coincides with). */
+  stalls: number[][];
   /** 1-minute load average before and after the run (other processes on the machine skew the numbers). */
   loadAverage: { before: number; after: number };
 }
@@ -156,17 +159,40 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
   const alertLat: number[] = [];
   let scoredSteps = 0;
   const perSecond = new Map<number, number>();
+  const worst = new Map<number, [number, number, number]>();
+  const bump = (sec: number, i: 0 | 1 | 2, v: number, add = false) => {
+    const w = worst.get(sec) ?? [0, 0, 0];
+    w[i] = add ? w[i] + v : Math.max(w[i], v);
+    worst.set(sec, w);
+  };
   let t0 = 0;
   const onCommit = (c: CommitInfo) => {
+    const sec0 = Math.floor((c.committedAtMs - t0) / 1000);
     for (const s of c.steps) {
-      if (nStep < cap && Number.isFinite(s.lastArrivalMs)) stepLat[nStep++] = c.committedAtMs - s.lastArrivalMs;
+      if (nStep < cap && Number.isFinite(s.lastArrivalMs)) {
+        stepLat[nStep++] = c.committedAtMs - s.lastArrivalMs;
+        bump(sec0, 0, c.committedAtMs - s.lastArrivalMs);
+      }
     }
     for (const a of c.alerts) if (a.alert.status === 'firing' && Number.isFinite(a.step.lastArrivalMs)) alertLat.push(c.committedAtMs - a.step.lastArrivalMs);
     scoredSteps += c.steps.length;
     const sec = Math.floor((c.committedAtMs - t0) / 1000);
     perSecond.set(sec, (perSecond.get(sec) ?? 0) + c.steps.length * K);
   };
-  const sink = new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value, perSensor: PER_SENSOR });
+  const influx = new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value, perSensor: PER_SENSOR });
+  const sink: StreamSink = {
+    name: influx.name,
+    async write(out) {
+      const start = Date.now();
+      await influx.write(out);
+      bump(Math.floor((start - t0) / 1000), 1, Date.now() - start);
+    },
+    close: () => influx.close(),
+  };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) bump(Math.floor((performance.timeOrigin + e.startTime - t0) / 1000), 2, e.duration, true);
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const pipeline = new KafkaPipeline({
     client, detector: det, kafka, processing: ProcessorSettingsSchema.parse({}), sinks: [sink], onCommit,
   });
@@ -196,6 +222,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
   while (scoredSteps < produced.steps && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const end = performance.now();
   clearInterval(timer);
+  gcObserver.disconnect();
   sample();
   await pipeline.stop();
   await store.dropDatabase().catch(() => {});
@@ -235,6 +262,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
     modelFitSeconds: r2(fitSeconds),
     loadAverage: { before: r2(loadBefore), after: r2(os.loadavg()[0]) },
     timeline: Array.from({ length: Math.max(0, ...perSecond.keys()) + 1 }, (_, i) => perSecond.get(i) ?? 0),
+    stalls: Array.from({ length: Math.max(0, ...worst.keys()) + 1 }, (_, i) => (worst.get(i) ?? [0, 0, 0]).map(Math.round)),
   };
 }
 

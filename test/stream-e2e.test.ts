@@ -193,8 +193,9 @@ test('e2e: killing the consumer (SIGKILL) mid-stream and restarting it loses no 
   await ensureTopics(admin, [{ topic: kafka.inputTopic, partitions: 2 }]);
   await admin.close();
   const config = path.join(path.dirname(modelDir), `serve-${id}.json`);
+  // Small fetches: many small batches, so the kill lands between commits even on a loaded machine.
   await writeFile(config, JSON.stringify({
-    model: modelDir, kafka, influx: { url: INFLUX_URL, database: store.database }, processing, statsIntervalMs: 1000,
+    model: modelDir, kafka: { ...kafka, maxBytesPerPartition: 65536 }, influx: { url: INFLUX_URL, database: store.database }, processing, statsIntervalMs: 1000,
   }));
   const log1: string[] = [];
   const first = spawnServe(config, log1);
