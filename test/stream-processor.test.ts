@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { initBackend } from '../src/flow/tf.ts';
 import { selectSensors } from '../src/ingest/table.ts';
 import { StreamScorer } from '../src/scoring/stream-scorer.ts';
-import { ResumableScorer } from '../src/scoring/resumable-scorer.ts';
 import { StreamProcessor, ProcessorSettingsSchema, type ScoredStep } from '../src/stream/processor.ts';
 import type { AlertMessage } from '../src/scoring/alert-engine.ts';
 import type { Detector } from '../src/detector.ts';
@@ -22,7 +21,7 @@ before(async () => {
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-3 * (1 + Math.abs(b));
 
-test('ResumableScorer equals StreamScorer and batch scoring; a snapshot restores bit for bit', () => {
+test('StreamScorer in one call, in two calls with a snapshot in between, and batch scoring agree; a snapshot restores bit for bit', () => {
   const rows = selectSensors(table, det.sensors);
   const K = det.sensors.length;
   const T = 200;
@@ -32,40 +31,40 @@ test('ResumableScorer equals StreamScorer and batch scoring; a snapshot restores
     const reference = new StreamScorer(det, { warmStart });
     const ref = reference.scoreMany(raw);
     reference.dispose();
-    const a = new ResumableScorer(det, { warmStart });
+    const a = new StreamScorer(det, { warmStart });
     const first = a.scoreMany(raw.subarray(0, 70 * K));
     const snap = JSON.parse(JSON.stringify(a.snapshot()));
     const rest = a.scoreMany(raw.subarray(70 * K));
-    const b = new ResumableScorer(det, { snapshot: snap });
+    const b = new StreamScorer(det, { snapshot: snap });
     const restored = b.scoreMany(raw.subarray(70 * K));
     // Same computation from the restored state: identical numbers, not just close ones.
     assert.deepEqual(restored.map((s) => s.total), rest.map((s) => s.total));
     assert.deepEqual(restored.map((s) => Array.from(s.perSensor)), rest.map((s) => Array.from(s.perSensor)));
     [...first, ...rest].forEach((s, t) => {
-      assert.ok(close(s.total, ref[t].total), `warm=${warmStart} step ${t}: ${s.total} vs StreamScorer ${ref[t].total}`);
+      assert.ok(close(s.total, ref[t].total), `warm=${warmStart} step ${t}: ${s.total} vs one-call ${ref[t].total}`);
       assert.ok(close(s.total, batch.total[t]), `warm=${warmStart} step ${t}: ${s.total} vs batch ${batch.total[t]}`);
     });
     a.dispose();
     b.dispose();
   }
-  assert.throws(() => new ResumableScorer({ ...det, modelVersion: 'other' }, { snapshot: new ResumableScorer(det).snapshot() }), /model/);
+  assert.throws(() => new StreamScorer({ ...det, modelVersion: 'other' }, { snapshot: new StreamScorer(det).snapshot() }), /model/);
   // Three streams in one model call (stacked as the model's parallel streams) equal three separate calls.
   const offsets = [0, 40, 90];
   const solo = offsets.map((o) => {
-    const sc = new ResumableScorer(det);
+    const sc = new StreamScorer(det);
     const r = sc.scoreMany(raw.subarray(o * K, (o + 60) * K)).map((x) => x.total);
     sc.dispose();
     return r;
   });
-  const trio = offsets.map(() => new ResumableScorer(det));
-  const first20 = ResumableScorer.scoreTogether(trio, offsets.map((o) => raw.subarray(o * K, (o + 20) * K)));
-  const next40 = ResumableScorer.scoreTogether(trio, offsets.map((o) => raw.subarray((o + 20) * K, (o + 60) * K)));
+  const trio = offsets.map(() => new StreamScorer(det));
+  const first20 = StreamScorer.scoreTogether(trio, offsets.map((o) => raw.subarray(o * K, (o + 20) * K)));
+  const next40 = StreamScorer.scoreTogether(trio, offsets.map((o) => raw.subarray((o + 20) * K, (o + 60) * K)));
   offsets.forEach((_, b) => [...first20[b], ...next40[b]].forEach((x, t) => assert.ok(close(x.total, solo[b][t]), `stream ${b} step ${t}: together ${x.total} vs alone ${solo[b][t]}`)));
   trio.forEach((x) => x.dispose());
   // The other score aggregate (max per-sensor excess) follows the model config, as batch scoring does.
   const maxDet: Detector = { ...det, config: { ...det.config, model: { ...det.config.model, scoreAggregate: 'max-sensor' } } };
   const batchMax = batchScores(maxDet, { ...table, timestamps: table.timestamps.subarray(0, T), values: table.values.subarray(0, T * table.sensors.length), labels: undefined }, false);
-  const m = new ResumableScorer(maxDet);
+  const m = new StreamScorer(maxDet);
   m.scoreMany(raw).forEach((s, t) => assert.ok(close(s.total, batchMax.total[t]), `max-sensor step ${t}: ${s.total} vs batch ${batchMax.total[t]}`));
   m.dispose();
 });

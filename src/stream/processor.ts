@@ -13,7 +13,7 @@ import { parentsOf } from '../dag-learning/extract.ts';
 import { parseSensorMessage, type RejectKind } from '../ingest/messages.ts';
 import type { IncomingMessage } from '../ingest/kafka-client.ts';
 import { AlignConfigSchema, AlignerStateSchema, StepAligner, type AlignConfig, type AlignedStep } from './aligner.ts';
-import { ResumableScorer, ScorerSnapshotSchema } from '../scoring/resumable-scorer.ts';
+import { StreamScorer, ScorerSnapshotSchema } from '../scoring/stream-scorer.ts';
 import type { StepScore } from '../scoring/stream-scorer.ts';
 
 /** Sites scored in one model call at most (bounds the chunk tensor). */
@@ -99,7 +99,7 @@ export type SiteSnapshot = z.infer<typeof SiteSnapshotSchema>;
 interface Site {
   name: string;
   aligner: StepAligner;
-  scorer: ResumableScorer | null;
+  scorer: StreamScorer | null;
   alerts: AlertEngine;
   /** Remaining steps not to alert on: the score window still contains a degraded step, or the state is warming up. */
   taint: number;
@@ -237,7 +237,7 @@ export class StreamProcessor {
     for (const group of groups.values()) {
       for (let i = 0; i < group.length; i += MAX_STREAMS) {
         const part = group.slice(i, i + MAX_STREAMS);
-        const scores = ResumableScorer.scoreTogether(part.map((j) => j.site.scorer!), part.map((j) => this.rawOf(j.steps)));
+        const scores = StreamScorer.scoreTogether(part.map((j) => j.site.scorer!), part.map((j) => this.rawOf(j.steps)));
         part.forEach((j, b) => {
           const o: SiteOutput = { steps: [], alerts: [] };
           this.finish(j.site, j.steps, scores[b], o);
@@ -265,7 +265,7 @@ export class StreamProcessor {
       site.taint = 0;
     }
     if (!site.scorer) {
-      site.scorer = new ResumableScorer(this.det, { warmStart: this.settings.warmStart });
+      site.scorer = new StreamScorer(this.det, { warmStart: this.settings.warmStart });
       if (!this.settings.warmStart) site.taint = Math.max(site.taint, this.settings.warmupSteps ?? this.det.config.model.window);
     }
   }
@@ -354,7 +354,7 @@ export class StreamProcessor {
     this.sites.set(snap.site, {
       name: snap.site,
       aligner: StepAligner.restore(this.intervalMs, this.align, this.fallback, snap.aligner),
-      scorer: snap.scorer ? new ResumableScorer(this.det, { snapshot: snap.scorer }) : null,
+      scorer: snap.scorer ? new StreamScorer(this.det, { snapshot: snap.scorer }) : null,
       alerts,
       taint: snap.taint,
       unknown: new Map(Object.entries(snap.unknown)),
