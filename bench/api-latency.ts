@@ -23,7 +23,7 @@ import { initBackend, activeBackend } from '../src/flow/tf.ts';
 import { readCsvFile } from '../src/ingest/csv.ts';
 import { sliceRows } from '../src/ingest/table.ts';
 import { fitDetector } from '../src/detector.ts';
-import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
+import { applyOverrides, csvOptionsOf, loadConfigFile, parseConfig } from '../src/config.ts';
 import { InfluxScoreStore } from '../src/ingest/influx-store.ts';
 import { ModelRegistry } from '../src/api/models/registry.ts';
 import { JsonlAlertStore } from '../src/api/alerts/store.ts';
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
 
   // 1. A model with the preset's sizes (short training: latency, not accuracy, is measured).
   const config = parseConfig(applyOverrides(loadConfigFile('config/grid.json'), { 'train.maxSteps': 60, 'train.evalEvery': 20 }));
-  const { missing: _m, ...csv } = config.data;
+  const csv = csvOptionsOf(config.data);
   const train = await readCsvFile('fixtures/grid/train.csv', csv);
   say('training the model');
   const { detector } = await fitDetector(sliceRows(train, 0, 2880), config);

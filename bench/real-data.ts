@@ -5,7 +5,7 @@ import path from 'node:path';
 import { readCsvFile } from '../src/ingest/csv.ts';
 import { sliceRows, tableLength, type SeriesTable } from '../src/ingest/table.ts';
 import { fitDetector, scoreTable, topContributors, type Detector } from '../src/detector.ts';
-import { applyOverrides, loadConfigFile, parseConfig, type GanfConfig } from '../src/config.ts';
+import { applyOverrides, csvOptionsOf, loadConfigFile, parseConfig, type GanfConfig } from '../src/config.ts';
 import { auroc, auprc } from '../src/scoring/metrics.ts';
 import { aggregateScores } from '../src/scoring/aggregate.ts';
 import { detectionMetrics, zScoreBaseline, type DetectionMetrics } from '../src/scoring/backtest.ts';
@@ -27,11 +27,6 @@ function config(name: string, overrides: Record<string, unknown> = {}): GanfConf
   return parseConfig(applyOverrides(loadConfigFile(`config/${name}.json`), overrides));
 }
 
-function csvOpts(c: GanfConfig) {
-  const { missing: _m, ...csv } = c.data;
-  return csv;
-}
-
 async function evaluate(dataset: string, protocol: string, c: GanfConfig, train: SeriesTable, test: SeriesTable, warmStart: boolean, extra?: (d: Detector, s: ReturnType<typeof scoreTable>) => Record<string, unknown>): Promise<Row> {
   const { detector, report } = await fitDetector(train, c);
   const s = scoreTable(detector, test, { warmStart });
@@ -49,8 +44,8 @@ async function evaluate(dataset: string, protocol: string, c: GanfConfig, train:
 
 async function batadal(root: string): Promise<Row> {
   const c = config('batadal');
-  const train = await readCsvFile(path.join(root, 'batadal/train.csv'), csvOpts(c));
-  const test = await readCsvFile(path.join(root, 'batadal/validation.csv'), csvOpts(c));
+  const train = await readCsvFile(path.join(root, 'batadal/train.csv'), csvOptionsOf(c.data));
+  const test = await readCsvFile(path.join(root, 'batadal/validation.csv'), csvOptionsOf(c.data));
   return evaluate('BATADAL', 'fit train.csv (dataset 03), score validation.csv (dataset 04, 7 attacks)', c, train, test, false);
 }
 
@@ -71,7 +66,7 @@ async function skab(root: string): Promise<Row[]> {
     let seconds = 0;
     let sensors = 0;
     for (const f of files) {
-      const run = await readCsvFile(path.join(root, 'skab', group, f), csvOpts(c));
+      const run = await readCsvFile(path.join(root, 'skab', group, f), csvOptionsOf(c.data));
       const train = sliceRows(run, 0, 400);
       const test = sliceRows(run, 400);
       const { detector, report } = await fitDetector(train, c);
@@ -104,7 +99,7 @@ async function skab(root: string): Promise<Row[]> {
 /** GridSTAGE: fit on t < 20 s, score the rest; do the attacked buses come out as top contributors? */
 async function gridstage(root: string): Promise<Row> {
   const c = config('gridstage');
-  const all = await readCsvFile(path.join(root, 'gridstage/scenario18_pmu_vm.csv'), csvOpts(c));
+  const all = await readCsvFile(path.join(root, 'gridstage/scenario18_pmu_vm.csv'), csvOptionsOf(c.data));
   const cut = all.timestamps.findIndex((t) => t >= 20_000);
   const train = sliceRows(all, 0, cut);
   const test = sliceRows(all, cut);
@@ -133,7 +128,7 @@ async function gridstage(root: string): Promise<Row> {
  */
 async function losloop(root: string): Promise<Row> {
   const c = config('los-loop', { 'dag.prior.path': path.join(root, 'los-loop/los_adj.csv') });
-  const all = await readCsvFile(path.join(root, 'los-loop/los_speed.csv'), csvOpts(c));
+  const all = await readCsvFile(path.join(root, 'los-loop/los_speed.csv'), csvOptionsOf(c.data));
   const cut = Math.round(tableLength(all) * 0.8);
   const train = sliceRows(all, 0, cut);
   const test = sliceRows(all, cut);

@@ -91,12 +91,22 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Validate a plain object; errors list each bad field as a dotted path with the reason. */
-export function parseConfig(raw: unknown, source = 'config'): GanfConfig {
-  const r = GanfConfigSchema.safeParse(raw);
+/** Validate with any config schema; errors list each bad field as a dotted path with the reason. */
+export function parseWith<S extends z.ZodType>(schema: S, raw: unknown, source: string): z.infer<S> {
+  const r = schema.safeParse(raw);
   if (r.success) return r.data;
   const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
   throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+}
+
+export function parseConfig(raw: unknown, source = 'config'): GanfConfig {
+  return parseWith(GanfConfigSchema, raw, source);
+}
+
+/** The CSV reader's options of a data config (everything but the missing-value policy). */
+export function csvOptionsOf(data: DataConfig): Omit<DataConfig, 'missing'> {
+  const { missing: _missing, ...csv } = data;
+  return csv;
 }
 
 export function loadConfigFile(path: string): unknown {

@@ -6,13 +6,13 @@ import { seriesFrom, type Series } from './flow/chunks.ts';
 import { train, shapeFor, type TrainResult } from './flow/train.ts';
 import { scoreSeries } from './scoring/batch-score.ts';
 import { aggregateScores } from './scoring/aggregate.ts';
-import { spotThreshold, quantileThreshold, parseThresholdState, type ThresholdState } from './scoring/threshold.ts';
+import { spotThreshold, quantileThreshold, type ThresholdState } from './scoring/threshold.ts';
 import { fitScaler, applyScaler, keptSensors, checkSensors, type ScalerState } from './ingest/preprocess.ts';
 import { fillMissing, type MissingReport } from './ingest/missing.ts';
 import { sliceRows, tableLength, DataError, type SeriesTable } from './ingest/table.ts';
 import { graphToJSON, graphFromJSON, parentsOf, type DagGraph } from './dag-learning/extract.ts';
 import { loadPrior } from './dag-learning/prior.ts';
-import { saveModel, loadModel, fingerprint, libraryVersions, type Manifest } from './model-files.ts';
+import { saveModel, loadModel, fingerprint, libraryVersions } from './model-files.ts';
 import { seededUniform } from './util/rng.ts';
 import type { GanfConfig, ThresholdConfig } from './config.ts';
 
@@ -172,7 +172,7 @@ export async function saveDetector(det: Detector, dir: string): Promise<void> {
   await saveModel(dir, {
     manifest: {
       modelVersion: det.modelVersion, createdAt, sensors: det.sensors, features: det.features, config: det.config,
-      dataFingerprint, libraries, backend, threshold: det.threshold as Manifest['threshold'],
+      dataFingerprint, libraries, backend, threshold: det.threshold,
       calibrationMedians: Array.from(det.calibrationMedians), metrics,
     },
     params: specs, weights: blob, graph: graphToJSON(det.graph), scaler: det.scaler, context: det.context,
@@ -195,7 +195,7 @@ export async function loadDetector(dir: string): Promise<Detector> {
     features: m.features,
     graph,
     adjacency: model.adjacency.clone() as tf.Tensor2D,
-    threshold: parseThresholdState(m.threshold),
+    threshold: m.threshold,
     calibrationMedians: Float32Array.from(m.calibrationMedians),
     context: a.context,
     manifestExtras: { createdAt: m.createdAt, dataFingerprint: m.dataFingerprint, metrics: m.metrics, libraries: m.libraries, backend: m.backend },

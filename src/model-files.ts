@@ -7,14 +7,10 @@ import path from 'node:path';
 import { z } from 'zod';
 import { GanfConfigSchema } from './config.ts';
 import { parseScalerState, type ScalerState } from './ingest/preprocess.ts';
+import { ThresholdStateSchema } from './scoring/threshold.ts';
 import type { ParamSpec } from './flow/params.ts';
 
 export const MANIFEST_VERSION = 1;
-
-const ThresholdSchema = z.object({
-  method: z.string(),
-  value: z.number(),
-}).passthrough();
 
 export const ManifestSchema = z.object({
   format: z.literal('ganf-model'),
@@ -28,7 +24,7 @@ export const ManifestSchema = z.object({
   libraries: z.record(z.string(), z.string()),
   backend: z.string(),
   params: z.array(z.object({ name: z.string(), shape: z.array(z.number().int()) })),
-  threshold: ThresholdSchema,
+  threshold: ThresholdStateSchema,
   /** Per-sensor median NLL on the calibration data: contributions are ranked by excess over it. */
   calibrationMedians: z.array(z.number()),
   metrics: z.record(z.string(), z.unknown()),
@@ -70,7 +66,7 @@ export async function loadModel(dir: string): Promise<ModelArtifact & { manifest
   }
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new Error(`${dir}/manifest.json is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new Error(`${dir}/manifest.json is invalid: ${z.prettifyError(parsed.error)}`);
   }
   const m = parsed.data;
   const weights = await readFile(path.join(dir, m.files.weights));

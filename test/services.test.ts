@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
+import { KAFKA_BROKERS, INFLUX_URL, START_HINT, tcpProbe } from './helpers/services.ts';
 import {
   createKafkaClient,
   ensureTopics,
@@ -21,10 +21,7 @@ import {
   toLineProtocol,
 } from '../src/ingest/influx-store.ts';
 
-const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-const INFLUX_URL = process.env.INFLUX_URL ?? 'http://127.0.0.1:8086';
 const RUN_ID = `${Date.now()}-${randomBytes(3).toString('hex')}`;
-const START_HINT = 'Start the local services first: npm run services:start (see docs/services.md)';
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -32,19 +29,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
     timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function tcpProbe(hostPort: string, ms: number): Promise<void> {
-  const [host, port] = hostPort.split(':');
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port: Number(port) });
-    socket.setTimeout(ms, () => socket.destroy(new Error(`TCP connect to ${hostPort} timed out`)));
-    socket.once('connect', () => {
-      socket.end();
-      resolve();
-    });
-    socket.once('error', reject);
-  });
 }
 
 async function requireKafka(client: KafkaClient): Promise<void> {

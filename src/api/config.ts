@@ -1,8 +1,8 @@
 // The API service's settings (config/api*.json), validated once with zod; errors name the field.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { MEASUREMENTS } from '../stream/sinks.ts';
+import { loadConfigFile, parseWith } from '../config.ts';
 
 export const RoleSchema = z.enum(['reader', 'operator', 'admin']);
 export type Role = z.infer<typeof RoleSchema>;
@@ -127,24 +127,9 @@ export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 export type ApiConfigInput = z.input<typeof ApiConfigSchema>;
 
 export function parseApiConfig(raw: unknown, source = 'API config'): ApiConfig {
-  const r = ApiConfigSchema.safeParse(raw);
-  if (r.success) return r.data;
-  throw new Error(`invalid ${source}:\n${r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
+  return parseWith(ApiConfigSchema, raw, source);
 }
 
 export function loadApiConfig(file: string): ApiConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read API config ${file}: ${(e as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`API config ${file} is not valid JSON: ${(e as Error).message}`);
-  }
-  const cfg = parseApiConfig(raw, path.basename(file));
-  return cfg;
+  return parseApiConfig(loadConfigFile(file), path.basename(file));
 }

@@ -2,23 +2,18 @@
 import { writeFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../flow/tf.ts';
-import { readCsvFile, type CsvOptions } from '../ingest/csv.ts';
+import { readCsvFile } from '../ingest/csv.ts';
 import { sliceRows, tableLength, type SeriesTable } from '../ingest/table.ts';
 import { fitDetector, scoreTable, saveDetector, loadDetector, type Detector } from '../detector.ts';
 import { detectionMetrics, scoresCsv, writeBacktest, zScoreBaseline } from '../scoring/backtest.ts';
 import { configFromFlags } from './options.ts';
-import type { GanfConfig } from '../config.ts';
+import { csvOptionsOf, type GanfConfig } from '../config.ts';
 
 type Flags = Record<string, unknown>;
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
 
-function csvOptions(c: GanfConfig): CsvOptions {
-  const { missing: _missing, ...csv } = c.data;
-  return csv;
-}
-
 async function readTable(file: string, c: GanfConfig): Promise<SeriesTable> {
-  return readCsvFile(file, csvOptions(c));
+  return readCsvFile(file, csvOptionsOf(c.data));
 }
 
 export async function runTrain(flags: Flags): Promise<void> {

@@ -7,7 +7,7 @@ import { tableLength, type SeriesTable } from '../ingest/table.ts';
 import { createKafkaClient, ensureTopics } from '../ingest/kafka-client.ts';
 import { InfluxScoreStore } from '../ingest/influx-store.ts';
 import { fitDetector, loadDetector, saveDetector, type Detector } from '../detector.ts';
-import { applyOverrides, loadConfigFile, parseConfig } from '../config.ts';
+import { applyOverrides, csvOptionsOf, loadConfigFile, parseConfig } from '../config.ts';
 import { loadStreamConfig, parseStreamConfig, type StreamConfig } from '../stream/config.ts';
 import { KafkaPipeline } from '../stream/kafka-pipeline.ts';
 import { runInProcess } from '../stream/in-process.ts';
@@ -48,7 +48,7 @@ async function modelFor(config: StreamConfig): Promise<Detector> {
   const trainCsv = 'fixtures/grid/train.csv';
   say(`no model at ${config.model}: training one on ${trainCsv} with ${preset} first (as \`ganf demo\` does; about 2 minutes)`);
   const c = parseConfig(loadConfigFile(preset), preset);
-  const { missing: _m, ...csv } = c.data;
+  const csv = csvOptionsOf(c.data);
   const { detector } = await fitDetector(await readCsvFile(trainCsv, csv), c, say);
   await saveDetector(detector, config.model);
   say(`model ${detector.modelVersion} saved to ${config.model}`);
@@ -125,7 +125,7 @@ async function serveKafka(config: StreamConfig, det: Detector, sinks: StreamSink
 
 async function serveInProcess(config: StreamConfig, det: Detector, sinks: StreamSink[]): Promise<void> {
   const src = config.source;
-  const { missing: _m, ...csv } = det.config.data;
+  const csv = csvOptionsOf(det.config.data);
   const table = await readCsvFile(src.csv, csv);
   const files = new FileSink(src.out);
   const ac = new AbortController();

@@ -30,7 +30,8 @@ export function fusedLstmAvailable(): boolean {
     try {
       tf.tidy(() => {
         const z = tf.zeros([1, 1]) as tf.Tensor2D;
-        cellForward(native(), tf.zeros([1, 1]) as tf.Tensor2D, z, z, tf.zeros([2, 4]) as tf.Tensor2D, tf.zeros([4]) as tf.Tensor1D);
+        const be = native();
+        cellForward(be, cellAttrs(be), tf.zeros([1, 1]) as tf.Tensor2D, z, z, tf.zeros([2, 4]) as tf.Tensor2D, tf.zeros([4]) as tf.Tensor1D, tf.zeros([1]) as tf.Tensor1D);
       });
       nativeChecked = true;
     } catch {
@@ -71,13 +72,16 @@ function native(): NativeBackend {
 
 const CELL_OUTPUTS = 7; // i, cs, f, o, ci, co, h
 
-function cellForward(be: NativeBackend, x: tf.Tensor2D, c: tf.Tensor2D, h: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, peep = tf.zeros([h.shape[1]])): tf.Tensor[] {
-  const attrs = [
+function cellAttrs(be: NativeBackend): unknown[] {
+  return [
     { name: 'forget_bias', type: be.binding.TF_ATTR_FLOAT, value: 0 },
     { name: 'cell_clip', type: be.binding.TF_ATTR_FLOAT, value: -1 },
     { name: 'use_peephole', type: be.binding.TF_ATTR_BOOL, value: false },
     { name: 'T', type: be.binding.TF_ATTR_TYPE, value: be.binding.TF_FLOAT },
   ];
+}
+
+function cellForward(be: NativeBackend, attrs: unknown[], x: tf.Tensor2D, c: tf.Tensor2D, h: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, peep: tf.Tensor1D): tf.Tensor[] {
   return be.executeMultipleOutputs('LSTMBlockCell', attrs, [x, c, h, w, peep, peep, peep, b], CELL_OUTPUTS);
 }
 
@@ -89,13 +93,14 @@ function fusedSequence(x: tf.Tensor3D, h0: tf.Tensor2D, c0: tf.Tensor2D, w: tf.T
   const run = tf.customGrad((...args: unknown[]) => {
     const [xs, wt, bt, save] = args as [tf.Tensor3D, tf.Tensor2D, tf.Tensor1D, (t: tf.Tensor[]) => void];
     const xsteps = tf.unstack(xs) as tf.Tensor2D[];
-    const peep = tf.zeros([H]);
+    const peep = tf.zeros([H]) as tf.Tensor1D;
+    const attrs = cellAttrs(be);
     let h = h0;
     let c = c0;
     const hs: tf.Tensor2D[] = [];
     const saved: tf.Tensor[] = [wt, bt, xs, h0, peep];
     for (let t = 0; t < L; t++) {
-      const out = cellForward(be, xsteps[t], c, h, wt, bt, peep);
+      const out = cellForward(be, attrs, xsteps[t], c, h, wt, bt, peep);
       // Step t's inputs (x, c_prev, h_prev) then its 6 gate/cell outputs.
       saved.push(xsteps[t], c, h, out[0], out[1], out[2], out[3], out[4], out[5]);
       c = out[1] as tf.Tensor2D;

@@ -2,7 +2,7 @@
 // Point-wise metrics lead; point-adjusted F1 is included only under its own name.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { auroc, auprc, bestF1, eventMetrics, pointMetrics, pointAdjustedF1 } from './metrics.ts';
+import { auroc, auprc, bestF1, eventMetrics, pointMetrics, pointAdjustedF1, type EventMetrics, type PointMetrics } from './metrics.ts';
 import { topContributors, fitThreshold, type Detector, type TableScores } from '../detector.ts';
 import { fitZScoreBaseline, scoreZScore } from './baseline.ts';
 import { fillMissing } from '../ingest/missing.ts';
@@ -16,19 +16,7 @@ export interface DetectionMetrics {
   auroc: number | null;
   auprc: number | null;
   bestF1: { f1: number; precision: number; recall: number; threshold: number } | null;
-  atModelThreshold: {
-    threshold: number;
-    precision: number;
-    recall: number;
-    f1: number;
-    alertSteps: number;
-    eventRecall: number | null;
-    detectedEvents: number;
-    totalEvents: number;
-    falseAlarmEvents: number;
-    meanDelaySteps: number | null;
-    medianDelaySteps: number | null;
-  } | null;
+  atModelThreshold: ({ threshold: number; alertSteps: number } & Pick<PointMetrics, 'precision' | 'recall' | 'f1'> & Omit<EventMetrics, 'delays'>) | null;
   pointAdjustedF1_notPointwise: number | null;
 }
 

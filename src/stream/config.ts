@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ProcessorSettingsSchema } from './processor.ts';
-import { ConfigError } from '../config.ts';
+import { loadConfigFile, parseWith } from '../config.ts';
 
 export const KafkaSettingsSchema = z.strictObject({
   brokers: z.array(z.string().min(1)).min(1),
@@ -74,23 +74,9 @@ export const StreamConfigSchema = z.strictObject({
 export type StreamConfig = z.infer<typeof StreamConfigSchema>;
 
 export function parseStreamConfig(raw: unknown, source = 'stream config'): StreamConfig {
-  const r = StreamConfigSchema.safeParse(raw);
-  if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
-  throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+  return parseWith(StreamConfigSchema, raw, source);
 }
 
 export function loadStreamConfig(file: string | undefined): unknown {
-  if (!file) return {};
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`config file ${file} is not valid JSON: ${(e as Error).message}`);
-  }
+  return file ? loadConfigFile(file) : {};
 }

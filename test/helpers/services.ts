@@ -8,13 +8,13 @@ import { InfluxScoreStore, seriesRows } from '../../src/ingest/influx-store.ts';
 
 export const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 export const INFLUX_URL = process.env.INFLUX_URL ?? 'http://127.0.0.1:8086';
-const START_HINT = 'Start the local services first: npm run services:start (see docs/services.md)';
+export const START_HINT = 'Start the local services first: npm run services:start (see docs/services.md)';
 
 export function runId(): string {
   return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
 
-function tcpProbe(hostPort: string, ms: number): Promise<void> {
+export function tcpProbe(hostPort: string, ms: number): Promise<void> {
   const [host, port] = hostPort.split(':');
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port: Number(port) });

@@ -10,7 +10,7 @@ import { initBackend } from '../../flow/tf.ts';
 import { fitDetector, loadDetector, saveDetector } from '../../detector.ts';
 import { readCsvFile } from '../../ingest/csv.ts';
 import { filterRows, sliceRows, tableLength, DataError, type SeriesTable } from '../../ingest/table.ts';
-import { applyOverrides, parseConfig } from '../../config.ts';
+import { applyOverrides, csvOptionsOf, parseConfig } from '../../config.ts';
 import type { Evaluation } from '../models/registry.ts';
 import { decide, shadowScore, type PromotionRule } from './shadow.ts';
 
@@ -54,7 +54,7 @@ export async function runRefit(input: RefitInput, progress: Progress): Promise<R
   try {
     let table: SeriesTable;
     if (input.source.kind === 'csv') {
-      const { missing: _m, ...csv } = active.config.data;
+      const csv = csvOptionsOf(active.config.data);
       table = await readCsvFile(input.source.path, csv);
     } else table = input.source.table;
     if (input.lastSteps !== undefined) table = sliceRows(table, -input.lastSteps);
