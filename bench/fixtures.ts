@@ -2,7 +2,7 @@
 // issue asks to compare (stateful vs windowed encoder, sinh-arcsinh vs affine flow).
 import { readFile } from 'node:fs/promises';
 import { readCsvFile } from '../src/ingest/csv.ts';
-import { fitDetector, scoreTable } from '../src/detector.ts';
+import { fitDetector, scoreTable, aggregateSpec } from '../src/detector.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
 import { edgeAuroc, auroc, auprc } from '../src/scoring/metrics.ts';
 import { aggregateScores } from '../src/scoring/aggregate.ts';
@@ -47,8 +47,8 @@ async function run(name: string, overrides: Record<string, unknown> = {}) {
   const baseline = detectionMetrics(base.scores, test.labels, base.alerts, base.threshold);
   detector.model.dispose();
   const events = eventPeaks(truth, test.labels!, s.total, base.scores);
-  const other = config.model.scoreAggregate === 'joint' ? 'max-sensor' : 'joint';
-  const alt = aggregateScores(s.perSensor, detector.sensors.length, detector.calibrationMedians, other);
+  const other = config.model.scoreAggregate === 'joint' ? 'top-k' : 'joint';
+  const alt = aggregateScores(s.perSensor, detector.sensors.length, detector.calibration, { ...aggregateSpec(detector), mode: other });
   return {
     events,
     alternate: { aggregate: other, auroc: auroc(alt, test.labels!), auprc: auprc(alt, test.labels!) },

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readCsvFile } from '../src/ingest/csv.ts';
 import { sliceRows, tableLength, type SeriesTable } from '../src/ingest/table.ts';
-import { fitDetector, scoreTable, topContributors, type Detector } from '../src/detector.ts';
+import { fitDetector, scoreTable, topContributors, aggregateSpec, type Detector } from '../src/detector.ts';
 import { applyOverrides, csvOptionsOf, loadConfigFile, parseConfig, type GanfConfig } from '../src/config.ts';
 import { auroc, auprc } from '../src/scoring/metrics.ts';
 import { aggregateScores } from '../src/scoring/aggregate.ts';
@@ -168,9 +168,9 @@ async function losloop(root: string): Promise<Row> {
 }
 
 function alternateAggregate(d: Detector, s: ReturnType<typeof scoreTable>, labels?: Uint8Array): Row['alternate'] {
-  const other = d.config.model.scoreAggregate === 'joint' ? 'max-sensor' : 'joint';
+  const other = d.config.model.scoreAggregate === 'joint' ? 'top-k' : 'joint';
   if (!labels || !labels.some((v) => v === 1)) return { aggregate: other, auroc: null, auprc: null };
-  const alt = aggregateScores(s.perSensor, d.sensors.length, d.calibrationMedians, other);
+  const alt = aggregateScores(s.perSensor, d.sensors.length, d.calibration, { ...aggregateSpec(d), mode: other });
   return { aggregate: other, auroc: auroc(alt, labels), auprc: auprc(alt, labels) };
 }
 

@@ -1,6 +1,7 @@
 // Every setting of train / score / backtest, validated once at the edge. Config files (JSON) and
 // command-line flags both land here; errors name the offending field.
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import { CsvOptionsSchema } from './ingest/csv.ts';
 import { MissingPolicySchema } from './ingest/missing.ts';
@@ -8,10 +9,17 @@ import { MissingPolicySchema } from './ingest/missing.ts';
 /** CSV options plus the missing-value policy; one schema each, owned by src/ingest. */
 export const DataConfigSchema = CsvOptionsSchema.extend({
   missing: MissingPolicySchema.prefault({}),
+  /**
+   * Plausible range per sensor: the training range widened by this fraction of itself on each
+   * side. A reading outside it is implausible: clipped to the range before it reaches the model
+   * (so one glitch cannot poison the carried encoder state) and reported.
+   */
+  plausibleMargin: z.number().min(0).default(1),
 });
 
 export const ModelConfigSchema = z.object({
-  window: z.number().int().min(2).default(60),
+  /** Truncated-BPTT chunk length (and burn-in) in steps. */
+  window: z.number().int().min(2).default(24),
   hidden: z.number().int().min(2).default(32),
   condition: z.number().int().min(2).default(32),
   flowHidden: z.number().int().min(2).default(32),
@@ -22,19 +30,26 @@ export const ModelConfigSchema = z.object({
    * window log-density GANF scores, computed causally. 1 = the single step's NLL.
    */
   scoreWindow: z.number().int().min(1).default(6),
-  /** joint: the joint NLL (sum over sensors, the GANF score); max-sensor: the largest per-sensor excess (see src/scoring/aggregate.ts). */
-  scoreAggregate: z.enum(['joint', 'max-sensor']).default('joint'),
+  /**
+   * How per-sensor NLLs become one score (src/scoring/aggregate.ts): top-k, the mean of the k
+   * largest calibrated per-sensor surprises; max-sensor, the largest; joint, the raw joint NLL.
+   * Changeable on a trained model without retraining (`ganf recalibrate`).
+   */
+  scoreAggregate: z.enum(['top-k', 'max-sensor', 'joint']).default('top-k'),
+  /** k of top-k; default ceil(sqrt(K)). */
+  scoreTopK: z.number().int().min(1).optional(),
   /** stateful: the encoder runs through the whole series (O(1) per new step); windowed: reset at every window start. */
   encoder: z.enum(['stateful', 'windowed']).default('stateful'),
 }).strict();
 
 export const TrainConfigSchema = z.object({
   seed: z.number().int().default(42),
-  batchSize: z.number().int().min(1).default(64),
+  batchSize: z.number().int().min(1).default(32),
   learningRate: z.number().positive().default(2e-3),
   weightDecay: z.number().min(0).default(1e-4),
   clipNorm: z.number().positive().default(5),
-  maxSteps: z.number().int().min(1).default(1200),
+  /** Optimiser steps; default from the data size (src/flow/budget.ts), so small files train in seconds. */
+  maxSteps: z.number().int().min(1).optional(),
   /** Share of maxSteps that may be spent learning the graph before it is frozen. */
   dagStepsFraction: z.number().min(0).max(1).default(0.6),
   evalEvery: z.number().int().min(1).default(50),
@@ -67,6 +82,12 @@ export const DagConfigSchema = z.object({
 
 export const ThresholdConfigSchema = z.object({
   method: z.enum(['spot', 'quantile']).default('spot'),
+  /**
+   * A fitted threshold that fires on more than this share of the calibration steps, or sits
+   * far beyond what the bulk of the calibration scores allows, is replaced by a robust tail
+   * extrapolation (src/scoring/threshold.ts, robustThreshold); the manifest says so.
+   */
+  maxCalibrationAlertRate: z.number().gt(0).lt(1).default(0.02),
   /** Risk level q: the threshold is exceeded by normal data with probability q (spot: from a GPD tail fit; quantile: the empirical 1 - q quantile). */
   level: z.number().gt(0).lt(1).default(1e-3),
   initialQuantile: z.number().gt(0.5).lt(1).default(0.98),
@@ -104,23 +125,28 @@ export function parseConfig(raw: unknown, source = 'config'): GanfConfig {
 }
 
 /** The CSV reader's options of a data config (everything but the missing-value policy). */
-export function csvOptionsOf(data: DataConfig): Omit<DataConfig, 'missing'> {
-  const { missing: _missing, ...csv } = data;
+export function csvOptionsOf(data: DataConfig): Omit<DataConfig, 'missing' | 'plausibleMargin'> {
+  const { missing: _missing, plausibleMargin: _margin, ...csv } = data;
   return csv;
 }
 
-export function loadConfigFile(path: string): unknown {
+/** Reads a JSON config; a relative `dag.prior.path` in it is resolved against the file's folder. */
+export function loadConfigFile(file: string): unknown {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+    throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
   }
+  let raw: unknown;
   try {
-    return JSON.parse(text);
+    raw = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(e as Error).message}`);
   }
+  const prior = (raw as { dag?: { prior?: { path?: unknown } } } | null)?.dag?.prior;
+  if (prior && typeof prior.path === 'string' && !isAbsolute(prior.path)) prior.path = resolvePath(dirname(file), prior.path);
+  return raw;
 }
 
 /** Deep-merge command-line overrides (dotted paths) onto a raw config object. */

@@ -5,9 +5,11 @@ import { GanfModel } from './flow/ganf.ts';
 import { seriesFrom, type Series } from './flow/chunks.ts';
 import { train, shapeFor, type TrainResult } from './flow/train.ts';
 import { scoreSeries } from './scoring/batch-score.ts';
-import { aggregateScores } from './scoring/aggregate.ts';
-import { spotThreshold, quantileThreshold, type ThresholdState } from './scoring/threshold.ts';
-import { fitScaler, applyScaler, keptSensors, checkSensors, type ScalerState } from './ingest/preprocess.ts';
+import { aggregateScores, topKDefault, type AggregateSpec } from './scoring/aggregate.ts';
+import { fitCalibration, calibrationMedians, surprises, SURPRISE_SOFT_CAP, type SensorCalibration } from './scoring/calibration.ts';
+import { spotThreshold, quantileThreshold, robustThreshold, thresholdProblem, type ThresholdState } from './scoring/threshold.ts';
+import { fitScaler, applyScaler, keptSensors, checkSensors, unseenConstantValues, rangeExcess, type ScalerState } from './ingest/preprocess.ts';
+import { defaultMaxSteps } from './flow/budget.ts';
 import { fillMissing, type MissingReport } from './ingest/missing.ts';
 import { sliceRows, tableLength, DataError, type SeriesTable } from './ingest/table.ts';
 import { graphToJSON, graphFromJSON, parentsOf, type DagGraph } from './dag-learning/extract.ts';
@@ -28,6 +30,11 @@ export interface Detector {
   /** Extracted DAG weights the model is conditioned on (row = parent). */
   adjacency: tf.Tensor2D;
   threshold: ThresholdState;
+  /** Per-sensor tail models of the validation window NLLs: raw NLL -> calibrated surprise. */
+  calibration: SensorCalibration;
+  /** The validation window NLLs [T*K] the calibration and threshold were fitted on (kept so both can be refitted without retraining). */
+  calibrationScores: Float32Array;
+  /** Per-sensor median validation NLL ("excess" is measured from it). */
   calibrationMedians: Float32Array;
   /** Standardised last training rows [Lc, K, D]: warm-up context for data that follows training. */
   context: Float32Array;
@@ -36,10 +43,14 @@ export interface Detector {
 
 export interface Contribution {
   sensor: string;
+  /** Calibrated surprise -log P(NLL >= nll) under the sensor's validation distribution (what steps are ranked by). */
+  surprise: number;
   /** NLL of this sensor at this step minus its calibration median. */
   excess: number;
   nll: number;
   parents: string[];
+  /** Set when the sensor was constant in training and now reads another value (no NLL: it has no model). */
+  unseenValue?: true;
 }
 
 export interface TableScores {
@@ -47,7 +58,12 @@ export interface TableScores {
   sensors: string[];
   /** Anomaly score per step (model.scoreAggregate over perSensor). */
   total: Float32Array;
+  /** Window NLL per step and sensor [T*K]. */
   perSensor: Float32Array;
+  /** Calibrated surprise per step and sensor [T*K] (src/scoring/calibration.ts). */
+  surprise: Float32Array;
+  /** Steps at which a sensor that was constant in training read another value. */
+  unseen: { t: number; sensor: string }[];
   alerts: Uint8Array;
   missing: MissingReport;
 }
@@ -79,7 +95,7 @@ export async function fitDetector(
   table: SeriesTable, config: GanfConfig, log: (msg: string) => void = () => {}, warmStart?: Detector,
 ): Promise<{ detector: Detector; report: FitReport }> {
   const { table: filled, report: missing } = fillMissing(table, config.data.missing);
-  const scaler = fitScaler(filled);
+  const scaler = fitScaler(filled, { plausibleMargin: config.data.plausibleMargin });
   for (const w of scaler.warnings) log(`warning: ${w}`);
   for (const d of scaler.dropped) log(`dropped sensor ${d.sensor}: ${d.reason}`);
   const sensors = keptSensors(scaler);
@@ -91,6 +107,8 @@ export async function fitDetector(
   if (T - nVal < config.model.window * 3) {
     throw new DataError({ field: 'train', reason: `${T} rows are too few for window ${config.model.window} with a validation split of ${nVal} rows` });
   }
+  // The budget actually used is written into the model's config, so the manifest says it.
+  if (config.train.maxSteps === undefined) config = { ...config, train: { ...config.train, maxSteps: defaultMaxSteps(T - nVal) } };
   const rand = seededUniform(config.train.seed ^ 0x5eed);
   const trainData = seriesFrom(applyScaler(sliceRows(filled, 0, T - nVal), scaler, { dequantise: 'random', rng: rand }), K, D);
   const valData = seriesFrom(applyScaler(sliceRows(filled, T - nVal, T), scaler, { dequantise: 'midpoint' }), K, D);
@@ -98,14 +116,16 @@ export async function fitDetector(
 
   const warmStarted = warmStart !== undefined && canWarmStart(warmStart, sensors, filled.features, config);
   const result = await train({
-    train: trainData, validation: valData, sensors, model: config.model, train_: config.train, dag: config.dag,
+    train: trainData, validation: valData, sensors, model: config.model, train_: { ...config.train, maxSteps: config.train.maxSteps! }, dag: config.dag,
     priorMask: prior?.mask, priorInit: prior?.init,
   }, warmStarted ? warmStart.model : undefined);
   const adjacency = tf.tensor2d(result.dagWeights, [K, K]);
   const trainTail = contextOf(trainData, config);
-  const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail });
-  const calibrationMedians = medians(cal.perSensor, K);
-  const threshold = fitThreshold(aggregateScores(cal.perSensor, K, calibrationMedians, config.model.scoreAggregate), config.threshold);
+  const valPenalty = rangeExcess(sliceRows(filled, T - nVal, T), scaler);
+  const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail, penalty: valPenalty });
+  const calibration = fitCalibration(cal.perSensor, K);
+  const threshold = fitThreshold(aggregateScores(cal.perSensor, K, calibration, aggregateSpecOf(config, K)), config.threshold);
+  if (threshold.fallback) log(`warning: ${threshold.fallback}; using the robust tail threshold ${threshold.value.toPrecision(4)} instead`);
   const fullSeries = seriesFrom(applyScaler(filled, scaler, { dequantise: 'midpoint' }), K, D);
   const detector: Detector = {
     modelVersion: '',
@@ -117,7 +137,9 @@ export async function fitDetector(
     graph: result.graph,
     adjacency,
     threshold,
-    calibrationMedians,
+    calibration,
+    calibrationScores: cal.perSensor,
+    calibrationMedians: calibrationMedians(calibration),
     context: contextOf(fullSeries, config).data.slice(),
     manifestExtras: {
       createdAt: new Date().toISOString(),
@@ -148,22 +170,64 @@ export function scoreTable(det: Detector, table: SeriesTable, opts: { warmStart?
   const D = det.features.length;
   const series = seriesFrom(applyScaler(filled, det.scaler, { dequantise: 'midpoint' }), K, D);
   const context = opts.warmStart ? seriesFrom(det.context, K, D) : undefined;
-  const s = scoreSeries(det.model, series, { encoder: det.config.model.encoder, window: det.config.model.window, scoreWindow: det.config.model.scoreWindow, adjacency: det.adjacency, context });
-  const total = aggregateScores(s.perSensor, K, det.calibrationMedians, det.config.model.scoreAggregate);
+  const penalty = rangeExcess(filled, det.scaler);
+  const s = scoreSeries(det.model, series, { encoder: det.config.model.encoder, window: det.config.model.window, scoreWindow: det.config.model.scoreWindow, adjacency: det.adjacency, context, penalty });
+  const spec = aggregateSpec(det);
+  const total = aggregateScores(s.perSensor, K, det.calibration, spec);
+  const unseen = unseenConstantValues(filled, det.scaler);
+  // A sensor constant in training that moves is as surprising as the calibration can say (the
+  // soft cap); it joins the step's sensors as one more (top-k over K + 1 with it counted once).
+  for (const u of unseen) total[u.t] = Math.max(total[u.t], spec.mode === 'joint' ? total[u.t] : unseenScore(spec, K));
   const alerts = Uint8Array.from(total, (v) => (v > det.threshold.value ? 1 : 0));
-  return { timestamps: filled.timestamps, sensors: det.sensors, total, perSensor: s.perSensor, alerts, missing };
+  return { timestamps: filled.timestamps, sensors: det.sensors, total, perSensor: s.perSensor, surprise: surprises(det.calibration, s.perSensor, K), unseen, alerts, missing };
 }
 
-/** The sensors that drove step t, largest excess NLL first, with their parents in the DAG. */
-export function topContributors(det: Detector, scores: TableScores, t: number, n = 3): Contribution[] {
+/** The aggregate a detector's config asks for, with top-k's default k resolved for its K sensors. */
+export function aggregateSpec(det: Pick<Detector, 'config' | 'sensors'>): AggregateSpec {
+  return aggregateSpecOf(det.config, det.sensors.length);
+}
+
+function aggregateSpecOf(config: GanfConfig, K: number): AggregateSpec {
+  return { mode: config.model.scoreAggregate, k: config.model.scoreTopK ?? topKDefault(K) };
+}
+
+/** Lower bound of a step's score when a constant-in-training sensor reads a new value. */
+function unseenScore(spec: AggregateSpec, K: number): number {
+  return spec.mode === 'max-sensor' ? SURPRISE_SOFT_CAP : SURPRISE_SOFT_CAP / Math.min(spec.k, K + 1);
+}
+
+/**
+ * The same model with another score aggregate and/or threshold setting: calibration and threshold
+ * are refitted from the stored validation NLLs, no retraining. Returns a new detector sharing the model.
+ */
+export function recalibrate(det: Detector, change: { scoreAggregate?: GanfConfig['model']['scoreAggregate']; scoreTopK?: number; threshold?: Partial<ThresholdConfig> }, log: (msg: string) => void = () => {}): Detector {
+  const config: GanfConfig = {
+    ...det.config,
+    model: { ...det.config.model, ...(change.scoreAggregate ? { scoreAggregate: change.scoreAggregate } : {}), ...(change.scoreTopK ? { scoreTopK: change.scoreTopK } : {}) },
+    threshold: { ...det.config.threshold, ...change.threshold },
+  };
+  const K = det.sensors.length;
+  const calibration = fitCalibration(det.calibrationScores, K);
+  const threshold = fitThreshold(aggregateScores(det.calibrationScores, K, calibration, aggregateSpecOf(config, K)), config.threshold);
+  if (threshold.fallback) log(`warning: ${threshold.fallback}; using the robust tail threshold ${threshold.value.toPrecision(4)} instead`);
+  const out: Detector = { ...det, config, calibration, threshold, calibrationMedians: calibrationMedians(calibration) };
+  out.modelVersion = versionOf(out);
+  return out;
+}
+
+/** The sensors that drove step t, most surprising first, with their parents in the DAG. */
+export function topContributors(det: Detector, scores: Pick<TableScores, 'perSensor' | 'surprise' | 'unseen'>, t: number, n = 3): Contribution[] {
   const K = det.sensors.length;
   const rows: Contribution[] = [];
   for (let k = 0; k < K; k++) {
     const nll = scores.perSensor[t * K + k];
-    rows.push({ sensor: det.sensors[k], nll, excess: nll - det.calibrationMedians[k], parents: [] });
+    rows.push({ sensor: det.sensors[k], surprise: scores.surprise[t * K + k], nll, excess: nll - det.calibrationMedians[k], parents: [] });
   }
-  rows.sort((a, b) => b.excess - a.excess);
-  return rows.slice(0, n).map((r) => ({ ...r, parents: parentsOf(det.graph, r.sensor) }));
+  for (const u of scores.unseen) {
+    if (u.t === t) rows.push({ sensor: u.sensor, surprise: SURPRISE_SOFT_CAP, nll: NaN, excess: NaN, parents: [], unseenValue: true });
+  }
+  rows.sort((a, b) => b.surprise - a.surprise || b.excess - a.excess);
+  return rows.slice(0, n).map((r) => ({ ...r, parents: r.unseenValue ? [] : parentsOf(det.graph, r.sensor) }));
 }
 
 export async function saveDetector(det: Detector, dir: string): Promise<void> {
@@ -173,9 +237,10 @@ export async function saveDetector(det: Detector, dir: string): Promise<void> {
     manifest: {
       modelVersion: det.modelVersion, createdAt, sensors: det.sensors, features: det.features, config: det.config,
       dataFingerprint, libraries, backend, threshold: det.threshold,
-      calibrationMedians: Array.from(det.calibrationMedians), metrics,
+      calibration: det.calibration, metrics,
     },
     params: specs, weights: blob, graph: graphToJSON(det.graph), scaler: det.scaler, context: det.context,
+    calibrationScores: det.calibrationScores,
   });
 }
 
@@ -196,7 +261,9 @@ export async function loadDetector(dir: string): Promise<Detector> {
     graph,
     adjacency: model.adjacency.clone() as tf.Tensor2D,
     threshold: m.threshold,
-    calibrationMedians: Float32Array.from(m.calibrationMedians),
+    calibration: m.calibration,
+    calibrationScores: a.calibrationScores,
+    calibrationMedians: calibrationMedians(m.calibration),
     context: a.context,
     manifestExtras: { createdAt: m.createdAt, dataFingerprint: m.dataFingerprint, metrics: m.metrics, libraries: m.libraries, backend: m.backend },
   };
@@ -204,6 +271,17 @@ export async function loadDetector(dir: string): Promise<Detector> {
 
 /** `level` is the risk q for both methods: the quantile method uses the (1 - q) quantile. */
 export function fitThreshold(calibration: Float32Array, c: ThresholdConfig): ThresholdState {
+  let t: ThresholdState;
+  try {
+    t = configuredThreshold(calibration, c);
+  } catch (e) {
+    return robustThreshold(calibration, c.level, `the ${c.method} threshold could not be fitted (${(e as Error).message})`);
+  }
+  const problem = thresholdProblem(t, calibration, c.maxCalibrationAlertRate);
+  return problem ? robustThreshold(calibration, c.level, problem) : t;
+}
+
+function configuredThreshold(calibration: Float32Array, c: ThresholdConfig): ThresholdState {
   if (c.method === 'quantile') return quantileThreshold(calibration, 1 - c.level);
   // A short calibration set lowers the initial threshold so the tail fit still has 20 peaks.
   const initialQuantile = Math.min(c.initialQuantile, 1 - 20 / calibration.length);
@@ -217,22 +295,12 @@ function contextOf(s: Series, config: GanfConfig): Series {
   return { ...s, steps: n, data: s.data.subarray((s.steps - n) * w) };
 }
 
-function medians(perSensor: Float32Array, K: number): Float32Array {
-  const T = perSensor.length / K;
-  const out = new Float32Array(K);
-  const col = new Float64Array(T);
-  for (let k = 0; k < K; k++) {
-    for (let t = 0; t < T; t++) col[t] = perSensor[t * K + k];
-    col.sort();
-    out[k] = T % 2 ? col[(T - 1) / 2] : 0.5 * (col[T / 2 - 1] + col[T / 2]);
-  }
-  return out;
-}
-
 /** Content-derived version: the same training run always gets the same id. */
 function versionOf(det: Detector): string {
   const { blob } = det.model.store.serialise();
-  return `${det.manifestExtras.createdAt.slice(0, 10).replaceAll('-', '')}-${fingerprint(det.sensors, new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4)).slice(7, 19)}`;
+  // The scoring settings are part of the identity: a recalibrated model scores differently.
+  const scoring = JSON.stringify({ aggregate: aggregateSpec(det), threshold: det.threshold.value });
+  return `${det.manifestExtras.createdAt.slice(0, 10).replaceAll('-', '')}-${fingerprint([...det.sensors, scoring], new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4)).slice(7, 19)}`;
 }
 
 function round(v: number): number {

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { GanfConfigSchema } from './config.ts';
 import { parseScalerState, type ScalerState } from './ingest/preprocess.ts';
 import { ThresholdStateSchema } from './scoring/threshold.ts';
+import { SensorCalibrationSchema } from './scoring/calibration.ts';
 import type { ParamSpec } from './flow/params.ts';
 
 export const MANIFEST_VERSION = 1;
@@ -25,10 +26,10 @@ export const ManifestSchema = z.object({
   backend: z.string(),
   params: z.array(z.object({ name: z.string(), shape: z.array(z.number().int()) })),
   threshold: ThresholdStateSchema,
-  /** Per-sensor median NLL on the calibration data: contributions are ranked by excess over it. */
-  calibrationMedians: z.array(z.number()),
+  /** Per-sensor tail models of the validation NLLs: contributions are ranked by calibrated surprise. */
+  calibration: SensorCalibrationSchema,
   metrics: z.record(z.string(), z.unknown()),
-  files: z.object({ weights: z.string(), graph: z.string(), scaler: z.string(), context: z.string() }),
+  files: z.object({ weights: z.string(), graph: z.string(), scaler: z.string(), context: z.string(), calibration: z.string() }),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -40,21 +41,37 @@ export interface ModelArtifact {
   scaler: ScalerState;
   /** The last raw training rows, standardised: warm-up context for scoring data that follows training. */
   context: Float32Array;
+  /** Validation window NLLs [T*K]: refit calibration and threshold without retraining. */
+  calibrationScores: Float32Array;
 }
 
 export async function saveModel(dir: string, a: ModelArtifact): Promise<void> {
   const target = path.resolve(dir);
   const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
   await mkdir(tmp, { recursive: true });
-  const files = { weights: 'weights.bin', graph: 'graph.json', scaler: 'scaler.json', context: 'context.bin' };
+  const files = { weights: 'weights.bin', graph: 'graph.json', scaler: 'scaler.json', context: 'context.bin', calibration: 'calibration.bin' };
   const manifest: Manifest = { format: 'ganf-model', manifestVersion: MANIFEST_VERSION, ...a.manifest, params: a.params, files };
   await writeSynced(path.join(tmp, files.weights), a.weights);
   await writeSynced(path.join(tmp, files.graph), JSON.stringify(a.graph, null, 1));
   await writeSynced(path.join(tmp, files.scaler), JSON.stringify(a.scaler, null, 1));
   await writeSynced(path.join(tmp, files.context), Buffer.from(a.context.buffer, a.context.byteOffset, a.context.byteLength));
+  const cs = a.calibrationScores;
+  await writeSynced(path.join(tmp, files.calibration), Buffer.from(cs.buffer, cs.byteOffset, cs.byteLength));
   await writeSynced(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  await syncDir(tmp);
   await rm(target, { recursive: true, force: true });
   await rename(tmp, target);
+  // The rename is durable only once the parent directory's entry is on disk.
+  await syncDir(path.dirname(target));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function loadModel(dir: string): Promise<ModelArtifact & { manifest: Manifest }> {
@@ -71,6 +88,7 @@ export async function loadModel(dir: string): Promise<ModelArtifact & { manifest
   const m = parsed.data;
   const weights = await readFile(path.join(dir, m.files.weights));
   const ctx = await readFile(path.join(dir, m.files.context));
+  const cal = await readFile(path.join(dir, m.files.calibration));
   return {
     manifest: m,
     params: m.params,
@@ -78,6 +96,7 @@ export async function loadModel(dir: string): Promise<ModelArtifact & { manifest
     graph: JSON.parse(await readFile(path.join(dir, m.files.graph), 'utf8')),
     scaler: parseScalerState(JSON.parse(await readFile(path.join(dir, m.files.scaler), 'utf8'))),
     context: new Float32Array(ctx.buffer.slice(ctx.byteOffset, ctx.byteOffset + ctx.byteLength)),
+    calibrationScores: new Float32Array(cal.buffer.slice(cal.byteOffset, cal.byteOffset + cal.byteLength)),
   };
 }
 

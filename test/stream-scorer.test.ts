@@ -22,7 +22,7 @@ test('StreamScorer.scoreOne on raw rows equals batch scoreTable (cold and warm s
   const { detector } = await fitDetector(train, config);
   const rows = selectSensors(test_, detector.sensors);
   const K = detector.sensors.length;
-  for (const [warmStart, aggregate] of [[false, 'joint'], [true, 'joint'], [true, 'max-sensor']] as const) {
+  for (const [warmStart, aggregate] of [[false, 'top-k'], [true, 'top-k'], [true, 'joint'], [true, 'max-sensor']] as const) {
     detector.config.model.scoreAggregate = aggregate;
     const batch = scoreTable(detector, test_, { warmStart });
     const stream = new StreamScorer(detector, { warmStart });

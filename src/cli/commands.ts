@@ -4,8 +4,8 @@ import path from 'node:path';
 import { initBackend } from '../flow/tf.ts';
 import { readCsvFile } from '../ingest/csv.ts';
 import { sliceRows, tableLength, type SeriesTable } from '../ingest/table.ts';
-import { fitDetector, scoreTable, saveDetector, loadDetector, type Detector } from '../detector.ts';
-import { detectionMetrics, scoresCsv, writeBacktest, zScoreBaseline } from '../scoring/backtest.ts';
+import { fitDetector, scoreTable, saveDetector, loadDetector, recalibrate, type Detector } from '../detector.ts';
+import { detectionMetrics, scoresCsv, perSensorCsv, writeBacktest, zScoreBaseline } from '../scoring/backtest.ts';
 import { configFromFlags } from './options.ts';
 import { csvOptionsOf, type GanfConfig } from '../config.ts';
 
@@ -35,6 +35,7 @@ export async function runScore(flags: Flags): Promise<void> {
   const table = await readTable(String(flags.data), config);
   const s = scoreTable(det, table, { warmStart: Boolean(flags.warmStart) });
   await writeFile(String(flags.out), scoresCsv(det, s, table.labels));
+  if (flags.perSensor) await writeFile(String(flags.perSensor), perSensorCsv(det, s));
   const alerts = s.alerts.reduce((a, b) => a + b, 0);
   say(`scored ${s.total.length} steps with model ${det.modelVersion}: ${alerts} above threshold ${det.threshold.value.toFixed(2)}; wrote ${flags.out}`);
 }
@@ -92,10 +93,23 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     baselineZScore: base ? detectionMetrics(base.scores, testTable.labels, base.alerts, base.threshold) : null,
   };
   await writeBacktest(String(flags.out), scoresCsv(det, s, testTable.labels), metrics);
+  if (flags.perSensor) await writeFile(path.join(String(flags.out), 'per-sensor.csv'), perSensorCsv(det, s));
   say(summaryLine('GANF', model));
   if (metrics.baselineZScore) say(summaryLine('z-score baseline', metrics.baselineZScore));
   say(`wrote ${path.join(String(flags.out), 'scores.csv')} and metrics.json`);
   return { detector: det, metrics };
+}
+
+export async function runRecalibrate(flags: Flags): Promise<void> {
+  await initBackend();
+  const det = await loadDetector(String(flags.model));
+  const threshold = { ...(flags.thresholdMethod ? { method: flags.thresholdMethod as 'spot' | 'quantile' } : {}), ...(flags.thresholdLevel !== undefined ? { level: Number(flags.thresholdLevel) } : {}) };
+  const { parseConfig } = await import('../config.ts');
+  // Validate the changed settings with the config schema so a bad value names its field.
+  const next = parseConfig({ ...det.config, model: { ...det.config.model, ...(flags.aggregate ? { scoreAggregate: flags.aggregate } : {}), ...(flags.topK !== undefined ? { scoreTopK: flags.topK } : {}) }, threshold: { ...det.config.threshold, ...threshold } }, 'recalibrate options');
+  const out = recalibrate(det, { scoreAggregate: next.model.scoreAggregate, scoreTopK: next.model.scoreTopK, threshold: next.threshold }, say);
+  await saveDetector(out, String(flags.out));
+  say(`model ${out.modelVersion} written to ${flags.out}: aggregate ${out.config.model.scoreAggregate}, threshold ${out.threshold.value.toPrecision(4)} (${out.threshold.method}), was ${det.threshold.value.toPrecision(4)}`);
 }
 
 export async function runFixtures(flags: Flags): Promise<void> {

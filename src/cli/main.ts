@@ -3,7 +3,7 @@
 // never a stack trace, unless GANF_DEBUG=1.
 import { Command } from 'commander';
 import { addDataOptions, addModelOptions } from './options.ts';
-import { runTrain, runScore, runBacktest, runFixtures, runDemo } from './commands.ts';
+import { runTrain, runScore, runBacktest, runFixtures, runDemo, runRecalibrate } from './commands.ts';
 import { runServe, runReplay } from './stream-commands.ts';
 
 const program = new Command('ganf')
@@ -20,7 +20,17 @@ addDataOptions(program.command('score').description('score a CSV with a trained 
   .requiredOption('--data <csv>', 'CSV to score')
   .requiredOption('--out <csv>', 'scores CSV to write')
   .option('--warm-start', 'the data directly follows the training data: use its tail as context')
+  .option('--per-sensor <csv>', 'also write every sensor\'s calibrated surprise per step')
   .action((o) => runScore(o));
+
+program.command('recalibrate').description('change a trained model\'s score aggregate or threshold without retraining (refitted from its stored validation scores)')
+  .requiredOption('--model <dir>', 'model directory')
+  .requiredOption('--out <dir>', 'model directory to write (a new version)')
+  .option('--aggregate <mode>', 'top-k | max-sensor | joint')
+  .option('--top-k <n>', 'k of top-k', Number)
+  .option('--threshold-method <m>', 'spot | quantile')
+  .option('--threshold-level <q>', 'risk level q of the alert threshold', Number)
+  .action((o) => runRecalibrate(o));
 
 addModelOptions(addDataOptions(program.command('backtest').description('train (or load) and evaluate on labelled data')))
   .option('--train <csv>', 'training CSV (normal operation)')
@@ -29,6 +39,7 @@ addModelOptions(addDataOptions(program.command('backtest').description('train (o
   .option('--split <fraction>', 'share of --data used for training', Number)
   .option('--model <dir>', 'use this trained model instead of training')
   .option('--save-model <dir>', 'also write the trained model here')
+  .option('--per-sensor', 'also write per-sensor.csv: every sensor\'s calibrated surprise per step')
   .requiredOption('--out <dir>', 'output directory (scores.csv, metrics.json)')
   .action(async (o) => { await runBacktest(o); });
 

@@ -20,7 +20,7 @@ export interface TrainInput {
   validation: Series;
   sensors: string[];
   model: ModelConfig;
-  train_: TrainConfig;
+  train_: TrainConfig & { maxSteps: number };
   dag: DagConfig;
   /** Allowed parent->child pairs (K*K, 1 = allowed); from a prior topology. */
   priorMask?: Float32Array;

@@ -9,6 +9,8 @@ export const ScalerOptionsSchema = z.strictObject({
   maxDiscreteLevels: z.number().int().min(1).default(5),
   /** std <= relativeStdTolerance * |mean| counts as constant (float noise around a fixed reading). */
   relativeStdTolerance: z.number().nonnegative().default(1e-8),
+  /** Plausible range = training range widened by this fraction of itself on each side. */
+  plausibleMargin: z.number().min(0).default(1),
 });
 export type ScalerOptions = z.input<typeof ScalerOptionsSchema>;
 
@@ -19,6 +21,9 @@ const FeatureScaleSchema = z.strictObject({
   discrete: z.strictObject({ levels: z.array(z.number()), gap: z.number().positive() }).optional(),
   /** Constant in training but kept because another feature of the sensor varies: centred only. */
   constant: z.literal(true).optional(),
+  /** Plausible range in standardised units; values beyond are clipped to it before the model. */
+  lo: z.number(),
+  hi: z.number(),
 });
 
 export const ScalerStateSchema = z.strictObject({
@@ -28,10 +33,15 @@ export const ScalerStateSchema = z.strictObject({
   sensors: z.array(z.string()),
   features: z.array(z.string()).min(1),
   kept: z.array(z.strictObject({ sensor: z.string(), features: z.array(FeatureScaleSchema) })),
-  dropped: z.array(z.strictObject({ sensor: z.string(), reason: z.string() })),
+  dropped: z.array(z.strictObject({
+    sensor: z.string(),
+    reason: z.string(),
+    /** The training value per feature of a sensor dropped as constant: any other value is unseen. */
+    constant: z.array(z.number()).optional(),
+  })),
   warnings: z.array(z.string()),
   nTrain: z.number().int().positive(),
-  options: z.strictObject({ maxDiscreteLevels: z.number().int(), relativeStdTolerance: z.number() }),
+  options: z.strictObject({ maxDiscreteLevels: z.number().int(), relativeStdTolerance: z.number(), plausibleMargin: z.number() }),
 });
 
 export type FeatureScale = z.infer<typeof FeatureScaleSchema>;
@@ -67,6 +77,8 @@ function assertNoMissing(table: SeriesTable, k: number, d: number, what: string)
 interface ColumnSummary {
   mean: number;
   variance: number;
+  min: number;
+  max: number;
   /** Sorted distinct values, only when there are at most maxLevels of them. */
   levels: number[] | undefined;
 }
@@ -76,10 +88,14 @@ function summarise(table: SeriesTable, k: number, d: number, maxLevels: number):
   const D = table.features.length;
   const T = tableLength(table);
   let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
   const distinct = new Set<number>();
   for (let t = 0; t < T; t++) {
     const v = table.values[(t * K + k) * D + d];
     sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
     if (distinct.size <= maxLevels) distinct.add(v);
   }
   const mean = sum / T;
@@ -91,6 +107,8 @@ function summarise(table: SeriesTable, k: number, d: number, maxLevels: number):
   return {
     mean,
     variance: ss / T,
+    min,
+    max,
     levels: distinct.size <= maxLevels ? [...distinct].sort((a, b) => a - b) : undefined,
   };
 }
@@ -109,10 +127,14 @@ export function fitScaler(train: SeriesTable, options: ScalerOptions = {}): Scal
   train.sensors.forEach((sensor, k) => {
     const features: FeatureScale[] = [];
     const constantReasons: string[] = [];
+    const means: number[] = [];
     train.features.forEach((feature, d) => {
       assertNoMissing(train, k, d, 'training data');
       const s = summarise(train, k, d, Math.max(opts.maxDiscreteLevels, 1));
+      means.push(s.mean);
       const std = Math.sqrt(s.variance);
+      const margin = opts.plausibleMargin * (s.max - s.min);
+      const range = (mean: number, sd: number, top = s.max) => ({ lo: (s.min - margin - mean) / sd, hi: (top + margin - mean) / sd });
       const name = train.features.length > 1 ? `${sensor}/${feature}` : sensor;
       if (s.levels?.length === 1 || std <= opts.relativeStdTolerance * Math.abs(s.mean)) {
         constantReasons.push(
@@ -120,22 +142,20 @@ export function fitScaler(train: SeriesTable, options: ScalerOptions = {}): Scal
             ? `${name} is constant (${s.levels[0]}) in training`
             : `${name} is near-constant in training (std ${std.toPrecision(3)}, mean ${s.mean.toPrecision(6)})`,
         );
-        features.push({ mean: s.mean, std: 1, constant: true });
+        features.push({ mean: s.mean, std: 1, constant: true, lo: 0, hi: 0 });
       } else if (s.levels && s.levels.length <= opts.maxDiscreteLevels) {
         let gap = Infinity;
         for (let i = 1; i < s.levels.length; i++) gap = Math.min(gap, s.levels[i] - s.levels[i - 1]);
         // Moments of x + U(0, gap) with U independent of x.
-        features.push({
-          mean: s.mean + gap / 2,
-          std: Math.sqrt(s.variance + (gap * gap) / 12),
-          discrete: { levels: s.levels, gap },
-        });
+        const mean = s.mean + gap / 2;
+        const sd = Math.sqrt(s.variance + (gap * gap) / 12);
+        features.push({ mean, std: sd, discrete: { levels: s.levels, gap }, ...range(mean, sd, s.max + gap) });
       } else {
-        features.push({ mean: s.mean, std });
+        features.push({ mean: s.mean, std, ...range(s.mean, std) });
       }
     });
     if (constantReasons.length === train.features.length) {
-      dropped.push({ sensor, reason: constantReasons.join('; ') });
+      dropped.push({ sensor, reason: constantReasons.join('; '), constant: means });
     } else {
       // A sensor's features must stay aligned with the others', so a constant feature is centred, not removed.
       for (const r of constantReasons) warnings.push(`${r}: kept (other features vary), centred only`);
@@ -212,7 +232,7 @@ export function applyScaler(table: SeriesTable, state: ScalerState, mode: Dequan
       for (let t = 0; t < T; t++) {
         let x = table.values[(t * K + k) * D + d];
         if (gap > 0) x += mode.dequantise === 'random' ? gap * mode.rng() : gap / 2;
-        out[(t * Kout + j) * D + d] = (x - f.mean) / f.std;
+        out[(t * Kout + j) * D + d] = clip((x - f.mean) / f.std, f);
       }
     });
   });
@@ -220,10 +240,41 @@ export function applyScaler(table: SeriesTable, state: ScalerState, mode: Dequan
 }
 
 /**
+ * How far each kept sensor's readings lie outside their plausible range, in standardised units
+ * summed over features, [T*K'] ('midpoint' dequantisation, as scoring uses). Scoring adds it to
+ * the sensor's NLL (a Laplace tail of unit scale beyond the range), so a clipped reading still
+ * scores higher the farther out it is, while the model itself only ever sees the clipped value.
+ */
+export function rangeExcess(table: SeriesTable, state: ScalerState): Float32Array {
+  checkSensors(table, state);
+  const T = tableLength(table);
+  const K = table.sensors.length;
+  const D = table.features.length;
+  const Kout = state.kept.length;
+  const position = new Map(table.sensors.map((s, i) => [s, i] as const));
+  const out = new Float32Array(T * Kout);
+  state.kept.forEach(({ sensor, features }, j) => {
+    const k = position.get(sensor)!;
+    features.forEach((f, d) => {
+      for (let t = 0; t < T; t++) out[t * Kout + j] += beyond(table.values[(t * K + k) * D + d], f);
+    });
+  });
+  return out;
+}
+
+function beyond(x: number, f: FeatureScale): number {
+  const z = (x + (f.discrete ? f.discrete.gap / 2 : 0) - f.mean) / f.std;
+  const d = z < f.lo ? f.lo - z : z > f.hi ? z - f.hi : 0;
+  // float32 keeps it finite for any finite reading.
+  return Math.min(d, 1e30);
+}
+
+/**
  * One raw row of the kept sensors (in `keptSensors(state)` order, K'*D) standardised for scoring,
  * exactly as applyScaler's 'midpoint' mode does for a table: the streaming path's per-step form.
+ * With `excess` (K' values), also what rangeExcess gives for this row.
  */
-export function standardiseRow(raw: ArrayLike<number>, state: ScalerState): Float32Array {
+export function standardiseRow(raw: ArrayLike<number>, state: ScalerState, excess?: Float32Array): Float32Array {
   const D = state.features.length;
   if (raw.length !== state.kept.length * D) {
     throw new DataError({ field: 'row', reason: `expected ${state.kept.length * D} values (kept sensors x features), got ${raw.length}` });
@@ -233,8 +284,50 @@ export function standardiseRow(raw: ArrayLike<number>, state: ScalerState): Floa
     features.forEach((f, d) => {
       const x = raw[j * D + d];
       if (!Number.isFinite(x)) throw new DataError({ field: sensor, reason: `value ${x} is not a finite number` });
-      out[j * D + d] = (x + (f.discrete ? f.discrete.gap / 2 : 0) - f.mean) / f.std;
+      out[j * D + d] = clip((x + (f.discrete ? f.discrete.gap / 2 : 0) - f.mean) / f.std, f);
+      if (excess) excess[j] = (d === 0 ? 0 : excess[j]) + beyond(x, f);
     });
   });
   return out;
+}
+
+/** A standardised value limited to the feature's plausible range. */
+function clip(z: number, f: FeatureScale): number {
+  return z < f.lo ? f.lo : z > f.hi ? f.hi : z;
+}
+
+/** Whether a raw reading of kept sensor j, feature d lies outside its plausible range. */
+export function implausible(state: ScalerState, j: number, d: number, raw: number): boolean {
+  const f = state.kept[j].features[d];
+  if (f.constant) return false;
+  const z = (raw + (f.discrete ? f.discrete.gap / 2 : 0) - f.mean) / f.std;
+  return !(z >= f.lo && z <= f.hi);
+}
+
+/**
+ * Per step, the sensors dropped as constant in training whose reading differs from that
+ * constant: a value never seen in training (a command channel switching on, a stuck valve
+ * moving). Sensors absent from the table are not checked. Returns [step, sensor] pairs.
+ */
+export function unseenConstantValues(table: SeriesTable, state: ScalerState): { t: number; sensor: string }[] {
+  const T = tableLength(table);
+  const K = table.sensors.length;
+  const D = table.features.length;
+  const position = new Map(table.sensors.map((s, i) => [s, i] as const));
+  const out: { t: number; sensor: string }[] = [];
+  for (const d of state.dropped) {
+    const k = position.get(d.sensor);
+    if (k === undefined || !d.constant) continue;
+    for (let t = 0; t < T; t++) {
+      for (let f = 0; f < D; f++) {
+        const v = table.values[(t * K + k) * D + f];
+        const c = d.constant[f];
+        if (!Number.isNaN(v) && Math.abs(v - c) > Math.max(state.options.relativeStdTolerance * Math.abs(c), 1e-12)) {
+          out.push({ t, sensor: d.sensor });
+          break;
+        }
+      }
+    }
+  }
+  return out.sort((a, b) => a.t - b.t);
 }

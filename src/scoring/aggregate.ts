@@ -1,25 +1,48 @@
 // From per-sensor window NLL to one anomaly score per step.
-// - joint: the sum, i.e. the joint window NLL -log p(x) = sum_j -log p(x_j | parents): the GANF
-//   score, strongest when an incident moves several sensors at once.
-// - max-sensor: the largest single conditional's excess over its calibration median. The sum's
-//   noise grows like sqrt(K) while one faulty sensor adds a fixed amount, so in large networks a
-//   single-sensor fault (stuck, dropped, spoofed) stands out more in the max.
-export type ScoreAggregate = 'joint' | 'max-sensor';
+// - top-k (default): the mean of the k largest calibrated per-sensor surprises (k = model.scoreTopK,
+//   default ceil(sqrt(K))). An incident that moves several sensors scores like a sum over them,
+//   while a single-sensor fault is not diluted by the noise of K - k quiet sensors (a plain sum's
+//   noise grows like sqrt(K), one faulty sensor adds a fixed amount).
+// - max-sensor: the largest calibrated surprise (k = 1).
+// - joint: the raw joint window NLL -log p(x) = sum_j -log p(x_j | parents), the paper's score;
+//   kept for comparison: its scale is set by the noisiest sensors and its tail by the flow's.
+import { surprise, type SensorCalibration } from './calibration.ts';
 
-export function aggregateRow(perSensor: ArrayLike<number>, offset: number, K: number, medians: ArrayLike<number>, mode: ScoreAggregate): number {
-  if (mode === 'joint') {
+export type ScoreAggregate = 'top-k' | 'max-sensor' | 'joint';
+
+export interface AggregateSpec {
+  mode: ScoreAggregate;
+  /** Sensors averaged by top-k (ignored otherwise). */
+  k: number;
+}
+
+export function topKDefault(K: number): number {
+  return Math.max(1, Math.ceil(Math.sqrt(K)));
+}
+
+export function aggregateRow(perSensor: ArrayLike<number>, offset: number, K: number, cal: SensorCalibration, spec: AggregateSpec, scratch = new Float64Array(K)): number {
+  if (spec.mode === 'joint') {
     let s = 0;
     for (let k = 0; k < K; k++) s += perSensor[offset + k];
     return s;
   }
-  let m = -Infinity;
-  for (let k = 0; k < K; k++) m = Math.max(m, perSensor[offset + k] - medians[k]);
-  return m;
+  const k = spec.mode === 'max-sensor' ? 1 : Math.min(Math.max(1, spec.k), K);
+  for (let j = 0; j < K; j++) scratch[j] = surprise(cal, j, perSensor[offset + j]);
+  if (k === 1) {
+    let m = -Infinity;
+    for (let j = 0; j < K; j++) m = Math.max(m, scratch[j]);
+    return m;
+  }
+  const top = scratch.subarray(0, K).sort();
+  let s = 0;
+  for (let j = K - k; j < K; j++) s += top[j];
+  return s / k;
 }
 
-export function aggregateScores(perSensor: Float32Array, K: number, medians: ArrayLike<number>, mode: ScoreAggregate): Float32Array {
+export function aggregateScores(perSensor: Float32Array, K: number, cal: SensorCalibration, spec: AggregateSpec): Float32Array {
   const T = perSensor.length / K;
   const out = new Float32Array(T);
-  for (let t = 0; t < T; t++) out[t] = aggregateRow(perSensor, t * K, K, medians, mode);
+  const scratch = new Float64Array(K);
+  for (let t = 0; t < T; t++) out[t] = aggregateRow(perSensor, t * K, K, cal, spec, scratch);
   return out;
 }

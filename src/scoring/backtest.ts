@@ -8,6 +8,7 @@ import { fitZScoreBaseline, scoreZScore } from './baseline.ts';
 import { fillMissing } from '../ingest/missing.ts';
 import { trailingMean } from './batch-score.ts';
 import type { SeriesTable } from '../ingest/table.ts';
+import { SURPRISE_SOFT_CAP } from './calibration.ts';
 import type { GanfConfig } from '../config.ts';
 
 export interface DetectionMetrics {
@@ -45,13 +46,33 @@ export function detectionMetrics(scores: ArrayLike<number>, labels: Uint8Array |
   };
 }
 
-/** scores.csv: timestamp,score,alert,top sensors (name:excess|parents),label. */
+/** scores.csv: timestamp,score,alert,top sensors (name:surprise|parents),label. */
 export function scoresCsv(det: Detector, s: TableScores, labels?: Uint8Array, topN = 3): string {
   const header = ['timestamp', 'score', 'alert', ...Array.from({ length: topN }, (_, i) => `top${i + 1}`), ...(labels ? ['label'] : [])];
   const lines = [header.join(',')];
   for (let t = 0; t < s.total.length; t++) {
-    const top = topContributors(det, s, t, topN).map((c) => `${c.sensor}:${c.excess.toFixed(2)}${c.parents.length ? `|${c.parents.join('|')}` : ''}`);
+    const top = topContributors(det, s, t, topN).map((c) => `${c.sensor}:${c.surprise.toFixed(2)}${c.unseenValue ? '|unseen-value' : ''}${c.parents.length ? `|${c.parents.join('|')}` : ''}`);
     lines.push([new Date(s.timestamps[t]).toISOString(), s.total[t].toFixed(4), s.alerts[t], ...top.map(csvField), ...(labels ? [labels[t]] : [])].join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * per-sensor.csv: timestamp then one column per sensor with its calibrated surprise at each step
+ * (what localisation is evaluated and plotted from); sensors constant in training that read an
+ * unseen value get their own columns, at the surprise cap when they do and 0 otherwise.
+ */
+export function perSensorCsv(det: Detector, s: TableScores): string {
+  const K = det.sensors.length;
+  const extra = [...new Set(s.unseen.map((u) => u.sensor))];
+  const lines = [['timestamp', ...det.sensors, ...extra].map(csvField).join(',')];
+  const unseenAt = new Map<number, Set<string>>();
+  for (const u of s.unseen) (unseenAt.get(u.t) ?? unseenAt.set(u.t, new Set()).get(u.t)!).add(u.sensor);
+  for (let t = 0; t < s.total.length; t++) {
+    const row = [new Date(s.timestamps[t]).toISOString()];
+    for (let k = 0; k < K; k++) row.push(s.surprise[t * K + k].toFixed(3));
+    for (const e of extra) row.push(unseenAt.get(t)?.has(e) ? SURPRISE_SOFT_CAP.toFixed(3) : '0');
+    lines.push(row.join(','));
   }
   return lines.join('\n') + '\n';
 }

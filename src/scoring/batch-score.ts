@@ -22,6 +22,8 @@ export interface ScoreOptions {
   context?: Series;
   /** Trailing steps averaged into each score (see ModelConfig.scoreWindow); default 1. */
   scoreWindow?: number;
+  /** Added to each step's per-sensor NLL of the series [T*K] before windowing (out-of-range readings, see rangeExcess). */
+  penalty?: Float32Array;
   batchSize?: number;
 }
 
@@ -32,6 +34,7 @@ export function scoreSeries(model: GanfModel, series: Series, opts: ScoreOptions
     ? statefulNll(model, input, opts.window, opts.adjacency).nll
     : windowedNll(model, input, opts.window, opts.adjacency, opts.batchSize ?? 64);
   const K = series.sensors;
+  if (opts.penalty) for (let i = 0; i < opts.penalty.length; i++) nll[offset * K + i] += opts.penalty[i];
   const perSensor = trailingMean(nll, K, opts.scoreWindow ?? 1).slice(offset * K);
   return { steps: series.steps, sensors: K, perSensor, total: totals(perSensor, K) };
 }

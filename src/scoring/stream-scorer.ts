@@ -11,8 +11,9 @@ import { disposeState, type EncoderState } from '../flow/ganf.ts';
 import { seriesFrom } from '../flow/chunks.ts';
 import { statefulNll } from './batch-score.ts';
 import { aggregateRow } from './aggregate.ts';
+import { surpriseRow } from './calibration.ts';
 import { standardiseRow } from '../ingest/preprocess.ts';
-import type { Detector } from '../detector.ts';
+import { aggregateSpec, type Detector } from '../detector.ts';
 
 export const ScorerSnapshotSchema = z.strictObject({
   modelVersion: z.string(),
@@ -44,6 +45,8 @@ export interface StepScore {
   total: number;
   /** Per-sensor window NLL, in `detector.sensors` order. */
   perSensor: Float32Array;
+  /** Per-sensor calibrated surprise (src/scoring/calibration.ts), same order. */
+  surprise: Float32Array;
   alert: boolean;
 }
 
@@ -100,9 +103,9 @@ export class StreamScorer {
     return StreamScorer.scoreTogether([this], [raw])[0];
   }
 
-  /** One step already standardised with the model's scaler, [K*D] in model order. */
-  scoreStandardised(x: Float32Array): StepScore {
-    return StreamScorer.scoreChunk([this], x, 1)[0][0];
+  /** One step already standardised (and clipped) with the model's scaler, [K*D] in model order; `excess` from standardiseRow. */
+  scoreStandardised(x: Float32Array, excess?: Float32Array): StepScore {
+    return StreamScorer.scoreChunk([this], x, 1, excess)[0][0];
   }
 
   /**
@@ -124,19 +127,25 @@ export class StreamScorer {
       if (raws[b].length !== n * row || !Number.isInteger(n)) throw new Error(`scoreTogether: every input needs the same whole number of steps (${row} values each)`);
     }
     if (n === 0) return scorers.map(() => []);
-    // Time-major chunk [n, K, B, D], standardised as applyScaler does for batch scoring.
+    // Time-major chunk [n, K, B, D], standardised and clipped as applyScaler does for batch scoring;
+    // the out-of-range part [n, K, B] is added to the NLL as batch scoring adds rangeExcess.
     const x = new Float32Array(n * K * B * D);
+    const excess = new Float32Array(n * K * B);
+    const ex = new Float32Array(K);
     raws.forEach((raw, b) => {
       for (let l = 0; l < n; l++) {
-        const z = standardiseRow(Array.isArray(raw) ? raw.slice(l * row, (l + 1) * row) : raw.subarray(l * row, (l + 1) * row), det.scaler);
-        for (let k = 0; k < K; k++) for (let d = 0; d < D; d++) x[((l * K + k) * B + b) * D + d] = z[k * D + d];
+        const z = standardiseRow(Array.isArray(raw) ? raw.slice(l * row, (l + 1) * row) : raw.subarray(l * row, (l + 1) * row), det.scaler, ex);
+        for (let k = 0; k < K; k++) {
+          for (let d = 0; d < D; d++) x[((l * K + k) * B + b) * D + d] = z[k * D + d];
+          excess[(l * K + k) * B + b] = ex[k];
+        }
       }
     });
-    return StreamScorer.scoreChunk(scorers, x, n);
+    return StreamScorer.scoreChunk(scorers, x, n, excess);
   }
 
-  /** The model call: standardised x [n, K, B, D] for B = scorers.length streams. */
-  private static scoreChunk(scorers: StreamScorer[], x: Float32Array, n: number): StepScore[][] {
+  /** The model call: standardised x [n, K, B, D] for B = scorers.length streams, out-of-range excess [n, K, B]. */
+  private static scoreChunk(scorers: StreamScorer[], x: Float32Array, n: number, excess?: Float32Array): StepScore[][] {
     const B = scorers.length;
     const first = scorers[0];
     const { K, D, H, det } = first;
@@ -161,16 +170,19 @@ export class StreamScorer {
         s.state = { h: hs[b], c: cs[b] };
       });
     }
+    const spec = aggregateSpec(det);
     return scorers.map((s, b) => {
       const results: StepScore[] = [];
       for (let t = 0; t < n; t++) {
         const nll = new Float32Array(K);
-        for (let k = 0; k < K; k++) nll[k] = -lp[(t * K + k) * B + b];
+        for (let k = 0; k < K; k++) nll[k] = -lp[(t * K + k) * B + b] + (excess ? excess[(t * K + k) * B + b] : 0);
         s.push(nll);
         const m = Math.min(s.seen, s.w);
         const perSensor = Float32Array.from(s.sums, (v) => v / m);
-        const total = aggregateRow(perSensor, 0, K, det.calibrationMedians, det.config.model.scoreAggregate);
-        results.push({ total, perSensor, alert: total > det.threshold.value });
+        const total = aggregateRow(perSensor, 0, K, det.calibration, spec);
+        const surprise = new Float32Array(K);
+        surpriseRow(det.calibration, perSensor, 0, K, surprise);
+        results.push({ total, perSensor, surprise, alert: total > det.threshold.value });
       }
       return results;
     });

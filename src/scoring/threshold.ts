@@ -12,7 +12,8 @@ const GpdSchema = z.strictObject({
 });
 
 export const ThresholdStateSchema = z.strictObject({
-  method: z.enum(['quantile', 'spot']),
+  /** robust-tail: the fallback when a spot/quantile fit failed its sanity check (see `fallback`). */
+  method: z.enum(['quantile', 'spot', 'robust-tail']),
   /** 'quantile': the quantile level (e.g. 0.99); 'spot': the risk q = P(score > value) (e.g. 1e-3). */
   level: z.number(),
   value: z.number(),
@@ -22,6 +23,8 @@ export const ThresholdStateSchema = z.strictObject({
   nCalibration: z.number().int().positive(),
   /** Calibration quantiles at evenly spaced levels 0..1, for tail probabilities below t. */
   empiricalQuantiles: z.array(z.number()).min(1),
+  /** Why the configured method's threshold was replaced by the robust one, when it was. */
+  fallback: z.string().optional(),
 });
 
 export type GpdFit = z.infer<typeof GpdSchema>;
@@ -54,7 +57,7 @@ function sortedFinite(scores: ArrayLike<number>): Float64Array {
 }
 
 /** Linear interpolation between order statistics (type 7, numpy's default) on sorted data. */
-function quantileSorted(sorted: Float64Array, q: number): number {
+export function quantileSorted(sorted: Float64Array, q: number): number {
   const h = (sorted.length - 1) * q;
   const lo = Math.floor(h);
   const hi = Math.min(lo + 1, sorted.length - 1);
@@ -266,4 +269,57 @@ export function tailProbability(score: number, state: ThresholdState): number {
   // Beyond the finite upper endpoint of a bounded (xi < 0) tail.
   if (inner <= 0) return 0;
   return base * Math.exp((-1 / xi) * Math.log(inner));
+}
+
+/**
+ * A threshold for risk q from the body of the calibration scores only: an exponential tail
+ * through their 0.75 and 0.9 quantiles, extrapolated to q. Anomalies hidden in the calibration
+ * data sit in its top values, which this never looks at, so it stays where normal data puts it.
+ */
+export function robustThreshold(scores: ArrayLike<number>, q: number, reason: string): ThresholdState {
+  const sorted = sortedFinite(scores);
+  const q75 = quantileSorted(sorted, 0.75);
+  const q90 = quantileSorted(sorted, 0.9);
+  const iqr = q75 - quantileSorted(sorted, 0.25);
+  const beta = Math.max((q90 - q75) / Math.log(2.5), 0.1 * iqr, 1e-9 * Math.max(1, Math.abs(q90)));
+  return {
+    method: 'robust-tail',
+    level: q,
+    value: q90 + beta * Math.log(0.1 / Math.min(q, 0.1)),
+    initialThreshold: q90,
+    gpd: null,
+    nCalibration: sorted.length,
+    empiricalQuantiles: knots(sorted),
+    fallback: reason,
+  };
+}
+
+/**
+ * Checks a fitted threshold against its calibration scores; returns the reason it is unusable,
+ * or undefined. Too low: it would fire on more than `maxAlertRate` of the calibration steps.
+ * Too high: it lies more than 4x as far above the median as the robust body extrapolation while
+ * over 0.5 % of the calibration steps sit beyond that extrapolation, which is what a calibration
+ * tail made of an incident (not of normal variation) produces.
+ */
+export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, maxAlertRate: number): string | undefined {
+  const sorted = sortedFinite(scores);
+  const share = (v: number) => {
+    let above = 0;
+    for (const x of sorted) if (x > v) above++;
+    return above / sorted.length;
+  };
+  const rate = share(t.value);
+  if (rate > maxAlertRate) return `the ${t.method} threshold ${fmt(t.value)} fires on ${(100 * rate).toFixed(1)} % of the calibration steps`;
+  const median = quantileSorted(sorted, 0.5);
+  const robust = robustThreshold(sorted, t.level, '').value;
+  const beyond = share(robust);
+  if (t.value - median > 4 * (robust - median) && beyond > 0.005) {
+    return `the ${t.method} threshold ${fmt(t.value)} is 4x farther from the median (${fmt(median)}) than the robust tail allows (${fmt(robust)}) ` +
+      `and ${(100 * beyond).toFixed(1)} % of the calibration steps lie between: the calibration tail looks contaminated`;
+  }
+  return undefined;
+}
+
+function fmt(v: number): string {
+  return Number(v.toPrecision(4)).toString();
 }

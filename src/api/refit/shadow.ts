@@ -5,6 +5,7 @@
 import { seriesFrom } from '../../flow/chunks.ts';
 import { scoreSeries } from '../../scoring/batch-score.ts';
 import { aggregateScores } from '../../scoring/aggregate.ts';
+import { aggregateSpec } from '../../detector.ts';
 import { applyScaler } from '../../ingest/preprocess.ts';
 import { fillMissing } from '../../ingest/missing.ts';
 import type { SeriesTable } from '../../ingest/table.ts';
@@ -37,7 +38,7 @@ export function shadowScore(det: Detector, context: SeriesTable, heldOut: Series
   const base = { encoder: det.config.model.encoder, window: det.config.model.window, adjacency: det.adjacency, context: ctx };
   const step = scoreSeries(det.model, x, { ...base, scoreWindow: 1 });
   const windowed = scoreSeries(det.model, x, { ...base, scoreWindow: det.config.model.scoreWindow });
-  const scores = aggregateScores(windowed.perSensor, K, det.calibrationMedians, det.config.model.scoreAggregate);
+  const scores = aggregateScores(windowed.perSensor, K, det.calibration, aggregateSpec(det));
   const jac = logJacobian(det);
   const nll = new Float64Array(x.steps);
   let sum = 0;

@@ -104,14 +104,15 @@ export class LiveScorer extends EventEmitter {
     const started = performance.now();
     const row = this.inputRow(step);
     const raw = this.project(row, a.det);
-    const x = standardiseRow(raw, a.det.scaler);
-    const s = a.scorer.scoreStandardised(x);
+    const excess = new Float32Array(a.det.sensors.length);
+    const x = standardiseRow(raw, a.det.scaler, excess);
+    const s = a.scorer.scoreStandardised(x, excess);
     this.push(step.timestamp, row);
     this.lastTimestamp = step.timestamp;
     this.seq++;
     a.drift.observe(s.total, x, step.timestamp);
     const K = a.det.sensors.length;
-    const top = topContributors(a.det, { timestamps: new Float64Array([step.timestamp]), sensors: a.det.sensors, total: new Float32Array([s.total]), perSensor: s.perSensor, alerts: new Uint8Array([s.alert ? 1 : 0]), missing: { filled: {}, droppedRows: 0, droppedGaps: [] } }, 0, Math.min(3, K));
+    const top = topContributors(a.det, { perSensor: s.perSensor, surprise: s.surprise, unseen: [] }, 0, Math.min(3, K));
     const out: ScoredStep = { seq: this.seq, timestamp: step.timestamp, modelVersion: a.det.modelVersion, total: s.total, alert: s.alert, top };
     this.opts.metrics?.stepsScored.inc({ source: 'stream', model_version: a.det.modelVersion });
     this.opts.metrics?.scoringLatency.observe({ source: 'stream' }, (performance.now() - started) / 1000);
