@@ -1,7 +1,8 @@
 // Command-line flags -> config overrides. Every config field a user is likely to touch has a flag;
 // the rest are reachable through --config FILE.
 import type { Command } from 'commander';
-import { applyOverrides, loadConfigFile, parseConfig, type GanfConfig } from '../config.ts';
+import { applyOverrides, parseConfig, type GanfConfig } from '../config.ts';
+import { loadConfigFileResolved } from '../config-paths.ts';
 
 const num = (v: string): number => {
   const n = Number(v);
@@ -46,7 +47,7 @@ export function addModelOptions(cmd: Command): Command {
 type Flags = Record<string, unknown>;
 
 export function configFromFlags(flags: Flags, base: unknown = {}): GanfConfig {
-  const raw = flags.config ? loadConfigFile(String(flags.config)) : base;
+  const raw = flags.config ? loadConfigFileResolved(String(flags.config)) : base;
   const over: Record<string, unknown> = {
     'data.delimiter': flags.delimiter,
     'data.timestampColumn': flags.timestampColumn,
