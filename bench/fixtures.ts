@@ -1,107 +1,103 @@
-// Backtests on the project's own fixtures with the full presets, and the model variants the
-// issue asks to compare (stateful vs windowed encoder, sinh-arcsinh vs affine flow).
+// Backtests on the project's own fixtures with the full presets - every method of bench/methods.ts
+// in the same run, with cell AUROC from truth.json's per-anomaly sensors - and the model variants
+// the earlier issue asked to compare (stateful vs windowed encoder, sinh-arcsinh vs affine flow).
 import { readFile } from 'node:fs/promises';
 import { readCsvFile } from '../src/ingest/csv.ts';
-import { fitDetector, scoreTable, aggregateSpec } from '../src/detector.ts';
-import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
-import { edgeAuroc, auroc, auprc } from '../src/scoring/metrics.ts';
-import { aggregateScores } from '../src/scoring/aggregate.ts';
-import { detectionMetrics, zScoreBaseline } from '../src/scoring/backtest.ts';
+import { tableLength } from '../src/ingest/table.ts';
+import { edgeAuroc } from '../src/scoring/metrics.ts';
+import { METHODS, benchConfig, runMethods, evaluateMethods, summaryTable, detailTable, type BenchRow, type CellLabels, type MethodKey, type MethodOutput } from './methods.ts';
 
 interface Truth {
   graph: { directed: boolean; edges: { source: string; target: string }[] };
   anomalies: { kind: string; sensors: string[]; startIndex: number; endIndex: number }[];
 }
 
-/** For each labelled anomaly: the share of normal steps scoring below the event's peak score (1 = above every normal step). */
-function eventPeaks(truth: Truth, labels: Uint8Array, model: ArrayLike<number>, base: ArrayLike<number>) {
-  const normal = (a: ArrayLike<number>) => Array.from(a).filter((_, t) => labels[t] === 0).sort((x, y) => x - y);
-  const nm = normal(model), nb = normal(base);
+/** For each labelled anomaly and method: the share of normal steps scoring below the event's peak score (1 = above every normal step). */
+function eventPeaks(truth: Truth, labels: Uint8Array, outputs: Partial<Record<MethodKey, MethodOutput>>) {
   const rank = (sorted: number[], v: number) => {
     let lo = 0, hi = sorted.length;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (sorted[mid] < v) lo = mid + 1; else hi = mid; }
     return lo / sorted.length;
   };
+  const normal = Object.fromEntries((Object.entries(outputs) as [MethodKey, MethodOutput][]).map(([k, o]) =>
+    [k, Array.from(o.scores).filter((_, t) => labels[t] === 0).sort((x, y) => x - y)]));
   return truth.anomalies.map((a) => {
-    let pm = -Infinity, pb = -Infinity;
-    for (let t = a.startIndex; t < a.endIndex; t++) { pm = Math.max(pm, model[t]); pb = Math.max(pb, base[t]); }
-    return { kind: a.kind, sensors: a.sensors.join(','), steps: a.endIndex - a.startIndex, peakRankGanf: rank(nm, pm), peakRankZ: rank(nb, pb) };
+    const peaks: Partial<Record<MethodKey, number>> = {};
+    for (const [k, o] of Object.entries(outputs) as [MethodKey, MethodOutput][]) {
+      let p = -Infinity;
+      for (let t = a.startIndex; t < a.endIndex; t++) p = Math.max(p, o.scores[t]);
+      peaks[k] = rank(normal[k], p);
+    }
+    return { kind: a.kind, sensors: a.sensors.join(','), steps: a.endIndex - a.startIndex, peaks };
   });
 }
 
-async function run(name: string, overrides: Record<string, unknown> = {}) {
+function cellLabels(truth: Truth, sensors: string[], T: number): CellLabels {
+  const labels = new Uint8Array(T * sensors.length);
+  for (const a of truth.anomalies) {
+    for (const s of a.sensors) {
+      const k = sensors.indexOf(s);
+      if (k < 0) continue;
+      for (let t = a.startIndex; t < Math.min(T, a.endIndex); t++) labels[t * sensors.length + k] = 1;
+    }
+  }
+  return { sensors, labels };
+}
+
+async function run(name: string, overrides: Record<string, unknown> = {}, ablation?: boolean) {
   const dir = `fixtures/${name}`;
-  const config = parseConfig(applyOverrides(loadConfigFile(`config/${name}.json`), overrides));
+  const config = benchConfig(name, overrides);
   const opts = { intervalMs: config.data.intervalMs };
   const train = await readCsvFile(`${dir}/train.csv`, opts);
   const test = await readCsvFile(`${dir}/test.csv`, opts);
   const truth = JSON.parse(await readFile(`${dir}/truth.json`, 'utf8')) as Truth;
-  const { detector, report } = await fitDetector(train, config);
-  const idx = new Map(detector.sensors.map((s, i) => [s, i] as const));
-  const pairs = truth.graph.edges.filter((e) => idx.has(e.source) && idx.has(e.target)).map((e) => [idx.get(e.source)!, idx.get(e.target)!] as [number, number]);
-  const t0 = performance.now();
-  const s = scoreTable(detector, test, { warmStart: true });
-  const scoreSec = (performance.now() - t0) / 1000;
-  const model = detectionMetrics(s.total, test.labels, s.alerts, detector.threshold.value);
-  const base = zScoreBaseline(train, test, config);
-  const baseline = detectionMetrics(base.scores, test.labels, base.alerts, base.threshold);
-  detector.model.dispose();
-  const events = eventPeaks(truth, test.labels!, s.total, base.scores);
-  const other = config.model.scoreAggregate === 'joint' ? 'top-k' : 'joint';
-  const alt = aggregateScores(s.perSensor, detector.sensors.length, detector.calibration, { ...aggregateSpec(detector), mode: other });
-  return {
-    events,
-    alternate: { aggregate: other, auroc: auroc(alt, test.labels!), auprc: auprc(alt, test.labels!) },
-    fixture: name, overrides, sensors: detector.sensors.length, dagEdges: detector.graph.size,
-    edgeAurocSkeleton: edgeAuroc(report.train.learnedWeights, pairs, false),
-    edgeAurocDirected: truth.graph.directed ? edgeAuroc(report.train.learnedWeights, pairs, true) : null,
-    trainSeconds: report.train.seconds, trainSteps: report.train.steps, windowsPerSecond: report.train.windowsPerSecond,
-    validationNll: report.train.bestValidationNll, scoreStepsPerSecond: s.total.length / scoreSec,
-    model, baseline,
+  let ganf: { edgeAurocSkeleton: number; edgeAurocDirected: number | null; validationNll: number; trainSteps: number } | undefined;
+  const outputs = await runMethods(train, test, config, {
+    warmStart: true, ablation,
+    onGanf: (d, _s, report) => {
+      const idx = new Map(d.sensors.map((s, i) => [s, i] as const));
+      const pairs = truth.graph.edges.filter((e) => idx.has(e.source) && idx.has(e.target)).map((e) => [idx.get(e.source)!, idx.get(e.target)!] as [number, number]);
+      ganf = {
+        edgeAurocSkeleton: edgeAuroc(report.train.learnedWeights, pairs, false),
+        edgeAurocDirected: truth.graph.directed ? edgeAuroc(report.train.learnedWeights, pairs, true) : null,
+        validationNll: report.train.bestValidationNll, trainSteps: report.train.steps,
+      };
+    },
+  });
+  const row: BenchRow = {
+    dataset: name, protocol: 'train.csv -> test.csv, full preset', sensors: outputs.ganf!.sensors.length,
+    methods: evaluateMethods(outputs, test, cellLabels(truth, test.sensors, tableLength(test))),
+    extra: { overrides, ...ganf },
   };
+  return { row, events: eventPeaks(truth, test.labels!, outputs) };
 }
 
-type Row = Awaited<ReturnType<typeof run>>;
-const n3 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(3));
-
-function line(r: Row, label: string): string {
-  const a = r.model.atModelThreshold!;
-  const b = r.baseline.atModelThreshold!;
-  return `| ${label} | ${n3(r.edgeAurocSkeleton)}${r.edgeAurocDirected !== null ? ` / ${n3(r.edgeAurocDirected)}` : ''} | ${n3(r.validationNll)} | ` +
-    `${n3(r.model.auroc)} / ${n3(r.baseline.auroc)} | ${n3(r.model.auprc)} / ${n3(r.baseline.auprc)} | ${r.alternate.aggregate}: ${n3(r.alternate.auroc)} / ${n3(r.alternate.auprc)} | ${n3(r.model.bestF1?.f1)} / ${n3(r.baseline.bestF1?.f1)} | ` +
-    `${a.detectedEvents}/${a.totalEvents}, ${a.falseAlarmEvents} FA / ${b.detectedEvents}/${b.totalEvents}, ${b.falseAlarmEvents} FA | ${r.trainSeconds.toFixed(0)} s |`;
-}
-
-const HEADER = [
-  '| run | edge AUROC (skeleton / directed) | val NLL | AUROC GANF / z | AUPRC GANF / z | GANF other aggregate: AUROC / AUPRC | best F1 GANF / z | events at threshold GANF / z | train time |',
-  '|---|---|---|---|---|---|---|---|---|',
-];
-
-export async function fixtureBacktests(): Promise<{ rows: Row[]; markdown: string[] }> {
-  const rows = [await run('grid'), await run('traffic')];
-  const events = rows.flatMap((r) => r.events.map((e) => `| ${r.fixture} | ${e.kind} | ${e.sensors} | ${e.steps} | ${e.peakRankGanf.toFixed(3)} | ${e.peakRankZ.toFixed(3)} |`));
+export async function fixtureBacktests(): Promise<{ rows: unknown[]; markdown: string[] }> {
+  const runs = [await run('grid'), await run('traffic')];
+  const rows = runs.map((r) => r.row);
+  const keys = Object.keys(runs[0].events[0]?.peaks ?? {}) as MethodKey[];
+  const events = runs.flatMap((r) => r.events.map((e) => `| ${r.row.dataset} | ${e.kind} | ${e.sensors} | ${e.steps} | ${keys.map((k) => e.peaks[k]?.toFixed(3) ?? '–').join(' | ')} |`));
   return {
-    rows,
+    rows: runs,
     markdown: [
-      ...HEADER, ...rows.map((r) => line(r, r.fixture)), '',
+      ...summaryTable(rows), '', ...detailTable(rows), '',
+      ...rows.map((r) => `- ${r.dataset}: ${JSON.stringify(r.extra)}`), '',
       'Per anomaly: share of normal test steps scoring below the event\'s peak score (1.000 = the event outscores every normal step).', '',
-      '| fixture | kind | root-cause sensors | steps | GANF | z-score |', '|---|---|---|---|---|---|', ...events,
+      `| fixture | kind | root-cause sensors | steps | ${keys.map((k) => METHODS[k]).join(' | ')} |`, `|---|---|---|---|${keys.map(() => '---').join('|')}|`, ...events,
     ],
   };
 }
 
-export async function variantComparison(): Promise<{ rows: Row[]; markdown: string[] }> {
+export async function variantComparison(): Promise<{ rows: unknown[]; markdown: string[] }> {
   const variants: [string, Record<string, unknown>][] = [
     ['stateful, sinh-arcsinh (default)', {}],
     ['stateful, affine', { 'model.transform': 'affine' }],
     ['windowed, sinh-arcsinh', { 'model.encoder': 'windowed' }],
   ];
-  const rows: Row[] = [];
-  const md = [...HEADER];
+  const rows: BenchRow[] = [];
   for (const [label, o] of variants) {
-    const r = await run('grid', o);
-    rows.push(r);
-    md.push(line(r, `grid: ${label}`));
+    const { row } = await run('grid', o, false);
+    rows.push({ ...row, dataset: `grid: ${label}` });
   }
-  return { rows, markdown: md };
+  return { rows, markdown: [...summaryTable(rows), '', ...rows.map((r) => `- ${r.dataset}: ${JSON.stringify(r.extra)}`)] };
 }

@@ -46,10 +46,39 @@ test('semicolon delimiter, patterns, dropColumns, whitespace in headers', () => 
   assert.deepEqual([...b.labels!], [0, 1], 'BATADAL -999 (unknown) is not an attack');
 });
 
-test('changepoint is a sensor unless dropped; unknown dropColumns is an error', () => {
+test('changepoint is a sensor unless dropped; a dropColumns name not in the header is said, not fatal', () => {
   const csv = 'datetime;s1;anomaly;changepoint\n2020-01-01 00:00:00;1;0;0\n';
   assert.deepEqual(parseCsv(csv, { delimiter: ';' }).sensors, ['s1', 'changepoint']);
-  throwsData(() => parseCsv(csv, { delimiter: ';', dropColumns: ['chngpoint'] }), /chngpoint.*dropColumns/);
+  const said: string[] = [];
+  const t = parseCsv(csv, { delimiter: ';', dropColumns: ['chngpoint'] }, 'x.csv', (m) => said.push(m));
+  assert.deepEqual(t.sensors, ['s1', 'changepoint']);
+  assert.deepEqual(said, ['x.csv: dropColumns "chngpoint" is not in the header; nothing dropped']);
+});
+
+test('label and dropped columns are optional when missing (SKAB anomaly-free.csv under the SKAB preset)', () => {
+  const opts = { delimiter: ';' as const, labelColumn: 'anomaly', dropColumns: ['changepoint'] };
+  const said: string[] = [];
+  const free = parseCsv('datetime;s1;s2\n2020-01-01 00:00:00;1;2\n2020-01-01 00:00:01;3;4\n', opts, 'free.csv', (m) => said.push(m));
+  assert.deepEqual(free.sensors, ['s1', 's2']);
+  assert.equal(free.labels, undefined);
+  assert.equal(said.length, 2);
+  assert.match(said.join('\n'), /labelColumn "anomaly" is not in the header; no labels read/);
+  const run = parseCsv('datetime;s1;anomaly;changepoint\n2020-01-01 00:00:00;1;1;0\n', opts, 'run.csv', () => assert.fail('nothing to say'));
+  assert.deepEqual(run.sensors, ['s1']);
+  assert.deepEqual([...run.labels!], [1]);
+});
+
+test('a monotone integer index column (Los-loop\'s step) is dropped with a message', () => {
+  const rows = Array.from({ length: 12 }, (_, i) => `${i},${(50 + (i % 3)).toFixed(1)},${i * 2}`);
+  const said: string[] = [];
+  const t = parseCsv(`step,s1,s2\n${rows.join('\n')}\n`, { timestampColumn: null }, 'speed.csv', (m) => said.push(m));
+  // step rises by 1 every row: dropped; s2 rises by 2 (a reading that counts up): kept.
+  assert.deepEqual(t.sensors, ['s1', 's2']);
+  assert.deepEqual([...t.values.slice(0, 4)], [50, 0, 51, 2]);
+  assert.deepEqual(said, ['speed.csv: column(s) step look like a row index (integers rising by 1 every row); dropped, not used as sensors']);
+  // Short files are left alone: ten rows is the least that counts as an index.
+  const short = parseCsv(`step,s1\n${rows.slice(0, 9).map((r) => r.split(',').slice(0, 2).join(',')).join('\n')}\n`, { timestampColumn: null }, 'short.csv', () => {});
+  assert.deepEqual(short.sensors, ['step', 's1']);
 });
 
 test('epoch timestamps: unit auto-detected from magnitude, or explicit', () => {

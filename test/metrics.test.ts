@@ -11,8 +11,10 @@ import {
   eventMetrics,
   pointMetrics,
   edgeAuroc,
+  cellAuroc,
 } from '../src/scoring/metrics.ts';
-import { fitZScoreBaseline, scoreZScore } from '../src/scoring/baseline.ts';
+import { detectionMetrics, spanDays } from '../src/scoring/backtest.ts';
+import { fitZScoreBaseline, scoreZScore } from '../src/scoring/baselines/zscore.ts';
 import type { SeriesTable } from '../src/ingest/table.ts';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
@@ -161,12 +163,44 @@ test('z-score baseline: max |z| over sensors, per-sensor contributions, constant
     [4, 0, 5],
   ]), base);
   const sa = Math.sqrt(0.5);
-  close(s.contributions[0], 0, 1e-6);
-  close(s.contributions[1], 3, 1e-6);
-  close(s.contributions[2], 2 / sa, 1e-6);
-  close(s.contributions[3], 0, 1e-6);
+  close(s.perSensor![0], 0, 1e-6);
+  close(s.perSensor![1], 3, 1e-6);
+  close(s.perSensor![2], 2 / sa, 1e-6);
+  close(s.perSensor![3], 0, 1e-6);
   close(s.scores[0], 3, 1e-6);
   close(s.scores[1], 2 / sa, 1e-6);
   assert.deepEqual(JSON.parse(JSON.stringify(base)), base);
   assert.throws(() => scoreZScore({ ...mk([[1, 1, 1]]), sensors: ['a', 'x', 'c'] }, base), /missing sensor\(s\).*: b/);
+});
+
+test('cellAuroc: per-sensor scores against per-sensor labels; unscored sensors rank lowest', () => {
+  // 2 steps x sensors [a, b]; scorer orders them [b, a]. Positive cell: (t=1, a).
+  const labels = Uint8Array.from([0, 0, 1, 0]);
+  // Scores in [b, a] order: (t0: b=1, a=2), (t1: b=0, a=5) -> a at t1 is the top cell.
+  assert.equal(cellAuroc([1, 2, 0, 5], ['b', 'a'], labels, ['a', 'b']), 1);
+  // Scoring only b cannot point at a: its positive cell gets the lowest score.
+  // Positive (t1, a) = -Inf ties the negative (t0, a) = -Inf and is below b's 1 and 0: AUROC 0.5 / 3.
+  close(cellAuroc([1, 0], ['b'], labels, ['a', 'b'])!, 1 / 6);
+  assert.equal(cellAuroc([1, 2, 0, 5], ['b', 'a'], new Uint8Array(4), ['a', 'b']), null);
+  assert.throws(() => cellAuroc([1, 2, 3], ['b', 'a'], labels, ['a', 'b']), /disagree on T/);
+});
+
+test('detectionMetrics: false-alarm events per day of data from the timestamps', () => {
+  const hour = 3_600_000;
+  // 48 hourly steps = 2 days; one labelled event, alerts: a hit and two false-alarm runs.
+  const T = 48;
+  const labels = new Uint8Array(T);
+  labels.fill(1, 10, 14);
+  const alerts = new Uint8Array(T);
+  alerts[11] = 1;
+  alerts[20] = 1; alerts[21] = 1;
+  alerts[40] = 1;
+  const scores = Float32Array.from(alerts, (a, t) => a + labels[t]);
+  const ts = Float64Array.from({ length: T }, (_, t) => t * hour);
+  close(spanDays(ts)!, 2, 1e-12);
+  const m = detectionMetrics(scores, labels, alerts, 0.5, ts);
+  assert.equal(m.atModelThreshold!.falseAlarmEvents, 2);
+  close(m.atModelThreshold!.falseAlarmEventsPerDay!, 1, 1e-12);
+  assert.equal(m.atModelThreshold!.medianDelaySteps, 1);
+  assert.equal(detectionMetrics(scores, labels, alerts, 0.5).atModelThreshold!.falseAlarmEventsPerDay, null);
 });

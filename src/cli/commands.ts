@@ -5,7 +5,8 @@ import { initBackend } from '../flow/tf.ts';
 import { readCsvFile } from '../ingest/csv.ts';
 import { sliceRows, tableLength, type SeriesTable } from '../ingest/table.ts';
 import { fitDetector, scoreTable, saveDetector, loadDetector, recalibrate, type Detector } from '../detector.ts';
-import { detectionMetrics, scoresCsv, perSensorCsv, writeBacktest, zScoreBaseline } from '../scoring/backtest.ts';
+import { detectionMetrics, scoresCsv, perSensorCsv, writeBacktest } from '../scoring/backtest.ts';
+import { BASELINES, runBaseline, type BaselineName } from '../scoring/baselines/index.ts';
 import { configFromFlags } from './options.ts';
 import { csvOptionsOf, type GanfConfig } from '../config.ts';
 
@@ -79,8 +80,14 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
   const started = performance.now();
   const s = scoreTable(det, testTable, { warmStart: follows });
   const scoreSeconds = (performance.now() - started) / 1000;
-  const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold.value);
-  const base = trainTable ? zScoreBaseline(trainTable, testTable, det.config) : undefined;
+  const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold.value, s.timestamps);
+  // Every baseline under the model's own protocol, so metrics.json compares like with like.
+  const baselines = trainTable
+    ? Object.fromEntries((Object.keys(BASELINES) as BaselineName[]).map((name) => {
+      const b = runBaseline(name, trainTable!, testTable, det.config);
+      return [name, detectionMetrics(b.scores, testTable.labels, b.alerts, b.threshold, s.timestamps)];
+    }))
+    : null;
   const metrics = {
     modelVersion: det.modelVersion,
     config: det.config,
@@ -90,12 +97,12 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     scoring: { steps: s.total.length, seconds: round(scoreSeconds), stepsPerSecond: round(s.total.length / scoreSeconds), warmStart: follows },
     missing: s.missing,
     model,
-    baselineZScore: base ? detectionMetrics(base.scores, testTable.labels, base.alerts, base.threshold) : null,
+    baselines,
   };
   await writeBacktest(String(flags.out), scoresCsv(det, s, testTable.labels), metrics);
   if (flags.perSensor) await writeFile(path.join(String(flags.out), 'per-sensor.csv'), perSensorCsv(det, s));
   say(summaryLine('GANF', model));
-  if (metrics.baselineZScore) say(summaryLine('z-score baseline', metrics.baselineZScore));
+  for (const [name, m] of Object.entries(baselines ?? {})) say(summaryLine(`${BASELINES[name as BaselineName]} baseline`, m));
   say(`wrote ${path.join(String(flags.out), 'scores.csv')} and metrics.json`);
   return { detector: det, metrics };
 }
@@ -150,6 +157,7 @@ function summaryLine(name: string, m: ReturnType<typeof detectionMetrics>): stri
   const a = m.atModelThreshold;
   return `${name}: AUROC ${m.auroc.toFixed(3)}  AUPRC ${m.auprc!.toFixed(3)}  best F1 ${m.bestF1!.f1.toFixed(3)}  ` +
     `| at threshold: P ${a.precision.toFixed(2)} R ${a.recall.toFixed(2)} F1 ${a.f1.toFixed(2)}, events ${a.detectedEvents}/${a.totalEvents}, false-alarm events ${a.falseAlarmEvents}` +
+    (a.falseAlarmEventsPerDay !== null ? ` (${a.falseAlarmEventsPerDay.toFixed(2)}/day)` : '') +
     (a.medianDelaySteps !== null ? `, median delay ${a.medianDelaySteps} steps` : '');
 }
 

@@ -215,7 +215,7 @@ function findByName(header: string[], candidates: string[], what: string, option
   return hits[0]?.[1];
 }
 
-function planColumns(header: string[], opts: ResolvedCsvOptions, source?: string): ColumnPlan {
+function planColumns(header: string[], opts: ResolvedCsvOptions, notify: Notify, source?: string): ColumnPlan {
   const seen = new Set<string>();
   for (const h of header) {
     if (h === '') throw new DataError({ source, line: 1, reason: 'empty column name in header' });
@@ -227,8 +227,16 @@ function planColumns(header: string[], opts: ResolvedCsvOptions, source?: string
     if (at < 0) throw new DataError({ source, field: name, reason: `${option} names a column that is not in the header` });
     return at;
   };
+  // Label and ignored columns are optional: one preset serves a dataset's labelled runs and its
+  // label-free file (SKAB's anomaly-free.csv has no anomaly/changepoint columns). Said, not silent,
+  // because a misspelt name would otherwise leave the column in as a sensor.
+  const optional = (name: string, option: string) => {
+    const at = header.indexOf(name.trim());
+    if (at < 0) notify(`${source ?? 'csv'}: ${option} "${name}" is not in the header; ${option === 'labelColumn' ? 'no labels read' : 'nothing dropped'}`);
+    return at < 0 ? undefined : at;
+  };
 
-  const dropped = new Set(opts.dropColumns.map((c) => named(c, 'dropColumns')));
+  const dropped = new Set(opts.dropColumns.map((c) => optional(c, 'dropColumns')).filter((i) => i !== undefined));
   const timestampAt =
     opts.timestampColumn === null
       ? undefined
@@ -239,7 +247,7 @@ function planColumns(header: string[], opts: ResolvedCsvOptions, source?: string
     opts.labelColumn === null
       ? undefined
       : opts.labelColumn !== undefined
-        ? named(opts.labelColumn, 'labelColumn')
+        ? optional(opts.labelColumn, 'labelColumn')
         : findByName(header, LABEL_NAMES, 'label', 'labelColumn', source);
   if (timestampAt !== undefined && timestampAt === labelAt) {
     throw new DataError({ source, field: header[timestampAt], reason: 'the same column cannot be timestamp and label' });
@@ -293,7 +301,14 @@ function planColumns(header: string[], opts: ResolvedCsvOptions, source?: string
 
 // ---------------------------------------------------------------------------------------------
 
-export function parseCsv(text: string, options: CsvOptions = {}, source?: string): SeriesTable {
+/** Where the reader says what it did on its own (an optional column absent, an index column dropped). */
+export type Notify = (message: string) => void;
+
+const toStderr: Notify = (m) => {
+  if (process.env.GANF_QUIET !== '1') process.stderr.write(`[ganf] ${m}\n`);
+};
+
+export function parseCsv(text: string, options: CsvOptions = {}, source?: string, notify: Notify = toStderr): SeriesTable {
   const parsed = CsvOptionsSchema.safeParse(options);
   if (!parsed.success) {
     throw new DataError({ source, field: 'options', reason: z.prettifyError(parsed.error) });
@@ -303,7 +318,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, source?: string
   if (records.length === 0) throw new DataError({ source, reason: 'file is empty' });
 
   const header = records[0].fields.map((h) => h.trim());
-  const plan = planColumns(header, opts, source);
+  const plan = planColumns(header, opts, notify, source);
   const rows = records.slice(1);
   const T = rows.length;
   const K = plan.sensors.length;
@@ -361,16 +376,49 @@ export function parseCsv(text: string, options: CsvOptions = {}, source?: string
     }
   }
 
-  return {
+  return dropIndexColumns({
     timestamps,
     sensors: plan.sensors,
     features: plan.features,
     values,
     ...(labels ? { labels } : {}),
-  };
+  }, notify, source);
 }
 
-export async function readCsvFile(path: string, options: CsvOptions = {}): Promise<SeriesTable> {
+/**
+ * Integers rising by exactly 1 every row: a row number like Los-loop's `step`. A few rows cannot
+ * tell a row number from a reading that happens to count up, so short files are left alone.
+ */
+const INDEX_MIN_ROWS = 10;
+
+function isIndexColumn(values: Float32Array, K: number, k: number, T: number): boolean {
+  if (T < INDEX_MIN_ROWS) return false;
+  for (let t = 0; t < T; t++) {
+    const v = values[t * K + k];
+    if (!Number.isInteger(v) || (t > 0 && v - values[(t - 1) * K + k] !== 1)) return false;
+  }
+  return true;
+}
+
+/**
+ * A row-number column is not a sensor: kept, it would be standardised on the training range and
+ * then score every later row as an ever-growing anomaly. Dropped, with a message saying so.
+ */
+function dropIndexColumns(table: SeriesTable, notify: Notify, source?: string): SeriesTable {
+  const K = table.sensors.length;
+  const T = table.timestamps.length;
+  if (table.features.length !== 1 || K < 2) return table;
+  const index = table.sensors.map((_, k) => isIndexColumn(table.values, K, k, T));
+  if (!index.some(Boolean)) return table;
+  const keep = table.sensors.map((_, k) => k).filter((k) => !index[k]);
+  const dropped = table.sensors.filter((_, k) => index[k]);
+  notify(`${source ?? 'csv'}: column(s) ${dropped.join(', ')} look like a row index (integers rising by 1 every row); dropped, not used as sensors`);
+  const values = new Float32Array(T * keep.length);
+  for (let t = 0; t < T; t++) keep.forEach((k, j) => (values[t * keep.length + j] = table.values[t * K + k]));
+  return { ...table, sensors: keep.map((k) => table.sensors[k]), values };
+}
+
+export async function readCsvFile(path: string, options: CsvOptions = {}, notify?: Notify): Promise<SeriesTable> {
   const text = await readFile(path, 'utf8');
-  return parseCsv(text, options, path);
+  return parseCsv(text, options, path, notify);
 }

@@ -3,13 +3,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { auroc, auprc, bestF1, eventMetrics, pointMetrics, pointAdjustedF1, type EventMetrics, type PointMetrics } from './metrics.ts';
-import { topContributors, fitThreshold, type Detector, type TableScores } from '../detector.ts';
-import { fitZScoreBaseline, scoreZScore } from './baseline.ts';
-import { fillMissing } from '../ingest/missing.ts';
-import { trailingMean } from './batch-score.ts';
+import { topContributors, type Detector, type TableScores } from '../detector.ts';
+import { runBaseline, type ProtocolConfig } from './baselines/index.ts';
 import type { SeriesTable } from '../ingest/table.ts';
 import { SURPRISE_SOFT_CAP } from './calibration.ts';
-import type { GanfConfig } from '../config.ts';
 
 export interface DetectionMetrics {
   steps: number;
@@ -17,15 +14,22 @@ export interface DetectionMetrics {
   auroc: number | null;
   auprc: number | null;
   bestF1: { f1: number; precision: number; recall: number; threshold: number } | null;
-  atModelThreshold: ({ threshold: number; alertSteps: number } & Pick<PointMetrics, 'precision' | 'recall' | 'f1'> & Omit<EventMetrics, 'delays'>) | null;
+  /** Span of the scored data in days (from the timestamps; null without them). */
+  days: number | null;
+  atModelThreshold: ({ threshold: number; alertSteps: number; falseAlarmEventsPerDay: number | null } & Pick<PointMetrics, 'precision' | 'recall' | 'f1'> & Omit<EventMetrics, 'delays'>) | null;
   pointAdjustedF1_notPointwise: number | null;
 }
 
-export function detectionMetrics(scores: ArrayLike<number>, labels: Uint8Array | undefined, alerts: Uint8Array, threshold: number): DetectionMetrics {
+/**
+ * `timestamps` (epoch ms, one per step) turn false-alarm events into a rate per day of data, the
+ * number an operator weighs; without them the rate is null.
+ */
+export function detectionMetrics(scores: ArrayLike<number>, labels: Uint8Array | undefined, alerts: Uint8Array, threshold: number, timestamps?: ArrayLike<number>): DetectionMetrics {
   const steps = scores.length;
   const alertSteps = alerts.reduce((s, v) => s + v, 0);
+  const days = timestamps ? spanDays(timestamps) : null;
   if (!labels) {
-    return { steps, labelledSteps: 0, auroc: null, auprc: null, bestF1: null, atModelThreshold: null, pointAdjustedF1_notPointwise: null };
+    return { steps, labelledSteps: 0, auroc: null, auprc: null, bestF1: null, days, atModelThreshold: null, pointAdjustedF1_notPointwise: null };
   }
   const positives = labels.reduce((s, v) => s + v, 0);
   const hasBoth = positives > 0 && positives < steps;
@@ -37,13 +41,24 @@ export function detectionMetrics(scores: ArrayLike<number>, labels: Uint8Array |
     auroc: hasBoth ? auroc(scores, labels) : null,
     auprc: hasBoth ? auprc(scores, labels) : null,
     bestF1: hasBoth ? bestF1(scores, labels) : null,
+    days,
     atModelThreshold: {
       threshold, precision: pm.precision, recall: pm.recall, f1: pm.f1, alertSteps,
       eventRecall: em.eventRecall, detectedEvents: em.detectedEvents, totalEvents: em.totalEvents,
-      falseAlarmEvents: em.falseAlarmEvents, meanDelaySteps: em.meanDelaySteps, medianDelaySteps: em.medianDelaySteps,
+      falseAlarmEvents: em.falseAlarmEvents, falseAlarmEventsPerDay: days ? em.falseAlarmEvents / days : null,
+      meanDelaySteps: em.meanDelaySteps, medianDelaySteps: em.medianDelaySteps,
     },
     pointAdjustedF1_notPointwise: hasBoth ? pointAdjustedF1(scores, labels).f1 : null,
   };
+}
+
+/** Days covered by the steps: last - first plus one median sampling interval (the last step covers one). */
+export function spanDays(timestamps: ArrayLike<number>): number | null {
+  const n = timestamps.length;
+  if (n < 2) return null;
+  const gaps = Array.from({ length: n - 1 }, (_, i) => timestamps[i + 1] - timestamps[i]).sort((a, b) => a - b);
+  const interval = gaps[(gaps.length - 1) >> 1];
+  return (timestamps[n - 1] - timestamps[0] + interval) / 86_400_000;
 }
 
 /** scores.csv: timestamp,score,alert,top sensors (name:surprise|parents),label. */
@@ -88,15 +103,10 @@ export async function writeBacktest(dir: string, csv: string, metrics: unknown):
 }
 
 /**
- * The per-sensor z-score baseline (max |z| over sensors), averaged over the same trailing score
- * window as the model and thresholded label-free the same way, so a comparison measures the model.
+ * The per-sensor z-score baseline (max |z| over sensors) under GANF's protocol (see
+ * baselines/index.ts): same split, same score window, same label-free threshold.
  */
-export function zScoreBaseline(train: SeriesTable, test: SeriesTable, c: Pick<GanfConfig, 'data' | 'model' | 'threshold'>): { scores: Float32Array; alerts: Uint8Array; threshold: number } {
-  const tr = fillMissing(train, c.data.missing).table;
-  const te = fillMissing(test, c.data.missing).table;
-  const baseline = fitZScoreBaseline(tr);
-  const smooth = (v: Float64Array) => trailingMean(Float32Array.from(v), 1, c.model.scoreWindow);
-  const t = fitThreshold(smooth(scoreZScore(tr, baseline).scores), c.threshold).value;
-  const scores = smooth(scoreZScore(te, baseline).scores);
-  return { scores, alerts: Uint8Array.from(scores, (v) => (v > t ? 1 : 0)), threshold: t };
+export function zScoreBaseline(train: SeriesTable, test: SeriesTable, c: ProtocolConfig): { scores: Float32Array; alerts: Uint8Array; threshold: number } {
+  const { scores, alerts, threshold } = runBaseline('zscore', train, test, c);
+  return { scores, alerts, threshold };
 }

@@ -283,3 +283,32 @@ export function edgeAuroc(weights: number[][], truthEdges: [number, number][], d
   }
   return auroc(scores, labels);
 }
+
+/**
+ * Localisation: AUROC of per-sensor scores against per-sensor labels over every (step, sensor)
+ * cell. `perSensor` is T*Ks in `scored` order, `cellLabels` T*Kl in `labelled` order; a labelled
+ * sensor the method does not score (e.g. dropped as constant) gets the lowest score, since the
+ * method cannot point at it. Null when the cells hold only one class.
+ */
+export function cellAuroc(perSensor: Scores, scored: readonly string[], cellLabels: Binary, labelled: readonly string[]): number | null {
+  const Ks = scored.length;
+  const Kl = labelled.length;
+  if (Ks === 0 || Kl === 0) throw new RangeError('cellAuroc needs at least one scored and one labelled sensor');
+  if (perSensor.length % Ks !== 0 || cellLabels.length % Kl !== 0 || perSensor.length / Ks !== cellLabels.length / Kl) {
+    throw new RangeError(`perSensor (${perSensor.length} = T*${Ks}) and cellLabels (${cellLabels.length} = T*${Kl}) disagree on T`);
+  }
+  const position = new Map(scored.map((s, i) => [s, i] as const));
+  const at = labelled.map((s) => position.get(s));
+  const T = cellLabels.length / Kl;
+  const scores = new Float64Array(T * Kl);
+  let pos = 0;
+  for (let t = 0; t < T; t++) {
+    for (let j = 0; j < Kl; j++) {
+      const k = at[j];
+      scores[t * Kl + j] = k === undefined ? -Infinity : perSensor[t * Ks + k];
+      pos += cellLabels[t * Kl + j];
+    }
+  }
+  if (pos === 0 || pos === T * Kl) return null;
+  return auroc(scores, cellLabels);
+}

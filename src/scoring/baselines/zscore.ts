@@ -1,6 +1,8 @@
 // Per-sensor z-score baseline: the simplest detector that uses no graph and no density model, run
 // beside GANF so any claimed gain is measured against something that costs nothing.
-import { DataError, tableLength, type SeriesTable } from '../ingest/table.ts';
+import { DataError, tableLength, type SeriesTable } from '../../ingest/table.ts';
+import { rowsOf } from './columns.ts';
+import type { BaselineScores } from './types.ts';
 
 export interface ZScoreBaseline {
   kind: 'zscore-baseline';
@@ -11,14 +13,6 @@ export interface ZScoreBaseline {
   mean: number[][];
   std: number[][];
   dropped: { sensor: string; reason: string }[];
-}
-
-export interface BaselineScores {
-  /** Per step: max over sensors of the sensor's contribution. */
-  scores: Float64Array;
-  /** T*K' per-sensor |z| (max over a sensor's features), K' = baseline.sensors.length. */
-  contributions: Float32Array;
-  sensors: string[];
 }
 
 /** std <= this times |mean| counts as constant, the same rule the scaler uses. */
@@ -69,38 +63,25 @@ export function fitZScoreBaseline(train: SeriesTable): ZScoreBaseline {
 }
 
 export function scoreZScore(table: SeriesTable, baseline: ZScoreBaseline): BaselineScores {
-  const position = new Map(table.sensors.map((s, i) => [s, i] as const));
-  const missing = baseline.sensors.filter((s) => !position.has(s));
-  if (missing.length > 0) throw new DataError({ field: 'sensors', reason: `missing sensor(s) the baseline was fitted on: ${missing.join(', ')}` });
-  const sameFeatures =
-    table.features.length === baseline.features.length && table.features.every((f, i) => f === baseline.features[i]);
-  if (!sameFeatures) {
-    throw new DataError({
-      field: 'features',
-      reason: `features [${table.features.join(', ')}] differ from the baseline's [${baseline.features.join(', ')}]`,
-    });
-  }
-  const T = tableLength(table);
-  const K = table.sensors.length;
-  const D = table.features.length;
+  const rows = rowsOf(table, baseline, 'the scored table');
+  const T = rows.length;
+  const D = baseline.features.length;
   const Kb = baseline.sensors.length;
-  const cols = baseline.sensors.map((s) => position.get(s)!);
   const scores = new Float64Array(T);
-  const contributions = new Float32Array(T * Kb);
+  // T*K' per-sensor |z| (max over a sensor's features), K' = baseline.sensors.length.
+  const perSensor = new Float32Array(T * Kb);
   for (let t = 0; t < T; t++) {
     let worst = 0;
     for (let j = 0; j < Kb; j++) {
       let c = 0;
       for (let d = 0; d < D; d++) {
-        const v = table.values[(t * K + cols[j]) * D + d];
-        if (Number.isNaN(v)) throw missingError(table, t, cols[j], 'the scored table');
         const sd = baseline.std[j][d];
-        if (sd > 0) c = Math.max(c, Math.abs(v - baseline.mean[j][d]) / sd);
+        if (sd > 0) c = Math.max(c, Math.abs(rows[t][j * D + d] - baseline.mean[j][d]) / sd);
       }
-      contributions[t * Kb + j] = c;
+      perSensor[t * Kb + j] = c;
       worst = Math.max(worst, c);
     }
     scores[t] = worst;
   }
-  return { scores, contributions, sensors: [...baseline.sensors] };
+  return { scores, perSensor, sensors: [...baseline.sensors] };
 }
