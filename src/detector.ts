@@ -64,6 +64,8 @@ export interface TableScores {
   surprise: Float32Array;
   /** Steps at which a sensor that was constant in training read another value. */
   unseen: { t: number; sensor: string }[];
+  /** Steps at which a sensor read a value outside its plausible range (clipped before the model). */
+  implausible: { t: number; sensor: string }[];
   alerts: Uint8Array;
   missing: MissingReport;
 }
@@ -179,7 +181,9 @@ export function scoreTable(det: Detector, table: SeriesTable, opts: { warmStart?
   // soft cap); it joins the step's sensors as one more (top-k over K + 1 with it counted once).
   for (const u of unseen) total[u.t] = Math.max(total[u.t], spec.mode === 'joint' ? total[u.t] : unseenScore(spec, K));
   const alerts = Uint8Array.from(total, (v) => (v > det.threshold.value ? 1 : 0));
-  return { timestamps: filled.timestamps, sensors: det.sensors, total, perSensor: s.perSensor, surprise: surprises(det.calibration, s.perSensor, K), unseen, alerts, missing };
+  const implausible: { t: number; sensor: string }[] = [];
+  for (let i = 0; i < penalty.length; i++) if (penalty[i] > 0) implausible.push({ t: Math.floor(i / K), sensor: det.sensors[i % K] });
+  return { timestamps: filled.timestamps, sensors: det.sensors, total, perSensor: s.perSensor, surprise: surprises(det.calibration, s.perSensor, K), unseen, implausible, alerts, missing };
 }
 
 /** The aggregate a detector's config asks for, with top-k's default k resolved for its K sensors. */

@@ -119,6 +119,8 @@ test('one glitch reading is clipped to the plausible range: every score stays fi
   const a = scoreTable(detector, clean, { warmStart: true });
   const b = scoreTable(detector, glitched, { warmStart: true });
   assert.ok(b.total.every(Number.isFinite) && b.surprise.every(Number.isFinite));
+  const added = b.implausible.filter((x) => !a.implausible.some((y) => y.t === x.t && y.sensor === x.sensor));
+  assert.deepEqual(added, [{ t: 50, sensor: clean.sensors[3] }, { t: 51, sensor: clean.sensors[3] }]);
   assert.ok(b.total[50] > a.total[50] && b.total[50] > detector.threshold.value, 'the glitch itself is anomalous');
   // Clipped, the glitch is a bounded disturbance of the carried state: 60 steps later the scores
   // are back to within 5 % of the threshold's scale of the clean run.

@@ -47,6 +47,8 @@ export interface StepScore {
   perSensor: Float32Array;
   /** Per-sensor calibrated surprise (src/scoring/calibration.ts), same order. */
   surprise: Float32Array;
+  /** Indices (model order) of sensors whose reading was outside its plausible range (clipped). */
+  implausible: number[];
   alert: boolean;
 }
 
@@ -182,7 +184,9 @@ export class StreamScorer {
         const total = aggregateRow(perSensor, 0, K, det.calibration, spec);
         const surprise = new Float32Array(K);
         surpriseRow(det.calibration, perSensor, 0, K, surprise);
-        results.push({ total, perSensor, surprise, alert: total > det.threshold.value });
+        const implausible: number[] = [];
+        if (excess) for (let k = 0; k < K; k++) if (excess[(t * K + k) * B + b] > 0) implausible.push(k);
+        results.push({ total, perSensor, surprise, implausible, alert: total > det.threshold.value });
       }
       return results;
     });
