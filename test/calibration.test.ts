@@ -125,3 +125,12 @@ test('a sensor constant in training that moves is reported as an unseen value at
   // Absent when scoring: nothing to check, no error.
   assert.deepEqual(unseenConstantValues(table({ a: [1, 2] }), scaler), []);
 });
+
+test('the default training budget follows the data size: small files train in a few hundred steps, large ones are capped', async () => {
+  const { defaultMaxSteps } = await import('../src/flow/budget.ts');
+  assert.equal(defaultMaxSteps(320), 200);
+  assert.equal(defaultMaxSteps(4000), 500);
+  assert.equal(defaultMaxSteps(100_000), 800);
+  // Without train.maxSteps in the config, the budget is resolved when fitting (and written to the manifest).
+  assert.equal(parseConfig({}).train.maxSteps, undefined);
+});
