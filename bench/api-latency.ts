@@ -28,7 +28,7 @@ import { InfluxScoreStore } from '../src/ingest/influx-store.ts';
 import { ModelRegistry } from '../src/api/models/registry.ts';
 import { JsonlAlertStore } from '../src/api/alerts/store.ts';
 import { ingestAlert } from '../src/api/alerts/ingest.ts';
-import { sampleAlert } from '../src/api/testing.ts';
+import { sampleAlert } from '../test/helpers/api.ts';
 
 interface AutocannonResult {
   latency: { p50: number; p90: number; p99: number; average: number; max: number };

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The one test command (npm test): type-check, start the real Kafka and InfluxDB services the
+# The one test command (npm test): type-check, lint, start the real Kafka and InfluxDB services the
 # end-to-end tests need (idempotent), run every test file, and stop the services again if this
 # run started them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 npx tsc -p tsconfig.json --noEmit
+npm run --silent lint
 
 # Services already answering on 127.0.0.1 (e.g. after `npm run services:start`) are used as they
 # are; otherwise this run starts them and stops them again at the end.

@@ -1,6 +1,6 @@
 // A trained model on disk: one immutable directory with a manifest that says what everything is.
 // Written to a temporary sibling, fsynced, then renamed, so a reader never sees half a model.
-import { mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';

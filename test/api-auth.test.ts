@@ -3,7 +3,7 @@
 // subscriptions, readers only their own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitTiny, fixtureRows, startTestService, type TestService } from '../src/api/testing.ts';
+import { fitTiny, fixtureRows, startTestService, type TestService } from './helpers/api.ts';
 import { ROLE_RANK } from '../src/api/auth.ts';
 import type { Detector } from '../src/detector.ts';
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { loadDetector, type Detector } from '../src/detector.ts';
 import { sliceRows, type SeriesTable } from '../src/ingest/table.ts';
 import { StreamScorer } from '../src/scoring/stream-scorer.ts';
-import { fitTiny, reroutedGrid, sampleAlert, startTestService, type TestService } from '../src/api/testing.ts';
+import { fitTiny, reroutedGrid, sampleAlert, startTestService } from './helpers/api.ts';
 import { shadowScore } from '../src/api/refit/shadow.ts';
 import { ingestAlert } from '../src/api/alerts/ingest.ts';
 import { ksTwoSample, ksAgainst, kolmogorovQ, lag1Autocorrelation, PageHinkley } from '../src/api/drift.ts';

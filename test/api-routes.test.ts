@@ -8,7 +8,7 @@ import { scoreTable } from '../src/detector.ts';
 import { selectSensors } from '../src/ingest/table.ts';
 import { graphToJSON } from '../src/dag-learning/extract.ts';
 import type { Detector } from '../src/detector.ts';
-import { fitTiny, fixtureRows, sampleAlert, startTestService, tinyConfig, type TestService } from '../src/api/testing.ts';
+import { fitTiny, fixtureRows, sampleAlert, startTestService, tinyConfig, type TestService } from './helpers/api.ts';
 import { ingestAlert } from '../src/api/alerts/ingest.ts';
 import { JsonlAlertStore } from '../src/api/alerts/store.ts';
 import { normaliseAlert, AlertParseError } from '../src/api/alerts/model.ts';

@@ -14,7 +14,7 @@ import type { ScoredStep } from '../src/stream/processor.ts';
 import { scoreTable } from '../src/detector.ts';
 import { parentsOf } from '../src/dag-learning/extract.ts';
 import { AlertEngine, AlertRuleSchema, type AlertMessage } from '../src/scoring/alert-engine.ts';
-import { fitTiny, fixtureRows, startTestService, type TestService } from '../src/api/testing.ts';
+import { fitTiny, fixtureRows, startTestService, type TestService } from './helpers/api.ts';
 import type { Detector } from '../src/detector.ts';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { sampleAlert, startTestService, TEST_KEYS, type TestService } from '../src/api/testing.ts';
+import { sampleAlert, startTestService, TEST_KEYS, type TestService } from './helpers/api.ts';
 import { ingestAlert } from '../src/api/alerts/ingest.ts';
 import { verifySignature } from '../src/api/webhooks/payload.ts';
 import { parseApiConfig } from '../src/api/config.ts';

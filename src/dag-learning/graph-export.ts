@@ -28,6 +28,7 @@ export function toDot(graph: DagGraph, name = 'ganf'): string {
 
 // XML 1.0 cannot carry most C0 controls or lone surrogates even as character references, so a
 // name containing one cannot be exported faithfully: refuse rather than silently change it.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const XML_INVALID = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function xmlAttr(s: string): string {

@@ -48,6 +48,7 @@ export interface ParseOptions {
 
 // Names become InfluxDB tag values and Kafka keys: no control characters, no trailing backslash.
 const Name = z.string().min(1).max(256)
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
   .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters')
   .refine((v) => !v.endsWith('\\'), 'must not end with a backslash');
 // Values are checked for finiteness by hand (JSON.parse turns 1e999 into Infinity) so that error

@@ -120,7 +120,7 @@ export class StreamScorer {
     const B = scorers.length;
     if (B === 0) return [];
     const first = scorers[0];
-    const { K, D, H, det } = first;
+    const { K, D, det } = first;
     const row = K * D;
     if (raws.length !== B) throw new Error(`scoreTogether: ${raws.length} inputs for ${B} scorers`);
     const n = raws[0].length / row;

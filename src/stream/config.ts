@@ -3,7 +3,6 @@
  * section the pipeline runs on the built-in in-process source (a CSV replayed in process), so it
  * needs no services; with one it consumes the input topic as a consumer group.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ProcessorSettingsSchema } from './processor.ts';
 import { loadConfigFile, parseWith } from '../config.ts';

@@ -54,7 +54,7 @@ export class LiveScorer extends EventEmitter {
   private features = 1;
   private readonly detach: () => void;
 
-  constructor(private readonly registry: ModelRegistry, private readonly opts: LiveScorerOptions) {
+  constructor(registry: ModelRegistry, private readonly opts: LiveScorerOptions) {
     super();
     this.ringTimes = new Float64Array(opts.bufferSteps);
     const det = registry.activeDetector();

@@ -3,14 +3,14 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { initBackend } from '../flow/tf.ts';
-import { readCsvFile } from '../ingest/csv.ts';
-import { sliceRows, type SeriesTable } from '../ingest/table.ts';
-import { fitDetector, type Detector } from '../detector.ts';
-import { applyOverrides, loadConfigFile, parseConfig, type GanfConfig } from '../config.ts';
-import { parseApiConfig, type ApiConfigInput } from './config.ts';
-import { createApiService, type ApiService, type ServiceOptions } from './server.ts';
-import { ModelRegistry } from './models/registry.ts';
+import { initBackend } from '../../src/flow/tf.ts';
+import { readCsvFile } from '../../src/ingest/csv.ts';
+import { sliceRows, type SeriesTable } from '../../src/ingest/table.ts';
+import { fitDetector, type Detector } from '../../src/detector.ts';
+import { applyOverrides, loadConfigFile, parseConfig, type GanfConfig } from '../../src/config.ts';
+import { parseApiConfig, type ApiConfigInput } from '../../src/api/config.ts';
+import { createApiService, type ApiService, type ServiceOptions } from '../../src/api/server.ts';
+import { ModelRegistry } from '../../src/api/models/registry.ts';
 
 export const TINY = { 'train.maxSteps': 30, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8 };
 
@@ -99,10 +99,10 @@ export function sampleAlert(i: number, over: Record<string, unknown> = {}): Reco
  * of service (a rerouting), so the angles' relations (the graph) and levels change. Deterministic.
  */
 export async function reroutedGrid(opts: { seed?: number; days: number; shiftAt: number; lines?: number }): Promise<{ table: SeriesTable; outLines: string[]; shiftMs: number }> {
-  const { buildGridModel } = await import('../fixtures/grid.ts');
-  const { resolveTimeAxis } = await import('../fixtures/common.ts');
-  const { DcSolver, bridgeLines, networkConnected } = await import('../fixtures/powerflow.ts');
-  const { Rng } = await import('../util/rng.ts');
+  const { buildGridModel } = await import('../../src/fixtures/grid.ts');
+  const { resolveTimeAxis } = await import('../../src/fixtures/common.ts');
+  const { DcSolver, bridgeLines, networkConnected } = await import('../../src/fixtures/powerflow.ts');
+  const { Rng } = await import('../../src/util/rng.ts');
   const seed = opts.seed ?? 1;
   const axis = resolveTimeAxis({ seed, trainDays: opts.days, testDays: 1 }, seed);
   const model = buildGridModel(seed, axis);
