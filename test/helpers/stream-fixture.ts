@@ -10,7 +10,7 @@ import { AlertEngine, type AlertMessage, type AlertRule } from '../../src/scorin
 import { encodeReading } from '../../src/ingest/messages.ts';
 import type { IncomingMessage, OutgoingMessage } from '../../src/ingest/kafka-client.ts';
 
-export const TINY = { 'train.maxSteps': 40, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8 };
+export const TINY = { 'train.maxSteps': 80, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8 };
 
 export async function tinyDetector(fixture: 'grid' | 'traffic' = 'grid'): Promise<{ detector: Detector; test: SeriesTable }> {
   const config = parseConfig(applyOverrides(loadConfigFile(`config/${fixture}.json`), TINY));
