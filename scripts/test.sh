@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 npx tsc -p tsconfig.json --noEmit
 
+# The real-browser tests drive Debian's chromium; install it on a fresh machine.
+command -v chromium >/dev/null 2>&1 || bash scripts/install-chromium.sh
+
 # Services already answering on 127.0.0.1 (e.g. after `npm run services:start`) are used as they
 # are; otherwise this run starts them and stops them again at the end.
 started=0

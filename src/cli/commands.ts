@@ -7,6 +7,7 @@ import { sliceRows, tableLength, type SeriesTable } from '../ingest/table.ts';
 import { fitDetector, scoreTable, saveDetector, loadDetector, type Detector } from '../detector.ts';
 import { detectionMetrics, scoresCsv, writeBacktest, zScoreBaseline } from '../scoring/backtest.ts';
 import { configFromFlags } from './options.ts';
+import { writeBacktestReport } from './backtest-report.ts';
 import { csvOptionsOf, type GanfConfig } from '../config.ts';
 
 type Flags = Record<string, unknown>;
@@ -92,9 +93,20 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     baselineZScore: base ? detectionMetrics(base.scores, testTable.labels, base.alerts, base.threshold) : null,
   };
   await writeBacktest(String(flags.out), scoresCsv(det, s, testTable.labels), metrics);
+  // The HTML report beside scores.csv: every method of the run, GANF first.
+  await writeBacktestReport({
+    file: path.join(String(flags.out), 'report.html'),
+    title: `GANF backtest: ${path.basename(String(flags.test ?? flags.data))}`,
+    subtitle: `model ${det.modelVersion}, ${det.sensors.length} sensors, ${det.graph.size} DAG edges`,
+    det, scores: s, test: testTable, truthFile: flags.truth ? String(flags.truth) : undefined,
+    methods: [
+      { name: 'GANF', scores: s.total, threshold: det.threshold.value, alerts: s.alerts, metrics: model },
+      ...(base && metrics.baselineZScore ? [{ name: 'z-score', scores: base.scores, threshold: base.threshold, alerts: base.alerts, metrics: metrics.baselineZScore }] : []),
+    ],
+  });
   say(summaryLine('GANF', model));
   if (metrics.baselineZScore) say(summaryLine('z-score baseline', metrics.baselineZScore));
-  say(`wrote ${path.join(String(flags.out), 'scores.csv')} and metrics.json`);
+  say(`wrote ${path.join(String(flags.out), 'scores.csv')}, metrics.json and report.html`);
   return { detector: det, metrics };
 }
 
@@ -122,7 +134,7 @@ export async function runDemo(flags: Flags): Promise<void> {
   say(`demo: training GANF on ${dir}/train.csv with ${preset}, then backtesting on ${dir}/test.csv`);
   await runBacktest({
     config: preset, train: path.join(dir, 'train.csv'), test: path.join(dir, 'test.csv'),
-    out, saveModel: path.join(out, 'model'),
+    out, saveModel: path.join(out, 'model'), truth: path.join(dir, 'truth.json'),
   });
   // The same test data as a live stream: messages -> aligner -> incremental scorer -> alerts,
   // through the in-process source (no broker needed), as `ganf serve` runs it.

@@ -29,7 +29,8 @@ addModelOptions(addDataOptions(program.command('backtest').description('train (o
   .option('--split <fraction>', 'share of --data used for training', Number)
   .option('--model <dir>', 'use this trained model instead of training')
   .option('--save-model <dir>', 'also write the trained model here')
-  .requiredOption('--out <dir>', 'output directory (scores.csv, metrics.json)')
+  .option('--truth <json>', 'truth file naming the sensors of each labelled interval (the fixtures\' truth.json), shown in report.html')
+  .requiredOption('--out <dir>', 'output directory (scores.csv, metrics.json, report.html)')
   .action(async (o) => { await runBacktest(o); });
 
 program.command('fixtures').description('regenerate the built-in grid and traffic fixtures')
