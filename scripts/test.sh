@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 npx tsc -p tsconfig.json --noEmit
 
+# The console the API serves at /ui, built from ui/console.
+node --import tsx scripts/build-ui.ts
+
 # The real-browser tests drive Debian's chromium; install it on a fresh machine.
 command -v chromium >/dev/null 2>&1 || bash scripts/install-chromium.sh
 

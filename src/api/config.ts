@@ -30,6 +30,11 @@ export const ApiConfigSchema = z.strictObject({
   dataDir: z.string().default('var/api'),
   /** Model versions live in <modelsRoot>/versions/<version>, the pointer in <modelsRoot>/active. */
   modelsRoot: z.string().default('models'),
+  /** The operator console at /ui: static files built from ui/console (npm run build:ui). */
+  ui: z.strictObject({
+    enabled: z.boolean().default(true),
+    dir: z.string().default(path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'dist', 'ui')),
+  }).prefault({}),
   bodyLimitBytes: z.number().int().positive().default(1 << 20),
   scoreBodyLimitBytes: z.number().int().positive().default(16 << 20),
   /** fsync every appended alert/delivery record (off only for benchmarks of the API itself). */

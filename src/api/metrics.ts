@@ -100,6 +100,7 @@ export class ApiMetrics {
   readonly consumerLag = new Gauge('ganf_consumer_lag_messages', 'Kafka consumer lag (high watermark - committed offset), by group, topic, partition');
   readonly sseClients = new Gauge('ganf_sse_clients', 'Connected Server-Sent Events clients');
   readonly webhookDeliveries = new Counter('ganf_webhook_deliveries_total', 'Webhook delivery attempts, by result (delivered, retry, failed)');
+  readonly webhookSilenced = new Counter('ganf_webhook_silenced_total', 'Alert changes not pushed to webhooks because an active silence matched the alert');
   readonly webhookFailed = new Gauge('ganf_webhook_deliveries_failed', 'Deliveries that exhausted their retries (kept, see GET /subscriptions/{id}/deliveries)');
   readonly modelInfo = new Gauge('ganf_active_model_info', 'The active model version (value 1)');
   readonly modelSwaps = new Counter('ganf_model_activations_total', 'Model activations, by reason (promote, rollback, refit)');

@@ -11,6 +11,7 @@ import { KeyStore } from './auth.ts';
 import type { ApiConfig } from './config.ts';
 import { ApiMetrics } from './metrics.ts';
 import { JsonlAlertStore } from './alerts/store.ts';
+import { SilenceStore } from './silences/store.ts';
 import { AlertTopicConsumer } from './alerts/ingest.ts';
 import { SubscriptionStore } from './webhooks/store.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
@@ -42,7 +43,8 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
   const alerts = new JsonlAlertStore(path.join(config.dataDir, 'alerts'), { sync: config.fsync });
   alerts.onChange(() => metrics.alertChanges.inc());
   const subs = new SubscriptionStore(path.join(config.dataDir, 'webhooks'), { sync: config.fsync });
-  const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks }, metrics);
+  const silences = new SilenceStore(path.join(config.dataDir, 'silences'));
+  const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks, silenced: (a) => silences.silencing(a).length > 0 }, metrics);
   const registry = await ModelRegistry.open(config.modelsRoot);
   const live = new LiveScorer(registry, { bufferSteps: config.live.bufferSteps, warmupSteps: config.live.warmupSteps, drift: config.drift, metrics });
   const jobs = new RefitJobs({
@@ -120,7 +122,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     }
   });
 
-  const deps: AppDeps = { config, keys, metrics, alerts, subs, dispatcher, registry, live, jobs, influx, checks };
+  const deps: AppDeps = { config, keys, metrics, alerts, silences, subs, dispatcher, registry, live, jobs, influx, checks };
   const app = await buildApp(deps);
   if (consumer) await consumer.start();
 
