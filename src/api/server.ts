@@ -72,7 +72,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
         for (const row of seriesRows(sr)) {
           for (const [k, v] of Object.entries(row)) {
             if (!k.startsWith('last_') || typeof v !== 'number') continue;
-            metrics.streamIngest.set({ site: String(sr.tags.site ?? ''), counter: k.slice(5) }, v);
+            metrics.streamIngest.set({ counter: k.slice(5), site: String(sr.tags.site ?? '') }, v);
           }
         }
       }
@@ -88,7 +88,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     metrics.addCollector(async () => {
       metrics.consumerLag.reset();
       for (const g of [{ groupId: k.groupId, topic: k.alertsTopic }, ...k.lagGroups]) {
-        for (const l of await p.lag(g.groupId, g.topic)) metrics.consumerLag.set({ group: g.groupId, topic: g.topic, partition: String(l.partition) }, l.lag);
+        for (const l of await p.lag(g.groupId, g.topic)) metrics.consumerLag.set({ group: g.groupId, partition: String(l.partition), topic: g.topic }, l.lag);
       }
     });
     metrics.addCollector(async () => {
@@ -104,7 +104,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     metrics.alerts.reset();
     for (const [k, n] of Object.entries(alerts.counts().byStatusSeverity)) {
       const [status, severity] = k.split('|');
-      metrics.alerts.set({ status, severity }, n);
+      metrics.alerts.set({ severity, status }, n);
     }
     metrics.modelInfo.reset();
     const v = registry.activeVersion();

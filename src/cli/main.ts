@@ -63,6 +63,7 @@ program.command('serve').description('stream: score sensor messages from Kafka (
   .option('--speed <x>', 'in-process source: event time per wall-clock time (0 = as fast as possible)', Number)
   .option('--format <f>', 'in-process source: reading | snapshot')
   .option('--out <dir>', 'in-process source: where scores.csv and alerts.jsonl go')
+  .option('--metrics-port <n>', 'serve Prometheus metrics at http://127.0.0.1:<n>/metrics (0 = any free port)', Number)
   .action((o) => runServe(o));
 
 program.command('replay').description('stream a CSV into a Kafka topic as sensor messages, at a chosen rate')

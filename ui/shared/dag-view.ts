@@ -61,6 +61,8 @@ export function drawDag(container: HTMLElement, data: SerializedGraph, opts: Dag
     renderEdgeLabels: opts.edgeLabels ?? graph.size <= 120,
     defaultEdgeType: 'arrow',
     labelRenderedSizeThreshold: 0,
+    // Every label of a small graph (sensor names are the point); sigma's grid thins them for big ones.
+    labelDensity: graph.order <= 100 ? 20 : 1,
     allowInvalidContainer: true,
   });
   if (opts.onNodeClick) {

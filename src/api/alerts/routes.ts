@@ -111,14 +111,14 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     // Replay and subscribe in the same tick: store changes are synchronous, so nothing falls between.
     for (const c of store.changesSince(after)) send(c);
     const off = store.onChange(send);
-    metrics.sseClients.set({}, (metrics.sseClients.get() ?? 0) + 1);
+    metrics.sseClients.inc();
     const beat = setInterval(() => res.write(`: heartbeat ${new Date().toISOString()}\n\n`), opts.heartbeatMs);
     const cleanup = (): void => {
       if (closed) return;
       closed = true;
       off();
       clearInterval(beat);
-      metrics.sseClients.set({}, Math.max(0, (metrics.sseClients.get() ?? 1) - 1));
+      metrics.sseClients.dec();
     };
     const end = (): void => {
       cleanup();
