@@ -85,6 +85,17 @@ test('console: reader sees pipeline alerts live and is refused actions; operator
   assert.equal(silenceAnswer.status(), 403);
   assert.equal(stack.svc.deps.alerts.get(fresh.id)!.ack, null);
   assert.equal(stack.svc.deps.silences.list().length, 0);
+  // Promotion from the models page: refused for a reader too.
+  await page.goto(`${stack.url}/ui/#/models`);
+  const promote = `#models-table tr:has(td:text-is("${stack.other.modelVersion}")) button`;
+  await page.waitForSelector(promote);
+  const [readerPromote] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith(`/models/${stack.other.modelVersion}/promote`)),
+    page.click(promote),
+  ]);
+  assert.equal(readerPromote.status(), 403);
+  assert.equal(stack.svc.deps.registry.activeVersion(), stack.det.modelVersion);
+  await page.goto(`${stack.url}/ui/#/alerts`);
 
   // The operator: acknowledgement and silence go through, and the row updates over SSE.
   await page.click('#logout');
@@ -123,6 +134,36 @@ test('console: reader sees pipeline alerts live and is refused actions; operator
   assert.equal(g.order, stack.det.sensors.length);
   assert.equal(g.size, stack.det.graph.size);
   assert.ok(g.canvases > 0);
+
+  // Graph diff between the two versions: the page's counts are the API's.
+  const diff = JSON.parse((await stack.svc.app.inject({ url: `/graph/diff?from=${stack.det.modelVersion}&to=${stack.other.modelVersion}`, headers: stack.svc.auth('reader') })).body);
+  await page.goto(`${stack.url}/ui/#/diff?from=${stack.det.modelVersion}&to=${stack.other.modelVersion}`);
+  await page.waitForSelector('#diff-summary');
+  assert.match((await page.textContent('#diff-summary'))!, new RegExp(`^${diff.added.length} added, ${diff.removed.length} removed, ${diff.reweighted.length} reweighted`));
+  assert.ok(diff.added.length + diff.removed.length + diff.reweighted.length > 0, 'the two fits learned different graphs');
+  await page.waitForSelector('#diff-graph canvas');
+
+  // The operator promotes the other version from the models page, then rolls back.
+  await page.goto(`${stack.url}/ui/#/models`);
+  await page.waitForSelector(promote);
+  const [opPromote] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith(`/models/${stack.other.modelVersion}/promote`)),
+    page.click(promote),
+  ]);
+  assert.equal(opPromote.status(), 200);
+  assert.equal(stack.svc.deps.registry.activeVersion(), stack.other.modelVersion);
+  await page.waitForSelector('#rollback');
+  const [opRollback] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/models/rollback')),
+    page.click('#rollback'),
+  ]);
+  assert.equal(opRollback.status(), 200);
+  assert.equal(stack.svc.deps.registry.activeVersion(), stack.det.modelVersion);
+
+  // The silence made from the alerts list, expired from the silences page.
+  await page.goto(`${stack.url}/ui/#/silences`);
+  await page.click(`#silences-table tr[data-id="${silences[0].id}"] button`);
+  await waitFor('the silence to expire', 10_000, async () => stack.svc.deps.silences.get(silences[0].id)!.status.state === 'expired');
   assert.deepEqual(unexpected(errors), []);
   phase('graph checked');
 });
