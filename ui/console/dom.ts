@@ -17,7 +17,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<s
 export function flash(text: string, kind: 'ok' | 'error' = 'ok'): void {
   const f = document.getElementById('flash')!;
   f.textContent = text;
-  f.className = kind;
+  f.className = text ? kind : '';
 }
 
 export const fmtTime = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '–');

@@ -57,5 +57,9 @@ async function route(): Promise<void> {
   }
 }
 
-window.addEventListener('hashchange', () => void route());
+// A message belongs to the view it came from.
+window.addEventListener('hashchange', () => {
+  flash('');
+  void route();
+});
 void route();

@@ -33,6 +33,12 @@ export async function modelsView(root: HTMLElement): Promise<void> {
         h('tbody', {}, ...jobs.items.map((j) => h('tr', {}, h('td', {}, j.id), h('td', {}, j.trigger ?? ''), h('td', {}, j.status), h('td', {}, j.phase),
           h('td', {}, h('progress', { max: '1', value: String(j.progress) })), h('td', {}, fmtTime(j.createdAt ?? null)),
           h('td', {}, j.result ? `${j.result.outcome ?? ''} ${j.result.version ?? ''}` : j.error ?? ''))))));
+  // A job in progress: refresh its progress while this page stays open.
+  if (jobs.items.some((j) => j.status === 'queued' || j.status === 'running')) {
+    setTimeout(() => {
+      if (location.hash.startsWith('#/models') && root.isConnected) reload();
+    }, 2000);
+  }
   const drift = h('div', { id: 'drift' }, h('h3', {}, 'Drift monitors'));
   root.append(drift);
   try {
