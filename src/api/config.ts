@@ -1,5 +1,6 @@
 // The API service's settings (config/api*.json), validated once with zod; errors name the field.
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { MEASUREMENTS } from '../stream/sinks.ts';
 import { loadConfigFile, parseWith } from '../config.ts';
@@ -33,7 +34,7 @@ export const ApiConfigSchema = z.strictObject({
   /** The operator console at /ui: static files built from ui/console (npm run build:ui). */
   ui: z.strictObject({
     enabled: z.boolean().default(true),
-    dir: z.string().default(path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'dist', 'ui')),
+    dir: z.string().default(fileURLToPath(new URL('../../dist/ui', import.meta.url))),
   }).prefault({}),
   bodyLimitBytes: z.number().int().positive().default(1 << 20),
   scoreBodyLimitBytes: z.number().int().positive().default(16 << 20),
