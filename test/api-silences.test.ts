@@ -1,10 +1,10 @@
 // Silences (Alertmanager-style matchers and windows; operators create and expire them; silenced
 // alerts are stored and listed but not pushed to webhooks) and false-positive marks (kept with the
-// alert across restarts).
+// alert across restarts; a refit keeps their steps as training data).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { sampleAlert, startTestService, type TestService } from '../src/api/testing.ts';
+import { fitTiny, fixtureRows, sampleAlert, startTestService, type TestService } from '../src/api/testing.ts';
 import { ingestAlert } from '../src/api/alerts/ingest.ts';
 import { JsonlAlertStore } from '../src/api/alerts/store.ts';
 import { SilenceStore, matches } from '../src/api/silences/store.ts';
@@ -88,4 +88,33 @@ test('false-positive marks: operators only, kept with the alert, sent on the SSE
   const unmarked = await svc.app.inject({ method: 'POST', url, headers: svc.auth('operator'), payload: { falsePositive: false } });
   assert.equal(json(unmarked).falsePositive, null);
   assert.equal((await svc.app.inject({ method: 'POST', url: '/alerts/nope/false-positive', headers: svc.auth('operator'), payload: {} })).statusCode, 404);
+});
+
+test('a refit leaves out the steps of stored alerts except those marked false positive', { timeout: 120_000 }, async () => {
+  const table = await fixtureRows('grid', 'test', 0, 300);
+  const det = await fitTiny(await fixtureRows('grid', 'train', 0, 600));
+  const withModel = await startTestService([det], { fsync: false });
+  try {
+    const K = table.sensors.length;
+    const readings = Array.from({ length: 300 }, (_, t) => ({ timestamp: table.timestamps[t], values: Object.fromEntries(table.sensors.map((s, k) => [s, table.values[t * K + k]])) }));
+    const at = (t: number) => new Date(table.timestamps[t]).toISOString();
+    const normal = ingestAlert(withModel.deps.alerts, sampleAlert(1, { startsAt: at(50), endsAt: at(60), status: 'resolved' })).alert;
+    const fp = ingestAlert(withModel.deps.alerts, sampleAlert(2, { startsAt: at(150), endsAt: at(170), status: 'resolved' })).alert;
+    const refit = async () => {
+      const r = await withModel.app.inject({ method: 'POST', url: '/refit', headers: withModel.auth('operator'), payload: { source: { kind: 'readings', readings }, autoPromote: false } });
+      assert.equal(r.statusCode, 202, r.body);
+      const job = json(r);
+      // Only the data selection matters here: stop the training at once.
+      await withModel.app.inject({ method: 'DELETE', url: `/jobs/${job.id}`, headers: withModel.auth('operator') });
+      await withModel.deps.jobs.wait(job.id);
+      return job.request.excludedIntervals as number;
+    };
+    assert.equal(await refit(), 2, 'both alerts left out');
+    await withModel.app.inject({ method: 'POST', url: `/alerts/${fp.id}/false-positive`, headers: withModel.auth('operator'), payload: { comment: 'switching' } });
+    assert.equal(await refit(), 1, 'the false positive stays in the training data');
+    assert.equal(withModel.deps.alerts.get(normal.id)!.falsePositive, null);
+  } finally {
+    await withModel.close();
+    det.model.dispose();
+  }
 });
