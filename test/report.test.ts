@@ -56,6 +56,12 @@ test('downsampling keeps every peak and the intervals stay exact', () => {
   assert.deepEqual(d.methods[0].alertSpans, [{ from: 7777_000, to: 7778_000 }]);
   assert.ok(d.methods[0].roc!.length <= 50);
   assert.deepEqual(bucketMax([1, 5, 2, 3, 9, 0], 2, 2), [[2, 5], [9, 0]]);
+  // Without labels: no curves, no labelled spans, the timeline still there.
+  const unlabelled = reportData({ ...input, labels: undefined });
+  assert.equal(unlabelled.methods[0].roc, null);
+  assert.equal(unlabelled.methods[0].pr, null);
+  assert.deepEqual(unlabelled.labelSpans, []);
+  assert.equal(unlabelled.time.length, Math.ceil(T / Math.ceil(T / 2000)), 'default limit: at most 2000 points');
 });
 
 test('a title cannot break out of the page and the data cannot end its script element', async () => {
@@ -94,6 +100,7 @@ test('ganf backtest writes report.html that opens from disk and shows every part
           roc: roc.map((s) => [s.name, s.data.length]),
           pr: pr.map((s) => [s.name, s.data.length]),
           heatmapCells: hm[0].data.length,
+          labelledMarks: hm[1].data.length,
           nodes: r.dag!.graph.order,
           edges: r.dag!.graph.size,
           dagCanvases: document.querySelectorAll('#dag canvas').length,
@@ -108,6 +115,10 @@ test('ganf backtest writes report.html that opens from disk and shows every part
       assert.deepEqual(seen.pr.map((s) => s[0]), ['GANF', 'z-score']);
       for (const [, n] of [...seen.roc, ...seen.pr]) assert.ok(Number(n) > 10, 'curves have points');
       assert.equal(seen.heatmapCells, 1440 / 5 * detector.sensors.length);
+      // Every labelled interval of truth.json names sensors: each gets its marks on the heatmap.
+      const marked = (truth.anomalies as { sensors: string[]; startIndex: number; endIndex: number }[])
+        .reduce((n, a) => n + a.sensors.filter((x) => detector.sensors.includes(x)).length * (Math.floor((a.endIndex - 1) / 5) - Math.floor(a.startIndex / 5) + 1), 0);
+      assert.equal(seen.labelledMarks, marked);
       assert.equal(seen.nodes, detector.sensors.length);
       assert.equal(seen.edges, detector.graph.size);
       assert.ok(seen.dagCanvases > 0, 'sigma drew its canvases');
