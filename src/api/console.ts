@@ -3,7 +3,7 @@
 // role. These three file routes are the only ones the console opens, declared public here.
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { HttpProblem } from './problems.ts';
@@ -13,7 +13,7 @@ export async function consoleRoutes(app: FastifyInstance, opts: { dir: string })
   // serve: false — only reply.sendFile (with its path checks); the routes below are our own so
   // that their auth is declared like every other route's.
   await app.register(fastifyStatic, { root: opts.dir, serve: false });
-  const send = (file: string, reply: import('fastify').FastifyReply) => {
+  const send = (file: string, reply: FastifyReply) => {
     if (!existsSync(opts.dir)) throw new HttpProblem(503, `the console is not built (${opts.dir} is missing): run npm run build:ui`);
     return reply.header('cache-control', 'no-cache').sendFile(file);
   };
