@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 npx tsc -p tsconfig.json --noEmit
 npm run --silent lint
 
+# The console the API serves at /ui, built from ui/console.
+node scripts/build-ui.mjs
+
+# The real-browser tests drive Debian's chromium; install it on a fresh machine.
+command -v chromium >/dev/null 2>&1 || bash scripts/install-chromium.sh
+
 # Services already answering on 127.0.0.1 (e.g. after `npm run services:start`) are used as they
 # are; otherwise this run starts them and stops them again at the end.
 started=0

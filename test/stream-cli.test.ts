@@ -2,7 +2,7 @@
 // into the real broker, as a user runs them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import type { SeriesTable } from '../src/ingest/table.ts';
 import type { KafkaClient } from '../src/ingest/kafka-client.ts';
 import type { AlertMessage } from '../src/scoring/alert-engine.ts';
 import { tinyDetector, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
-import { kafkaClient, readTopic, runId, KAFKA_BROKERS } from './helpers/services.ts';
+import { kafkaClient, readTopic, runId, waitFor, KAFKA_BROKERS } from './helpers/services.ts';
 import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
 
 const run = promisify(execFile);
@@ -56,6 +56,43 @@ test('ganf serve without a broker replays the fixture in process: scores and ale
   assert.ok(expected.length > 0);
   assert.deepEqual(alerts.map(alertKey), expected.map(alertKey));
   for (const a of alerts) assert.match(stderr, new RegExp(`alert ${a.status.toUpperCase()} .* id=${a.fingerprint}`));
+});
+
+test('ganf serve logs pino JSON lines with levels and serves Prometheus metrics on --metrics-port while it runs', { timeout: 90_000 }, async () => {
+  // About 10 s of replay (1440 five-minute steps at 40,000x), long enough to scrape mid-run.
+  const child = spawn('node', [...CLI, 'serve', '--model', path.join(dir, 'model'), '--out', path.join(dir, 'serve-metrics'), '--site', 'demo', '--speed', '40000', '--metrics-port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const lines: string[] = [];
+  let buf = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    lines.push(...parts);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  try {
+    const json = () => lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; name: string; metricsUrl?: string });
+    const url = await waitFor('the metrics URL in the log', 30_000, async () => json().find((l) => l.metricsUrl)?.metricsUrl);
+    const text = await waitFor('steps counted in /metrics', 30_000, async () => {
+      const t = await (await fetch(url)).text();
+      const m = /ganf_stream_steps_total\{site="demo"\} (\d+)/.exec(t);
+      return m && Number(m[1]) > 0 ? t : null;
+    });
+    assert.match(text, /process_cpu_user_seconds_total \d/, 'prom-client default process metrics');
+    assert.match(text, /nodejs_eventloop_lag_seconds /);
+    assert.match(text, /ganf_stream_last_score\{site="demo"\} /);
+    assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
+    assert.equal(await exited, 0);
+    const start = json().find((l) => l.msg.startsWith('no broker configured'));
+    assert.ok(start, 'the operational lines are JSON');
+    assert.equal(start.level, 30, 'info');
+    assert.equal(start.name, 'ganf-serve');
+    const alerts = json().filter((l) => l.msg.startsWith('alert '));
+    assert.ok(alerts.length > 0 && alerts.every((l) => l.level === 40), 'alerts are logged at warn');
+    assert.ok(!lines.some((l) => /^\[\d{4}-\d\d-\d\dT/.test(l)), 'no stamp lines left');
+  } finally {
+    child.kill();
+  }
 });
 
 test('ganf serve reports a bad config value with its field path and exits 1', async () => {

@@ -9,6 +9,8 @@ import { z } from 'zod';
 import problems from './problems.ts';
 import { authPlugin, keyRoutes, type KeyStore } from './auth.ts';
 import { alertRoutes } from './alerts/routes.ts';
+import { silenceRoutes } from './silences/routes.ts';
+import { consoleRoutes } from './console.ts';
 import { subscriptionRoutes } from './webhooks/routes.ts';
 import { modelRoutes } from './models/routes.ts';
 import { scoreRoutes } from './scoring/routes.ts';
@@ -17,6 +19,7 @@ import { healthRoutes, type Check } from './health.ts';
 import type { ApiConfig } from './config.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { AlertStore } from './alerts/store.ts';
+import type { SilenceStore } from './silences/store.ts';
 import type { SubscriptionStore } from './webhooks/store.ts';
 import type { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import type { ModelRegistry } from './models/registry.ts';
@@ -29,6 +32,7 @@ export interface AppDeps {
   keys: KeyStore;
   metrics: ApiMetrics;
   alerts: AlertStore;
+  silences: SilenceStore;
   subs: SubscriptionStore;
   dispatcher: WebhookDispatcher;
   registry: ModelRegistry;
@@ -101,7 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
-    deps.metrics.httpDuration.observe({ route, method: req.method, status: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);
+    deps.metrics.httpDuration.observe({ method: req.method, route, status: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);
   });
 
   app.get('/openapi.json', {
@@ -110,7 +114,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(keyRoutes, { keys: deps.keys });
   await app.register(healthRoutes, { metrics: deps.metrics, registry: deps.registry, live: deps.live, checks: deps.checks, startedAt: Date.now() });
-  await app.register(alertRoutes, { store: deps.alerts, metrics: deps.metrics, heartbeatMs: config.sse.heartbeatMs, maxBufferedBytes: config.sse.maxBufferedBytes });
+  await app.register(alertRoutes, {
+    store: deps.alerts, metrics: deps.metrics, heartbeatMs: config.sse.heartbeatMs, maxBufferedBytes: config.sse.maxBufferedBytes,
+    silencing: (a) => deps.silences.silencing(a),
+  });
+  await app.register(silenceRoutes, { silences: deps.silences });
+  if (config.ui.enabled) await app.register(consoleRoutes, { dir: config.ui.dir });
   await app.register(subscriptionRoutes, { subs: deps.subs, dispatcher: deps.dispatcher, allowedHosts: config.webhooks.allowedHosts });
   await app.register(modelRoutes, { registry: deps.registry, metrics: deps.metrics, rateLimits: config.rateLimits });
   await app.register(scoreRoutes, { registry: deps.registry, metrics: deps.metrics, influx: deps.influx, bodyLimit: config.scoreBodyLimitBytes, rateLimits: config.rateLimits });

@@ -1,5 +1,6 @@
 // The API service's settings (config/api*.json), validated once with zod; errors name the field.
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { MEASUREMENTS } from '../stream/sinks.ts';
 import { loadConfigFile, parseWith } from '../config.ts';
@@ -30,6 +31,11 @@ export const ApiConfigSchema = z.strictObject({
   dataDir: z.string().default('var/api'),
   /** Model versions live in <modelsRoot>/versions/<version>, the pointer in <modelsRoot>/active. */
   modelsRoot: z.string().default('models'),
+  /** The operator console at /ui: static files built from ui/console (npm run build:ui). */
+  ui: z.strictObject({
+    enabled: z.boolean().default(true),
+    dir: z.string().default(fileURLToPath(new URL('../../dist/ui', import.meta.url))),
+  }).prefault({}),
   bodyLimitBytes: z.number().int().positive().default(1 << 20),
   scoreBodyLimitBytes: z.number().int().positive().default(16 << 20),
   /** fsync every appended alert/delivery record (off only for benchmarks of the API itself). */

@@ -78,7 +78,7 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRoutesOptio
     schema: { tags: ['health'], summary: 'Prometheus metrics (text format 0.0.4)', response: { 200: z.string(), ...problemResponses() } },
   }, async (_req, reply) => {
     const text = await opts.metrics.render();
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').serializer((s: string) => s).send(text);
+    return reply.type(opts.metrics.contentType).serializer((s: string) => s).send(text);
   });
 
   r.get('/drift', {

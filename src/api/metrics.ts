@@ -1,122 +1,52 @@
-// A small Prometheus registry (text exposition format 0.0.4): counters, gauges and histograms with
-// labels, plus collectors that refresh gauges at scrape time (consumer lag, drift, alert counts).
-type Labels = Record<string, string>;
+// The API's Prometheus metrics, on prom-client with its default process metrics (CPU, memory,
+// event-loop lag, GC, handles). One registry per service instance, so several services in one
+// process (tests) do not share series. Gauges that mirror other sources (consumer lag, drift,
+// alert counts) are refreshed by collectors at scrape time. prom-client prints labels in the order
+// the call site gives them: call sites give them sorted by name, as the exposition always was.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-function labelKey(labels: Labels): string {
-  return Object.keys(labels).sort().map((k) => `${k}="${escapeLabel(labels[k])}"`).join(',');
-}
-
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
-
-function fmt(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
-}
-
-interface Metric {
-  render(): string[];
-}
-
-export class Counter implements Metric {
-  private readonly values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string) {}
-  inc(labels: Labels = {}, by = 1): void {
-    const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
-  }
-  get(labels: Labels = {}): number {
-    return this.values.get(labelKey(labels)) ?? 0;
-  }
-  render(): string[] {
-    const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    if (this.values.size === 0) out.push(`${this.name} 0`);
-    for (const [k, v] of this.values) out.push(`${this.name}${k ? `{${k}}` : ''} ${fmt(v)}`);
-    return out;
-  }
-}
-
-export class Gauge implements Metric {
-  private values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string) {}
-  set(labels: Labels, v: number): void {
-    this.values.set(labelKey(labels), v);
-  }
-  get(labels: Labels = {}): number | undefined {
-    return this.values.get(labelKey(labels));
-  }
-  /** Replaces every series (for gauges recomputed at scrape time). */
-  reset(): void {
-    this.values = new Map();
-  }
-  render(): string[] {
-    const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    for (const [k, v] of this.values) out.push(`${this.name}${k ? `{${k}}` : ''} ${fmt(v)}`);
-    return out;
-  }
-}
-
-export class Histogram implements Metric {
-  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
-  constructor(readonly name: string, readonly help: string, readonly buckets: number[]) {}
-  observe(labels: Labels, v: number): void {
-    const k = labelKey(labels);
-    let s = this.series.get(k);
-    if (!s) this.series.set(k, (s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
-    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]) s.counts[i]++;
-    s.sum += v;
-    s.count++;
-  }
-  count(labels: Labels = {}): number {
-    return this.series.get(labelKey(labels))?.count ?? 0;
-  }
-  render(): string[] {
-    const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const [k, s] of this.series) {
-      const sep = k ? ',' : '';
-      this.buckets.forEach((b, i) => out.push(`${this.name}_bucket{${k}${sep}le="${fmt(b)}"} ${s.counts[i]}`));
-      out.push(`${this.name}_bucket{${k}${sep}le="+Inf"} ${s.count}`);
-      out.push(`${this.name}_sum${k ? `{${k}}` : ''} ${fmt(s.sum)}`);
-      out.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`);
-    }
-    return out;
-  }
-}
-
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Every metric the API exposes, in one place (names are part of the API: see docs/api.md). */
 export class ApiMetrics {
-  readonly stepsScored = new Counter('ganf_steps_scored_total', 'Time steps scored, by source (stream = live scorer, api = POST /score) and model version');
-  readonly scoringLatency = new Histogram('ganf_scoring_latency_seconds', 'Time to score one call (a stream step or a POST /score batch)', LATENCY_BUCKETS);
-  readonly alertsIngested = new Counter('ganf_alerts_ingested_total', 'Alert messages taken in, by outcome (created, updated, unchanged, stale)');
-  readonly alerts = new Gauge('ganf_alerts', 'Alerts held, by status and severity');
-  readonly alertChanges = new Counter('ganf_alert_changes_total', 'Alert changes committed (alert updates and acks)');
-  readonly deadLettered = new Counter('ganf_dead_lettered_messages_total', 'Messages this service could not process and dead-lettered, by topic');
-  readonly deadLetterTopicMessages = new Gauge('ganf_dead_letter_topic_messages', 'Messages held in each configured dead-letter topic (sum of partition high watermarks)');
-  readonly consumerLag = new Gauge('ganf_consumer_lag_messages', 'Kafka consumer lag (high watermark - committed offset), by group, topic, partition');
-  readonly sseClients = new Gauge('ganf_sse_clients', 'Connected Server-Sent Events clients');
-  readonly webhookDeliveries = new Counter('ganf_webhook_deliveries_total', 'Webhook delivery attempts, by result (delivered, retry, failed)');
-  readonly webhookFailed = new Gauge('ganf_webhook_deliveries_failed', 'Deliveries that exhausted their retries (kept, see GET /subscriptions/{id}/deliveries)');
-  readonly modelInfo = new Gauge('ganf_active_model_info', 'The active model version (value 1)');
-  readonly modelSwaps = new Counter('ganf_model_activations_total', 'Model activations, by reason (promote, rollback, refit)');
-  readonly refitJobs = new Counter('ganf_refit_jobs_total', 'Refit jobs finished, by outcome (promoted, candidate, failed, cancelled)');
-  readonly drift = new Gauge('ganf_drift_detected', 'Drift monitor state (1 = drifting), by monitor (ks, page_hinkley, input_mean)');
-  readonly driftKsStatistic = new Gauge('ganf_drift_ks_statistic', 'Two-sample KS statistic of recent scores against the calibration scores');
-  readonly driftKsPValue = new Gauge('ganf_drift_ks_pvalue', 'p-value of the KS test (asymptotic)');
-  readonly driftPageHinkley = new Gauge('ganf_drift_page_hinkley', 'Page-Hinkley statistic on standardised scores');
-  readonly inputMeanShift = new Gauge('ganf_input_mean_shift_sd', 'Per-sensor mean of standardised recent inputs (training sd units)');
-  readonly streamIngest = new Gauge('ganf_stream_ingest', 'The streaming pipeline\'s cumulative ingest counters per site (last ganf_ingest point in InfluxDB): accepted readings, late, duplicates, degraded steps, ...');
-  readonly httpDuration = new Histogram('ganf_http_request_duration_seconds', 'HTTP request duration, by route and status class', LATENCY_BUCKETS);
+  readonly registry = new Registry();
+  private readonly r = [this.registry];
+  readonly stepsScored = new Counter({ name: 'ganf_steps_scored_total', help: 'Time steps scored, by source (stream = live scorer, api = POST /score) and model version', labelNames: ['source', 'model_version'], registers: this.r });
+  readonly scoringLatency = new Histogram({ name: 'ganf_scoring_latency_seconds', help: 'Time to score one call (a stream step or a POST /score batch)', labelNames: ['source'], buckets: LATENCY_BUCKETS, registers: this.r });
+  readonly alertsIngested = new Counter({ name: 'ganf_alerts_ingested_total', help: 'Alert messages taken in, by outcome (created, updated, unchanged, stale)', labelNames: ['outcome'], registers: this.r });
+  readonly alerts = new Gauge({ name: 'ganf_alerts', help: 'Alerts held, by status and severity', labelNames: ['status', 'severity'], registers: this.r });
+  readonly alertChanges = new Counter({ name: 'ganf_alert_changes_total', help: 'Alert changes committed (alert updates, acks, false-positive marks)', registers: this.r });
+  readonly deadLettered = new Counter({ name: 'ganf_dead_lettered_messages_total', help: 'Messages this service could not process and dead-lettered, by topic', labelNames: ['topic'], registers: this.r });
+  readonly deadLetterTopicMessages = new Gauge({ name: 'ganf_dead_letter_topic_messages', help: 'Messages held in each configured dead-letter topic (sum of partition high watermarks)', labelNames: ['topic'], registers: this.r });
+  readonly consumerLag = new Gauge({ name: 'ganf_consumer_lag_messages', help: 'Kafka consumer lag (high watermark - committed offset), by group, topic, partition', labelNames: ['group', 'partition', 'topic'], registers: this.r });
+  readonly sseClients = new Gauge({ name: 'ganf_sse_clients', help: 'Connected Server-Sent Events clients', registers: this.r });
+  readonly webhookDeliveries = new Counter({ name: 'ganf_webhook_deliveries_total', help: 'Webhook delivery attempts, by result (delivered, retry, failed)', labelNames: ['result'], registers: this.r });
+  readonly webhookSilenced = new Counter({ name: 'ganf_webhook_silenced_total', help: 'Alert changes not pushed to webhooks because an active silence matched the alert', registers: this.r });
+  readonly webhookFailed = new Gauge({ name: 'ganf_webhook_deliveries_failed', help: 'Deliveries that exhausted their retries (kept, see GET /subscriptions/{id}/deliveries)', registers: this.r });
+  readonly modelInfo = new Gauge({ name: 'ganf_active_model_info', help: 'The active model version (value 1)', labelNames: ['version'], registers: this.r });
+  readonly modelSwaps = new Counter({ name: 'ganf_model_activations_total', help: 'Model activations, by reason (promote, rollback, refit)', labelNames: ['reason'], registers: this.r });
+  readonly refitJobs = new Counter({ name: 'ganf_refit_jobs_total', help: 'Refit jobs finished, by outcome (promoted, candidate, failed, cancelled)', labelNames: ['outcome'], registers: this.r });
+  readonly drift = new Gauge({ name: 'ganf_drift_detected', help: 'Drift monitor state (1 = drifting), by monitor (ks, page_hinkley, input_mean)', labelNames: ['monitor'], registers: this.r });
+  readonly driftKsStatistic = new Gauge({ name: 'ganf_drift_ks_statistic', help: 'Two-sample KS statistic of recent scores against the calibration scores', registers: this.r });
+  readonly driftKsPValue = new Gauge({ name: 'ganf_drift_ks_pvalue', help: 'p-value of the KS test (asymptotic)', registers: this.r });
+  readonly driftPageHinkley = new Gauge({ name: 'ganf_drift_page_hinkley', help: 'Page-Hinkley statistic on standardised scores', registers: this.r });
+  readonly inputMeanShift = new Gauge({ name: 'ganf_input_mean_shift_sd', help: 'Per-sensor mean of standardised recent inputs (training sd units)', labelNames: ['sensor'], registers: this.r });
+  readonly streamIngest = new Gauge({ name: 'ganf_stream_ingest', help: 'The streaming pipeline\'s cumulative ingest counters per site (last ganf_ingest point in InfluxDB): accepted readings, late, duplicates, degraded steps, ...', labelNames: ['site', 'counter'], registers: this.r });
+  readonly httpDuration = new Histogram({ name: 'ganf_http_request_duration_seconds', help: 'HTTP request duration, by route and status class', labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers: this.r });
 
   private readonly collectors: (() => Promise<void> | void)[] = [];
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
 
   /** Run before every scrape (refresh gauges from their sources). */
   addCollector(fn: () => Promise<void> | void): void {
     this.collectors.push(fn);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
 
   async render(): Promise<string> {
@@ -127,7 +57,6 @@ export class ApiMetrics {
         // A source that cannot be read leaves its gauges as they were; /ready reports the source.
       }
     }
-    const all: Metric[] = Object.values(this).filter((v): v is Metric => v instanceof Counter || v instanceof Gauge || v instanceof Histogram);
-    return all.flatMap((m) => m.render()).join('\n') + '\n';
+    return this.registry.metrics();
   }
 }

@@ -11,6 +11,7 @@ import { KeyStore } from './auth.ts';
 import type { ApiConfig } from './config.ts';
 import { ApiMetrics } from './metrics.ts';
 import { JsonlAlertStore } from './alerts/store.ts';
+import { SilenceStore } from './silences/store.ts';
 import { AlertTopicConsumer } from './alerts/ingest.ts';
 import { SubscriptionStore } from './webhooks/store.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
@@ -42,7 +43,8 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
   const alerts = new JsonlAlertStore(path.join(config.dataDir, 'alerts'), { sync: config.fsync });
   alerts.onChange(() => metrics.alertChanges.inc());
   const subs = new SubscriptionStore(path.join(config.dataDir, 'webhooks'), { sync: config.fsync });
-  const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks }, metrics);
+  const silences = new SilenceStore(path.join(config.dataDir, 'silences'));
+  const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks, silenced: (a) => silences.silencing(a).length > 0 }, metrics);
   const registry = await ModelRegistry.open(config.modelsRoot);
   const live = new LiveScorer(registry, { bufferSteps: config.live.bufferSteps, warmupSteps: config.live.warmupSteps, drift: config.drift, metrics });
   const jobs = new RefitJobs({
@@ -70,7 +72,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
         for (const row of seriesRows(sr)) {
           for (const [k, v] of Object.entries(row)) {
             if (!k.startsWith('last_') || typeof v !== 'number') continue;
-            metrics.streamIngest.set({ site: String(sr.tags.site ?? ''), counter: k.slice(5) }, v);
+            metrics.streamIngest.set({ counter: k.slice(5), site: String(sr.tags.site ?? '') }, v);
           }
         }
       }
@@ -86,7 +88,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     metrics.addCollector(async () => {
       metrics.consumerLag.reset();
       for (const g of [{ groupId: k.groupId, topic: k.alertsTopic }, ...k.lagGroups]) {
-        for (const l of await p.lag(g.groupId, g.topic)) metrics.consumerLag.set({ group: g.groupId, topic: g.topic, partition: String(l.partition) }, l.lag);
+        for (const l of await p.lag(g.groupId, g.topic)) metrics.consumerLag.set({ group: g.groupId, partition: String(l.partition), topic: g.topic }, l.lag);
       }
     });
     metrics.addCollector(async () => {
@@ -102,7 +104,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     metrics.alerts.reset();
     for (const [k, n] of Object.entries(alerts.counts().byStatusSeverity)) {
       const [status, severity] = k.split('|');
-      metrics.alerts.set({ status, severity }, n);
+      metrics.alerts.set({ severity, status }, n);
     }
     metrics.modelInfo.reset();
     const v = registry.activeVersion();
@@ -120,7 +122,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     }
   });
 
-  const deps: AppDeps = { config, keys, metrics, alerts, subs, dispatcher, registry, live, jobs, influx, checks };
+  const deps: AppDeps = { config, keys, metrics, alerts, silences, subs, dispatcher, registry, live, jobs, influx, checks };
   const app = await buildApp(deps);
   if (consumer) await consumer.start();
 

@@ -8,6 +8,7 @@ import { fitDetector, scoreTable, saveDetector, loadDetector, recalibrate, type 
 import { detectionMetrics, scoresCsv, perSensorCsv, writeBacktest } from '../scoring/backtest.ts';
 import { BASELINES, runBaseline, type BaselineName } from '../scoring/baselines/index.ts';
 import { configFromFlags } from './options.ts';
+import { writeBacktestReport } from './backtest-report.ts';
 import { csvOptionsOf, type GanfConfig } from '../config.ts';
 
 type Flags = Record<string, unknown>;
@@ -82,12 +83,13 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
   const scoreSeconds = (performance.now() - started) / 1000;
   const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold.value, s.timestamps);
   // Every baseline under the model's own protocol, so metrics.json compares like with like.
-  const baselines = trainTable
-    ? Object.fromEntries((Object.keys(BASELINES) as BaselineName[]).map((name) => {
-      const b = runBaseline(name, trainTable!, testTable, det.config);
-      return [name, detectionMetrics(b.scores, testTable.labels, b.alerts, b.threshold, s.timestamps)];
-    }))
-    : null;
+  const baselineRuns = trainTable
+    ? (Object.keys(BASELINES) as BaselineName[]).map((name) => {
+      const run = runBaseline(name, trainTable!, testTable, det.config);
+      return { name, run, metrics: detectionMetrics(run.scores, testTable.labels, run.alerts, run.threshold, s.timestamps) };
+    })
+    : [];
+  const baselines = trainTable ? Object.fromEntries(baselineRuns.map((r) => [r.name, r.metrics])) : null;
   const metrics = {
     modelVersion: det.modelVersion,
     config: det.config,
@@ -101,9 +103,20 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
   };
   await writeBacktest(String(flags.out), scoresCsv(det, s, testTable.labels), metrics);
   if (flags.perSensor) await writeFile(path.join(String(flags.out), 'per-sensor.csv'), perSensorCsv(det, s));
+  // The HTML report beside scores.csv: every method of the run, GANF first.
+  await writeBacktestReport({
+    file: path.join(String(flags.out), 'report.html'),
+    title: `GANF backtest: ${path.basename(String(flags.test ?? flags.data))}`,
+    subtitle: `model ${det.modelVersion}, ${det.sensors.length} sensors, ${det.graph.size} DAG edges`,
+    det, scores: s, test: testTable, truthFile: flags.truth ? String(flags.truth) : undefined,
+    methods: [
+      { name: 'GANF', scores: s.total, threshold: det.threshold.value, alerts: s.alerts, metrics: model },
+      ...baselineRuns.map((r) => ({ name: BASELINES[r.name], scores: r.run.scores, threshold: r.run.threshold, alerts: r.run.alerts, metrics: r.metrics })),
+    ],
+  });
   say(summaryLine('GANF', model));
-  for (const [name, m] of Object.entries(baselines ?? {})) say(summaryLine(`${BASELINES[name as BaselineName]} baseline`, m));
-  say(`wrote ${path.join(String(flags.out), 'scores.csv')} and metrics.json`);
+  for (const r of baselineRuns) say(summaryLine(`${BASELINES[r.name]} baseline`, r.metrics));
+  say(`wrote ${path.join(String(flags.out), 'scores.csv')}, metrics.json and report.html`);
   return { detector: det, metrics };
 }
 
@@ -143,7 +156,7 @@ export async function runDemo(flags: Flags): Promise<void> {
   say(`demo: training GANF on ${dir}/train.csv with ${preset}, then backtesting on ${dir}/test.csv`);
   await runBacktest({
     config: preset, train: path.join(dir, 'train.csv'), test: path.join(dir, 'test.csv'),
-    out, saveModel: path.join(out, 'model'),
+    out, saveModel: path.join(out, 'model'), truth: path.join(dir, 'truth.json'),
   });
   // The same test data as a live stream: messages -> aligner -> incremental scorer -> alerts,
   // through the in-process source (no broker needed), as `ganf serve` runs it.

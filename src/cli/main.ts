@@ -40,7 +40,8 @@ addModelOptions(addDataOptions(program.command('backtest').description('train (o
   .option('--model <dir>', 'use this trained model instead of training')
   .option('--save-model <dir>', 'also write the trained model here')
   .option('--per-sensor', 'also write per-sensor.csv: every sensor\'s calibrated surprise per step')
-  .requiredOption('--out <dir>', 'output directory (scores.csv, metrics.json)')
+  .option('--truth <json>', 'truth file naming the sensors of each labelled interval (the fixtures\' truth.json), shown in report.html')
+  .requiredOption('--out <dir>', 'output directory (scores.csv, metrics.json, report.html)')
   .action(async (o) => { await runBacktest(o); });
 
 program.command('fixtures').description('regenerate the built-in grid and traffic fixtures')
@@ -73,6 +74,7 @@ program.command('serve').description('stream: score sensor messages from Kafka (
   .option('--speed <x>', 'in-process source: event time per wall-clock time (0 = as fast as possible)', Number)
   .option('--format <f>', 'in-process source: reading | snapshot')
   .option('--out <dir>', 'in-process source: where scores.csv and alerts.jsonl go')
+  .option('--metrics-port <n>', 'serve Prometheus metrics at http://127.0.0.1:<n>/metrics (0 = any free port)', Number)
   .action((o) => runServe(o));
 
 program.command('replay').description('stream a CSV into a Kafka topic as sensor messages, at a chosen rate')

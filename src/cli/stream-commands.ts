@@ -13,11 +13,14 @@ import { KafkaPipeline } from '../stream/kafka-pipeline.ts';
 import { runInProcess } from '../stream/in-process.ts';
 import { replayTable, producerSend } from '../stream/replay.ts';
 import { FileSink, InfluxSink, LogSink, type StreamSink } from '../stream/sinks.ts';
+import { StreamMetrics } from '../stream/metrics.ts';
+import { serveLogger } from '../stream/log.ts';
 import type { AlertMessage } from '../scoring/alert-engine.ts';
+import type { Logger } from 'pino';
 
 type Flags = Record<string, unknown>;
+/** End-of-run reports for a person at a terminal (the in-process mode, `ganf replay`). */
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
-const stamp = (msg: string) => say(`[${new Date().toISOString()}] ${msg}`);
 
 function streamConfigFromFlags(flags: Flags): StreamConfig {
   const raw = loadStreamConfig(flags.config as string | undefined);
@@ -33,6 +36,7 @@ function streamConfigFromFlags(flags: Flags): StreamConfig {
     'source.speed': flags.speed,
     'source.format': flags.format,
     'source.out': flags.out,
+    'metrics.port': flags.metricsPort,
   }), flags.config ? String(flags.config) : 'command-line options');
 }
 
@@ -66,43 +70,55 @@ function influxSink(config: StreamConfig, det: Detector): InfluxSink | null {
 
 export async function runServe(flags: Flags): Promise<void> {
   const config = streamConfigFromFlags(flags);
+  const log = serveLogger();
   await initBackend();
   const det = await modelFor(config);
   if (det.config.model.encoder !== 'stateful') throw new Error(`model ${det.modelVersion} uses the windowed encoder; streaming needs model.encoder = "stateful"`);
-  stamp(`model ${det.modelVersion}: ${det.sensors.length} sensors, interval ${det.config.data.intervalMs} ms, threshold ${det.threshold.value.toFixed(3)}`);
-  const sinks: StreamSink[] = [new LogSink(stamp)];
+  log.info({ modelVersion: det.modelVersion, sensors: det.sensors.length, intervalMs: det.config.data.intervalMs, threshold: det.threshold.value },
+    `model ${det.modelVersion}: ${det.sensors.length} sensors, interval ${det.config.data.intervalMs} ms, threshold ${det.threshold.value.toFixed(3)}`);
+  // Alerts at warn: they are what an operator tails the log for.
+  const sinks: StreamSink[] = [new LogSink((m) => log.warn(m))];
   const influx = influxSink(config, det);
   if (influx) sinks.push(influx);
-  if (config.kafka) await serveKafka(config, det, sinks);
-  else await serveInProcess(config, det, sinks);
+  const metrics = config.metrics ? new StreamMetrics() : null;
+  if (metrics) sinks.push(metrics.sink());
+  const server = metrics && config.metrics ? await metrics.listen(config.metrics.host, config.metrics.port) : null;
+  if (server) log.info({ metricsUrl: server.url }, `metrics at ${server.url}`);
+  try {
+    if (config.kafka) await serveKafka(config, det, sinks, log, metrics);
+    else await serveInProcess(config, det, sinks, log);
+  } finally {
+    await server?.close();
+  }
 }
 
-async function serveKafka(config: StreamConfig, det: Detector, sinks: StreamSink[]): Promise<void> {
+async function serveKafka(config: StreamConfig, det: Detector, sinks: StreamSink[], log: Logger, metrics: StreamMetrics | null): Promise<void> {
   const k = config.kafka!;
   const client = createKafkaClient({ brokers: k.brokers, clientId: k.clientId, logLevel: k.logLevel });
   const pipeline = new KafkaPipeline({
-    client, detector: det, kafka: k, processing: config.processing, sinks, sink: config.sink, log: stamp,
+    client, detector: det, kafka: k, processing: config.processing, sinks, sink: config.sink, log: (m) => log.info(m),
     onFatal: (err) => {
       // Nothing uncommitted is lost (the next start resumes from the checkpoint): exit so a supervisor restarts us.
-      stamp(`fatal: ${err.message}; exiting`);
+      log.fatal({ err }, `fatal: ${err.message}; exiting`);
       process.exit(1);
     },
   });
+  metrics?.watchPipeline(() => pipeline.stats, () => pipeline.assignment);
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => { stopped = resolve; });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
-      stamp(`${sig} again: exiting without waiting`);
+      log.warn(`${sig} again: exiting without waiting`);
       process.exit(130);
     }
-    stamp(`${sig}: finishing the batch in progress, committing and leaving the group`);
+    log.info(`${sig}: finishing the batch in progress, committing and leaving the group`);
     pipeline.stop().then(() => {
-      stamp(`stopped cleanly after ${pipeline.stats.batches} batches (${pipeline.stats.steps} steps, ${pipeline.stats.alerts} alert notifications, ${pipeline.stats.deadLetters} dead letters)`);
+      log.info({ ...pipeline.stats }, `stopped cleanly after ${pipeline.stats.batches} batches (${pipeline.stats.steps} steps, ${pipeline.stats.alerts} alert notifications, ${pipeline.stats.deadLetters} dead letters)`);
       stopped();
     }, (err: Error) => {
-      stamp(`error while stopping: ${err.message}`);
+      log.error({ err }, `error while stopping: ${err.message}`);
       process.exitCode = 1;
       stopped();
     });
@@ -110,11 +126,11 @@ async function serveKafka(config: StreamConfig, det: Detector, sinks: StreamSink
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   await pipeline.start();
-  stamp(`consuming ${k.inputTopic} as group ${k.groupId} on ${k.brokers.join(',')}; alerts -> ${k.alertsTopic}, dead letters -> ${k.deadLetterTopic}, state -> ${k.stateTopic}` +
+  log.info({ inputTopic: k.inputTopic, groupId: k.groupId }, `consuming ${k.inputTopic} as group ${k.groupId} on ${k.brokers.join(',')}; alerts -> ${k.alertsTopic}, dead letters -> ${k.deadLetterTopic}, state -> ${k.stateTopic}` +
     (config.influx ? `, scores -> ${config.influx.url}/${config.influx.database}` : ''));
   const timer = setInterval(() => {
     const s = pipeline.stats;
-    stamp(`progress: ${s.messages} messages, ${s.steps} steps, ${s.alerts} alert notifications, ${s.deadLetters} dead letters, ${s.batches} batches; partitions [${pipeline.assignment.join(', ')}]`);
+    log.info({ messages: s.messages, steps: s.steps, alerts: s.alerts, deadLetters: s.deadLetters, batches: s.batches, partitions: pipeline.assignment }, `progress: ${s.messages} messages, ${s.steps} steps, ${s.alerts} alert notifications, ${s.deadLetters} dead letters, ${s.batches} batches; partitions [${pipeline.assignment.join(', ')}]`);
   }, config.statsIntervalMs);
   try {
     await done;
@@ -123,23 +139,23 @@ async function serveKafka(config: StreamConfig, det: Detector, sinks: StreamSink
   }
 }
 
-async function serveInProcess(config: StreamConfig, det: Detector, sinks: StreamSink[]): Promise<void> {
+async function serveInProcess(config: StreamConfig, det: Detector, sinks: StreamSink[], log: Logger): Promise<void> {
   const src = config.source;
   const csv = csvOptionsOf(det.config.data);
   const table = await readCsvFile(src.csv, csv);
   const files = new FileSink(src.out);
   const ac = new AbortController();
   const onSignal = () => {
-    stamp('stopping the replay');
+    log.info('stopping the replay');
     ac.abort();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  stamp(`no broker configured: replaying ${src.csv} (${tableLength(table)} steps, site "${src.site}", ${src.format} messages, ` +
+  log.info(`no broker configured: replaying ${src.csv} (${tableLength(table)} steps, site "${src.site}", ${src.format} messages, ` +
     `${src.speed ? `${src.speed}x real time` : 'as fast as possible'}) through the in-process source`);
   const summary = await runInProcess({
     detector: det, table, site: src.site, format: src.format, speed: src.speed, processing: config.processing,
-    sinks: [...sinks, files], signal: ac.signal, log: stamp, statsIntervalMs: config.statsIntervalMs,
+    sinks: [...sinks, files], signal: ac.signal, log: (m) => log.info(m), statsIntervalMs: config.statsIntervalMs,
   });
   const fired = summary.alerts.filter((a) => a.status === 'firing');
   const unknown = summary.stats.flatMap((s) => Object.entries(s.unknown).map(([k, v]) => `${k} (${v})`));

@@ -96,8 +96,8 @@ export function auroc(scores: Scores, labels: Binary): number {
   return (rankSumPos - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
-/** Sweeps thresholds from high to low; tied scores enter together (one threshold per distinct score). */
-function sweep(scores: Scores, labels: Binary, visit: (tp: number, fp: number, threshold: number) => void): void {
+/** Sweeps thresholds from high to low; tied scores enter together (one threshold per distinct score). Also draws the report's curves. */
+export function sweep(scores: Scores, labels: Binary, visit: (tp: number, fp: number, threshold: number) => void): void {
   const idx = descending(scores);
   let tp = 0;
   let fp = 0;

@@ -67,6 +67,11 @@ export const StreamConfigSchema = z.strictObject({
   source: SourceSettingsSchema.prefault({}),
   processing: ProcessorSettingsSchema.prefault({}),
   sink: SinkSettingsSchema.prefault({}),
+  /** Prometheus metrics over HTTP (GET /metrics); off without a port. Port 0 = any free port. */
+  metrics: z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535),
+  }).optional(),
   /** Progress line interval. */
   statsIntervalMs: z.number().int().min(100).default(10000),
 });

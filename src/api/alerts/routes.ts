@@ -18,6 +18,8 @@ export const StoredAlertSchema = AlertSchema.extend({
   seq: z.number().int().describe('Sequence number of the latest change (the SSE event id)'),
   ack: AckSchema.nullable(),
   acks: z.array(AckSchema),
+  falsePositive: AckSchema.nullable().describe('Who marked the alert a false positive, when and why (null: not marked)'),
+  silencedBy: z.array(z.string()).describe('Ids of the active silences matching the alert now (its webhooks are held back)'),
 });
 
 const FilterSchema = z.object({
@@ -29,13 +31,15 @@ const FilterSchema = z.object({
   severity: z.string().min(1).optional(),
 });
 
-export const ChangeEventSchema = z.object({ seq: z.number().int(), type: z.enum(['alert', 'ack']), at: z.string(), alert: StoredAlertSchema });
+export const ChangeEventSchema = z.object({ seq: z.number().int(), type: z.enum(['alert', 'ack', 'false-positive']), at: z.string(), alert: StoredAlertSchema });
 
 export interface AlertRoutesOptions {
   store: AlertStore;
   metrics: ApiMetrics;
   heartbeatMs: number;
   maxBufferedBytes: number;
+  /** Ids of the active silences matching an alert (none without a silence store). */
+  silencing?: (a: StoredAlert) => string[];
 }
 
 function matchesFilter(a: StoredAlert, f: z.infer<typeof FilterSchema>): boolean {
@@ -50,6 +54,8 @@ function matchesFilter(a: StoredAlert, f: z.infer<typeof FilterSchema>): boolean
 export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { store, metrics } = opts;
+  // Silences change with time, so whether an alert is silenced is worked out when it is served.
+  const view = (a: StoredAlert) => ({ ...a, silencedBy: opts.silencing?.(a) ?? [] });
   const open = new Set<() => void>();
   app.addHook('onClose', async () => {
     for (const end of [...open]) end();
@@ -66,7 +72,8 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     },
   }, async (req) => {
     try {
-      return store.query(req.query);
+      const page = store.query(req.query);
+      return { ...page, items: page.items.map(view) };
     } catch (err) {
       if (err instanceof CursorError) throw new HttpProblem(400, err.message, [{ field: 'querystring.cursor', message: err.message }]);
       throw err;
@@ -97,21 +104,21 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     let closed = false;
     const send = (c: AlertChange): void => {
       if (closed || !matchesFilter(c.alert, q)) return;
-      res.write(`id: ${c.seq}\nevent: ${c.type}\ndata: ${JSON.stringify(c)}\n\n`);
+      res.write(`id: ${c.seq}\nevent: ${c.type}\ndata: ${JSON.stringify({ ...c, alert: view(c.alert) })}\n\n`);
       // A client that cannot keep up is dropped; it comes back with Last-Event-ID and is replayed.
       if (res.writableLength > opts.maxBufferedBytes) res.destroy();
     };
     // Replay and subscribe in the same tick: store changes are synchronous, so nothing falls between.
     for (const c of store.changesSince(after)) send(c);
     const off = store.onChange(send);
-    metrics.sseClients.set({}, (metrics.sseClients.get() ?? 0) + 1);
+    metrics.sseClients.inc();
     const beat = setInterval(() => res.write(`: heartbeat ${new Date().toISOString()}\n\n`), opts.heartbeatMs);
     const cleanup = (): void => {
       if (closed) return;
       closed = true;
       off();
       clearInterval(beat);
-      metrics.sseClients.set({}, Math.max(0, (metrics.sseClients.get() ?? 1) - 1));
+      metrics.sseClients.dec();
     };
     const end = (): void => {
       cleanup();
@@ -134,7 +141,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
   }, async (req) => {
     const a = store.get(req.params.id);
     if (!a) throw new HttpProblem(404, `no alert ${req.params.id}`);
-    return a;
+    return view(a);
   });
 
   r.post('/alerts/:id/ack', {
@@ -148,6 +155,21 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
   }, async (req) => {
     const c = store.ack(req.params.id, req.principal!.name, req.body?.comment ?? null);
     if (!c) throw new HttpProblem(404, `no alert ${req.params.id}`);
-    return c.alert;
+    return view(c.alert);
+  });
+
+  r.post('/alerts/:id/false-positive', {
+    config: { auth: 'operator' },
+    schema: {
+      tags: ['alerts'],
+      summary: 'Mark an alert a false positive (kept with the alert; refits then keep its period as normal training data). falsePositive: false unmarks it.',
+      params: z.object({ id: z.string().min(1) }),
+      body: z.strictObject({ comment: z.string().max(2000).optional(), falsePositive: z.boolean().default(true) }).nullish(),
+      response: { 200: StoredAlertSchema, ...problemResponses(400, 404) },
+    },
+  }, async (req) => {
+    const c = store.markFalsePositive(req.params.id, req.principal!.name, req.body?.comment ?? null, req.body?.falsePositive ?? true);
+    if (!c) throw new HttpProblem(404, `no alert ${req.params.id}`);
+    return view(c.alert);
   });
 }

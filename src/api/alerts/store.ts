@@ -24,11 +24,13 @@ export interface StoredAlert extends Alert {
   /** Latest acknowledgement, null if never acknowledged. */
   ack: AckRecord | null;
   acks: AckRecord[];
+  /** Set when an operator marked the alert a false positive (the period was normal operation). */
+  falsePositive: AckRecord | null;
 }
 
 export interface AlertChange {
   seq: number;
-  type: 'alert' | 'ack';
+  type: 'alert' | 'ack' | 'false-positive';
   at: string;
   /** The alert as it was right after this change. */
   alert: StoredAlert;
@@ -60,6 +62,8 @@ export interface AlertStore {
   ingest(alert: Alert): { outcome: IngestOutcome; change: AlertChange | null };
   /** Records who acknowledged the alert and when; undefined if there is no such alert. */
   ack(id: string, by: string, comment?: string | null): AlertChange | undefined;
+  /** Marks (or with value false, unmarks) the alert a false positive; undefined if there is no such alert. */
+  markFalsePositive(id: string, by: string, comment: string | null, value: boolean): AlertChange | undefined;
   get(id: string): StoredAlert | undefined;
   query(q: AlertQuery): AlertPage;
   /** Changes with seq > afterSeq, oldest first (at most `limit`). */
@@ -77,7 +81,8 @@ export class CursorError extends Error {
 
 type LogRecord =
   | { seq: number; type: 'alert'; at: string; alert: Alert }
-  | { seq: number; type: 'ack'; at: string; id: string; by: string; comment: string | null };
+  | { seq: number; type: 'ack'; at: string; id: string; by: string; comment: string | null }
+  | { seq: number; type: 'false-positive'; at: string; id: string; by: string; comment: string | null; value: boolean };
 
 const ALERT_KEYS = Object.keys(AlertSchema.shape) as (keyof Alert)[];
 
@@ -123,6 +128,11 @@ export class JsonlAlertStore implements AlertStore {
   ack(id: string, by: string, comment: string | null = null): AlertChange | undefined {
     if (!this.byId.has(id)) return undefined;
     return this.commit({ seq: this.seq + 1, type: 'ack', at: this.now().toISOString(), id, by, comment });
+  }
+
+  markFalsePositive(id: string, by: string, comment: string | null, value: boolean): AlertChange | undefined {
+    if (!this.byId.has(id)) return undefined;
+    return this.commit({ seq: this.seq + 1, type: 'false-positive', at: this.now().toISOString(), id, by, comment, value });
   }
 
   get(id: string): StoredAlert | undefined {
@@ -226,14 +236,17 @@ export class JsonlAlertStore implements AlertStore {
         seq: r.seq,
         ack: prev?.ack ?? null,
         acks: prev?.acks ?? [],
+        falsePositive: prev?.falsePositive ?? null,
       };
       if (!prev) this.insertOrdered(stored);
     } else {
       const prev = this.byId.get(r.id);
-      if (!prev) throw new Error(`alert log: ack of unknown alert ${r.id} at seq ${r.seq}`);
+      if (!prev) throw new Error(`alert log: ${r.type} of unknown alert ${r.id} at seq ${r.seq}`);
       this.unindex(prev);
-      const ack = { by: r.by, at: r.at, comment: r.comment };
-      stored = { ...prev, updatedAt: r.at, seq: r.seq, ack, acks: [...prev.acks, ack] };
+      const record = { by: r.by, at: r.at, comment: r.comment };
+      stored = r.type === 'ack'
+        ? { ...prev, updatedAt: r.at, seq: r.seq, ack: record, acks: [...prev.acks, record] }
+        : { ...prev, updatedAt: r.at, seq: r.seq, falsePositive: r.value ? record : null };
     }
     this.byId.set(stored.id, stored);
     this.index(stored);

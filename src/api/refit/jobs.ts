@@ -215,7 +215,7 @@ export class RefitJobs {
     return { kind: 'table', table: this.o.live.recent(s.lastSteps) };
   }
 
-  /** Alert intervals overlapping the buffer's time range (firing alerts: until now). */
+  /** Alert intervals overlapping the buffer's time range (firing alerts: until now), false positives excepted. */
   private alertIntervals(source: RefitSource, site?: string): [number, number][] {
     const from = source.kind === 'table' && source.table.timestamps.length ? source.table.timestamps[0] : undefined;
     const to = source.kind === 'table' && source.table.timestamps.length ? source.table.timestamps[source.table.timestamps.length - 1] + 1 : undefined;
@@ -223,7 +223,8 @@ export class RefitJobs {
     let cursor: string | undefined;
     do {
       const page = this.o.alerts.query({ from, to, site, limit: 500, cursor });
-      for (const a of page.items) out.push([Date.parse(a.startsAt), a.endsAt ? Date.parse(a.endsAt) : Number.MAX_SAFE_INTEGER]);
+      // An alert marked a false positive was normal operation: its steps stay in the training data.
+      for (const a of page.items) if (!a.falsePositive) out.push([Date.parse(a.startsAt), a.endsAt ? Date.parse(a.endsAt) : Number.MAX_SAFE_INTEGER]);
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
     return out;

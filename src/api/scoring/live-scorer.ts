@@ -114,7 +114,7 @@ export class LiveScorer extends EventEmitter {
     const K = a.det.sensors.length;
     const top = topContributors(a.det, { perSensor: s.perSensor, surprise: s.surprise, unseen: [] }, 0, Math.min(3, K));
     const out: ScoredStep = { seq: this.seq, timestamp: step.timestamp, modelVersion: a.det.modelVersion, total: s.total, alert: s.alert, top };
-    this.opts.metrics?.stepsScored.inc({ source: 'stream', model_version: a.det.modelVersion });
+    this.opts.metrics?.stepsScored.inc({ model_version: a.det.modelVersion, source: 'stream' });
     this.opts.metrics?.scoringLatency.observe({ source: 'stream' }, (performance.now() - started) / 1000);
     this.emit('scored', out);
     return out;

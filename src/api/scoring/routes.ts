@@ -58,7 +58,7 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
       alert: s.alerts[t] === 1,
       top: req.body.top > 0 ? topContributors(det, s, t, Math.min(req.body.top, det.sensors.length)) : [],
     }));
-    metrics.stepsScored.inc({ source: 'api', model_version: det.modelVersion }, steps.length);
+    metrics.stepsScored.inc({ model_version: det.modelVersion, source: 'api' }, steps.length);
     metrics.scoringLatency.observe({ source: 'api' }, (performance.now() - started) / 1000);
     return { modelVersion: det.modelVersion, threshold: det.threshold.value, steps, missing: { filled: s.missing.filled, droppedRows: s.missing.droppedRows } };
   });

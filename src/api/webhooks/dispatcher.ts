@@ -15,12 +15,16 @@ export interface DispatcherOptions {
   externalURL: string;
   /** Concurrent requests in flight. */
   concurrency?: number;
+  /** True when an active silence matches the alert: its changes are stored but not pushed. */
+  silenced?: (a: AlertChange['alert']) => boolean;
 }
 
 export function subscriptionMatches(s: Subscription, c: AlertChange): boolean {
   const f = s.filter;
   const a = c.alert;
   const types = f.types ?? (s.format === 'alertmanager' ? ['alert'] : ['alert', 'ack']);
+  // False-positive marks are operator bookkeeping, not alert traffic: they are not pushed.
+  if (c.type === 'false-positive') return false;
   if (s.format === 'alertmanager' && c.type !== 'alert') return false;
   return types.includes(c.type) &&
     (!f.sites || f.sites.includes(a.site)) &&
@@ -49,6 +53,11 @@ export class WebhookDispatcher {
   }
 
   private onChange(c: AlertChange): void {
+    if (c.type === 'false-positive') return;
+    if (this.opts.silenced?.(c.alert)) {
+      this.metrics?.webhookSilenced.inc();
+      return;
+    }
     for (const s of this.subs.list()) {
       if (!subscriptionMatches(s, c)) continue;
       const body = JSON.stringify(s.format === 'alertmanager' ? alertmanagerPayload(c, s.id, this.opts.externalURL) : ganfPayload(c));

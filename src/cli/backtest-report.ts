@@ -1,0 +1,67 @@
+// Fills the backtest report's plain-data input from what `ganf backtest` computed. Adding a
+// method to the report = adding one entry to `methods` here; src/report knows nothing of models.
+import { readFile } from 'node:fs/promises';
+import { writeReport, labelledEvents, type ReportInput, type ReportMethod } from '../report/index.ts';
+import { topContributors, type Detector, type TableScores } from '../detector.ts';
+import type { DetectionMetrics } from '../scoring/backtest.ts';
+import type { SeriesTable } from '../ingest/table.ts';
+
+export interface ReportMethodResult extends ReportMethod {
+  metrics: DetectionMetrics;
+}
+
+export interface BacktestReportArgs {
+  file: string;
+  title: string;
+  subtitle?: string;
+  det: Detector;
+  scores: TableScores;
+  test: SeriesTable;
+  /** GANF first (its alerts drive the events table), then every baseline of the run. */
+  methods: ReportMethodResult[];
+  /** Optional truth file (the fixtures' truth.json) naming the sensors of each labelled interval. */
+  truthFile?: string;
+}
+
+export async function writeBacktestReport(a: BacktestReportArgs): Promise<void> {
+  const K = a.det.sensors.length;
+  const excess = new Float32Array(a.scores.perSensor.length);
+  for (let i = 0; i < excess.length; i++) excess[i] = a.scores.perSensor[i] - a.det.calibrationMedians[i % K];
+  const known = a.truthFile ? await truthIntervals(a.truthFile, a.scores.timestamps) : [];
+  const primary = a.methods[0];
+  const input: ReportInput = {
+    title: a.title,
+    subtitle: a.subtitle,
+    timestamps: a.scores.timestamps,
+    labels: a.test.labels,
+    methods: a.methods.map(({ name, scores, threshold, alerts }) => ({ name, scores, threshold, alerts })),
+    perSensor: { sensors: a.det.sensors, values: excess },
+    events: a.test.labels ? labelledEvents(a.test.labels, primary, (t) => topContributors(a.det, a.scores, t, 3).map((c) => c.sensor), known) : [],
+    graph: a.det.graph.export(),
+    metrics: metricsTable(a.methods),
+  };
+  await writeReport(a.file, input);
+}
+
+function metricsTable(methods: ReportMethodResult[]): ReportInput['metrics'] {
+  return {
+    columns: ['method', 'AUROC', 'AUPRC', 'best F1', 'threshold', 'alert steps', 'precision', 'recall', 'F1', 'events detected', 'false-alarm events', 'median delay (steps)'],
+    rows: methods.map(({ name, metrics: m, threshold }) => {
+      const a = m.atModelThreshold;
+      return [name, m.auroc, m.auprc, m.bestF1?.f1 ?? null, threshold, a?.alertSteps ?? null, a?.precision ?? null, a?.recall ?? null, a?.f1 ?? null,
+        a ? `${a.detectedEvents}/${a.totalEvents}` : null, a?.falseAlarmEvents ?? null, a?.medianDelaySteps ?? null];
+    }),
+  };
+}
+
+/** Labelled intervals of a truth file (`anomalies: [{start, end, kind, sensors}]`, ISO times) as step indices of the scored data. */
+async function truthIntervals(file: string, ts: Float64Array): Promise<{ start: number; end: number; kind?: string; sensors?: string[] }[]> {
+  const truth = JSON.parse(await readFile(file, 'utf8')) as { anomalies?: { start: string; end: string; kind?: string; sensors?: string[] }[] };
+  if (!Array.isArray(truth.anomalies)) throw new Error(`${file}: expected an "anomalies" array`);
+  const index = (ms: number) => {
+    let i = 0;
+    while (i < ts.length && ts[i] < ms) i++;
+    return i;
+  };
+  return truth.anomalies.map((x) => ({ start: index(Date.parse(x.start)), end: index(Date.parse(x.end)), kind: x.kind, sensors: x.sensors }));
+}
