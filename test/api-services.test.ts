@@ -148,7 +148,7 @@ test('GET /scores returns per-step total and per-sensor scores for a time range,
     }
   }
   const sink = new InfluxSink(influx, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
-  const stats = { site: 'a', accepted: 540, late: 2, duplicates: 1, replaced: 0, superseded: 0, unknown: {}, ignored: 0, emittedSteps: 20, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0 };
+  const stats = { site: 'a', accepted: 540, late: 2, duplicates: 1, replaced: 0, superseded: 0, unknown: {}, ignored: 0, emittedSteps: 20, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0, invalidSteps: 0, held: 0 };
   await sink.write({ steps, alerts: [], stats: [stats] });
   const q = (qs: string) => svc.app.inject({ url: `/scores?${qs}`, headers: svc.auth('reader') });
   const t0 = s.timestamps[0];
