@@ -15,7 +15,7 @@
  *    and each input partition's transactional id fences a previous owner (pre-KIP-447 EOS).
  */
 import { randomBytes } from 'node:crypto';
-import { ConfigResourceTypes, Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type Producer, type Transaction as KafkajsTransaction } from 'kafkajs';
+import kafkajs, { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type Producer, type Transaction as KafkajsTransaction } from 'kafkajs';
 
 export interface OutgoingMessage {
   /** Messages with the same key go to the same partition (murmur2, as the Java client). */
@@ -526,7 +526,8 @@ class KafkajsAdmin implements TopicAdmin {
   }
 
   async maxMessageBytes(topic: string): Promise<number> {
-    const res = await this.admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
+    // Through the default export: Node's CommonJS named-export detection misses this enum.
+    const res = await this.admin.describeConfigs({ includeSynonyms: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
     const entry = res.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes');
     const n = Number(entry?.configValue);
     if (!Number.isFinite(n) || n <= 0) throw new Error(`topic ${topic}: no max.message.bytes in its config`);
