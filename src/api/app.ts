@@ -19,6 +19,7 @@ import type { ApiMetrics } from './metrics.ts';
 import type { AlertStore } from './alerts/store.ts';
 import type { SubscriptionStore } from './webhooks/store.ts';
 import type { WebhookDispatcher } from './webhooks/dispatcher.ts';
+import type { Resolver } from './webhooks/target.ts';
 import type { ModelRegistry } from './models/registry.ts';
 import type { LiveScorer } from './scoring/live-scorer.ts';
 import type { RefitJobs } from './refit/jobs.ts';
@@ -36,6 +37,8 @@ export interface AppDeps {
   jobs: RefitJobs;
   influx: { store: ScoreStore; measurements: { scores: string; sensorScores: string } } | null;
   checks: Check[];
+  /** DNS resolution for webhook targets (default: the system resolver). */
+  resolve?: Resolver;
 }
 
 export interface RouteInfo {
@@ -111,7 +114,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(keyRoutes, { keys: deps.keys });
   await app.register(healthRoutes, { metrics: deps.metrics, registry: deps.registry, live: deps.live, checks: deps.checks, startedAt: Date.now() });
   await app.register(alertRoutes, { store: deps.alerts, metrics: deps.metrics, heartbeatMs: config.sse.heartbeatMs, maxBufferedBytes: config.sse.maxBufferedBytes });
-  await app.register(subscriptionRoutes, { subs: deps.subs, dispatcher: deps.dispatcher, allowedHosts: config.webhooks.allowedHosts });
+  await app.register(subscriptionRoutes, {
+    subs: deps.subs, dispatcher: deps.dispatcher, allowedHosts: config.webhooks.allowedHosts, publicTargets: config.webhooks.publicTargets,
+    createRole: config.webhooks.createRole, resolve: deps.resolve,
+  });
   await app.register(modelRoutes, { registry: deps.registry, metrics: deps.metrics, rateLimits: config.rateLimits });
   await app.register(scoreRoutes, { registry: deps.registry, metrics: deps.metrics, influx: deps.influx, bodyLimit: config.scoreBodyLimitBytes, rateLimits: config.rateLimits });
   await app.register(refitRoutes, { jobs: deps.jobs, registry: deps.registry, rateLimit: config.rateLimits.refit, bodyLimit: config.scoreBodyLimitBytes, defaultWarmStart: config.refit.warmStart });

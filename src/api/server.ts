@@ -14,6 +14,7 @@ import { JsonlAlertStore } from './alerts/store.ts';
 import { AlertTopicConsumer } from './alerts/ingest.ts';
 import { SubscriptionStore } from './webhooks/store.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
+import type { Resolver } from './webhooks/target.ts';
 import { ModelRegistry } from './models/registry.ts';
 import { LiveScorer } from './scoring/live-scorer.ts';
 import { RefitJobs } from './refit/jobs.ts';
@@ -33,6 +34,8 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Start the alerts-topic consumer (default: when config.kafka is set). */
   consumeAlerts?: boolean;
+  /** DNS resolution for webhook targets (tests: a name whose answer changes). */
+  resolve?: Resolver;
 }
 
 export async function createApiService(config: ApiConfig, opts: ServiceOptions = {}): Promise<ApiService> {
@@ -42,7 +45,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
   const alerts = new JsonlAlertStore(path.join(config.dataDir, 'alerts'), { sync: config.fsync });
   alerts.onChange(() => metrics.alertChanges.inc());
   const subs = new SubscriptionStore(path.join(config.dataDir, 'webhooks'), { sync: config.fsync });
-  const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks }, metrics);
+  const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks, resolve: opts.resolve }, metrics);
   const registry = await ModelRegistry.open(config.modelsRoot);
   const live = new LiveScorer(registry, { bufferSteps: config.live.bufferSteps, warmupSteps: config.live.warmupSteps, drift: config.drift, metrics });
   const jobs = new RefitJobs({
@@ -120,7 +123,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     }
   });
 
-  const deps: AppDeps = { config, keys, metrics, alerts, subs, dispatcher, registry, live, jobs, influx, checks };
+  const deps: AppDeps = { config, keys, metrics, alerts, subs, dispatcher, registry, live, jobs, influx, checks, resolve: opts.resolve };
   const app = await buildApp(deps);
   if (consumer) await consumer.start();
 
