@@ -55,6 +55,10 @@ export const ApiConfigSchema = z.strictObject({
     graph: RateLimitSchema.default({ max: 120, timeWindowMs: 60_000 }),
     models: RateLimitSchema.default({ max: 30, timeWindowMs: 60_000 }),
   }).prefault({}),
+  /** POST /score runs in a worker thread; at most this many requests run or wait, more get 503 + retry-after. */
+  scoring: z.strictObject({
+    maxQueued: z.number().int().min(1).default(4),
+  }).prefault({}),
   sse: z.strictObject({
     heartbeatMs: z.number().int().positive().default(15_000),
     /** A client this far behind (bytes buffered) is disconnected; it reconnects with Last-Event-ID. */

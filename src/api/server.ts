@@ -15,6 +15,7 @@ import { AlertTopicConsumer } from './alerts/ingest.ts';
 import { SubscriptionStore } from './webhooks/store.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import type { Resolver } from './webhooks/target.ts';
+import { ScoringPool } from './scoring/pool.ts';
 import { ModelRegistry } from './models/registry.ts';
 import { LiveScorer } from './scoring/live-scorer.ts';
 import { RefitJobs } from './refit/jobs.ts';
@@ -123,7 +124,8 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     }
   });
 
-  const deps: AppDeps = { config, keys, metrics, alerts, subs, dispatcher, registry, live, jobs, influx, checks, resolve: opts.resolve };
+  const scoring = new ScoringPool({ maxQueued: config.scoring.maxQueued });
+  const deps: AppDeps = { config, keys, metrics, alerts, subs, dispatcher, registry, live, jobs, influx, checks, resolve: opts.resolve, scoring };
   const app = await buildApp(deps);
   if (consumer) await consumer.start();
 
@@ -141,6 +143,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
       closed = true;
       await consumer?.close();
       await app.close();
+      await scoring.close();
       await jobs.close();
       dispatcher.close();
       live.close();

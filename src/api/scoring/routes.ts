@@ -1,22 +1,23 @@
-// POST /score: a batch of readings scored synchronously by the active model (causal scores, the
-// model's threshold, top sensors with their DAG parents); GET /scores: per-step total and
-// per-sensor scores for a time range from InfluxDB.
+// POST /score: a batch of readings scored by the active model in a worker thread (causal scores,
+// the model's threshold, top sensors with their DAG parents; bounded queue, 503 when saturated);
+// GET /scores: per-step total and per-sensor scores for a time range from InfluxDB.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { scoreTable, topContributors } from '../../detector.ts';
 import { quoteIdentifier, quoteString, seriesRows, type InfluxSeries, type ScoreStore } from '../../ingest/influx-store.ts';
 import { HttpProblem, problemResponses } from '../problems.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { TimeParam } from '../schemas.ts';
 import { ReadingSchema, readingsToTable } from './readings.ts';
+import type { ScoringPool } from './pool.ts';
 
 const ContributionOut = z.object({ sensor: z.string(), excess: z.number(), nll: z.number(), parents: z.array(z.string()) });
 
 export interface ScoreRoutesOptions {
   registry: ModelRegistry;
   metrics: ApiMetrics;
+  pool: ScoringPool;
   influx: { store: ScoreStore; measurements: { scores: string; sensorScores: string } } | null;
   bodyLimit: number;
   rateLimits: { score: { max: number; timeWindowMs: number }; scores: { max: number; timeWindowMs: number } };
@@ -48,19 +49,14 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
     },
   }, async (req) => {
     const det = registry.activeDetector();
-    if (!det) throw new HttpProblem(503, 'no model is active');
+    const version = registry.activeVersion();
+    if (!det || !version) throw new HttpProblem(503, 'no model is active');
     const started = performance.now();
     const table = readingsToTable(req.body.readings, det.features, 'body.readings');
-    const s = scoreTable(det, table, { warmStart: req.body.warmStart });
-    const steps = Array.from(s.total, (score, t) => ({
-      timestamp: new Date(s.timestamps[t]).toISOString(),
-      score,
-      alert: s.alerts[t] === 1,
-      top: req.body.top > 0 ? topContributors(det, s, t, Math.min(req.body.top, det.sensors.length)) : [],
-    }));
-    metrics.stepsScored.inc({ source: 'api', model_version: det.modelVersion }, steps.length);
+    const out = await opts.pool.score({ dir: registry.dir(version), table, warmStart: req.body.warmStart, top: req.body.top, field: 'body.readings' });
+    metrics.stepsScored.inc({ source: 'api', model_version: out.modelVersion }, out.steps.length);
     metrics.scoringLatency.observe({ source: 'api' }, (performance.now() - started) / 1000);
-    return { modelVersion: det.modelVersion, threshold: det.threshold.value, steps, missing: { filled: s.missing.filled, droppedRows: s.missing.droppedRows } };
+    return out;
   });
 
   r.get('/scores', {
