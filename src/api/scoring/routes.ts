@@ -11,6 +11,11 @@ import type { ModelRegistry } from '../models/registry.ts';
 import { TimeParam } from '../schemas.ts';
 import { ReadingSchema, readingsToTable } from './readings.ts';
 import type { ScoringPool } from './pool.ts';
+import { MAX_EVENT_MS, MIN_EVENT_MS } from '../../ingest/messages.ts';
+
+/** InfluxDB 1.x stores int64 nanoseconds: times outside this range cannot be queried. */
+const INFLUX_RANGE = 'must lie between 1677-09-22 and 2262-04-10 (InfluxDB\'s time range)';
+const inInfluxRange = (ms: number) => ms >= MIN_EVENT_MS && ms <= MAX_EVENT_MS;
 
 const ContributionOut = z.object({ sensor: z.string(), excess: z.number(), nll: z.number(), parents: z.array(z.string()) });
 
@@ -71,7 +76,9 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
         sensors: z.string().optional().describe('Comma-separated sensors to include (default all; "-" for none)'),
         modelVersion: z.string().optional(),
         limit: z.coerce.number().int().min(1).max(100_000).default(10_000).describe('At most this many steps'),
-      }).refine((q) => q.from < q.to, { message: 'from must be before to', path: ['from'] }),
+      }).refine((q) => q.from < q.to, { message: 'from must be before to', path: ['from'] })
+        .refine((q) => inInfluxRange(q.from), { message: INFLUX_RANGE, path: ['from'] })
+        .refine((q) => inInfluxRange(q.to), { message: INFLUX_RANGE, path: ['to'] }),
       response: {
         200: z.object({
           from: z.string(), to: z.string(), site: z.string().nullable(), truncated: z.boolean(),
@@ -105,7 +112,9 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
         sensors !== undefined && sensors.length === 0 ? Promise.resolve([]) : store.query(sensorQ),
       ]);
     } catch (err) {
-      throw new HttpProblem(503, `InfluxDB query failed: ${(err as Error).message}`);
+      // The details (with the query text) go to the log only: they describe our schema, not the request.
+      req.log.error({ err }, 'GET /scores: InfluxDB query failed');
+      throw new HttpProblem(503, 'the score database (InfluxDB) is unavailable or failed the query; try again later');
     }
     type Step = { timestamp: string; site: string; modelVersion: string | null; total: number; threshold: number | null; alert: boolean | null; degraded: boolean | null; sensors: Record<string, { nll: number; excess: number | null }> };
     const steps = new Map<string, Step & { t: number }>();
