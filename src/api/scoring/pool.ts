@@ -1,31 +1,29 @@
-// POST /score off the event loop: one worker thread (score-worker.ts) scores one request at a
-// time while the API keeps answering; at most `maxQueued` requests wait or run, beyond that the
+// POST /score off the event loop: one worker thread (score-worker.ts) parses, validates, scores
+// and serialises one request at a time while the API keeps answering; at most `maxQueued` requests wait or run, beyond that the
 // request is refused at once with 503 + retry-after instead of piling up memory and latency.
 import { Worker } from 'node:worker_threads';
-import type { Contribution } from '../../detector.ts';
-import { DataError, type SeriesTable } from '../../ingest/table.ts';
+import { DataError } from '../../ingest/table.ts';
 import { HttpProblem } from '../problems.ts';
 
 export interface ScoreJob {
   id: number;
   /** Model directory of the version to score with. */
   dir: string;
-  table: SeriesTable;
-  warmStart: boolean;
-  top: number;
-  /** Request field the readings came from (for error fields). */
-  field: string;
+  /** The raw request body (JSON), moved to the worker without a copy. */
+  body: Uint8Array;
 }
 
 export interface ScoreResult {
   modelVersion: string;
-  threshold: number;
-  steps: Array<{ timestamp: string; score: number; alert: boolean; top: Contribution[] }>;
-  missing: { filled: Record<string, number>; droppedRows: number };
+  /** Steps scored. */
+  steps: number;
+  /** The response body, serialised in the worker. */
+  json: string;
 }
 
 export type ScoreReply =
   | ({ id: number; ok: true } & ScoreResult)
+  | { id: number; ok: false; kind: 'validation'; errors: Array<{ field: string; message: string }> }
   | { id: number; ok: false; kind: 'data' | 'internal'; field?: string; reason: string };
 
 /** tsx's loader for the worker (it does not inherit the parent's --import). */
@@ -74,6 +72,8 @@ export class ScoringPool {
       if (m.ok) {
         const { id: _id, ok: _ok, ...result } = m;
         p.resolve(result);
+      } else if (m.kind === 'validation') {
+        p.reject(new HttpProblem(400, `invalid ${m.errors.map((e) => e.field).join(', ')}: ${m.errors.map((e) => e.message).join('; ')}`, m.errors));
       } else if (m.kind === 'data') p.reject(new DataError({ field: m.field, reason: m.reason }));
       else p.reject(new Error(`scoring failed: ${m.reason}`));
       this.pump();
@@ -101,7 +101,10 @@ export class ScoringPool {
     this.worker ??= this.spawn();
     this.worker.ref();
     this.running = this.queue.shift()!;
-    this.worker.postMessage(this.running.job);
+    const { body } = this.running.job;
+    // Transfer the body's memory when it is the whole of its buffer (a copy otherwise).
+    const whole = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+    this.worker.postMessage(this.running.job, whole ? [body.buffer as ArrayBuffer] : []);
   }
 
   async close(): Promise<void> {

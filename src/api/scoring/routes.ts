@@ -9,15 +9,13 @@ import { HttpProblem, problemResponses } from '../problems.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { TimeParam } from '../schemas.ts';
-import { ReadingSchema, readingsToTable } from './readings.ts';
+import { ScoreBodySchema, ScoreResponseSchema } from './score-body.ts';
 import type { ScoringPool } from './pool.ts';
 import { MAX_EVENT_MS, MIN_EVENT_MS } from '../../ingest/messages.ts';
 
 /** InfluxDB 1.x stores int64 nanoseconds: times outside this range cannot be queried. */
 const INFLUX_RANGE = 'must lie between 1677-09-22 and 2262-04-10 (InfluxDB\'s time range)';
 const inInfluxRange = (ms: number) => ms >= MIN_EVENT_MS && ms <= MAX_EVENT_MS;
-
-const ContributionOut = z.object({ sensor: z.string(), excess: z.number(), nll: z.number(), parents: z.array(z.string()) });
 
 export interface ScoreRoutesOptions {
   registry: ModelRegistry;
@@ -32,36 +30,29 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { registry, metrics } = opts;
 
+  // The body arrives as raw bytes and is parsed and validated in the scoring worker: a 16 MB
+  // request costs seconds of JSON parsing and schema checks, which must not stall other routes.
+  // The schema stays on the route for the OpenAPI document; the worker applies the same one.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body));
   r.post('/score', {
     bodyLimit: opts.bodyLimit,
     config: { rateLimit: { max: opts.rateLimits.score.max, timeWindow: opts.rateLimits.score.timeWindowMs } },
+    validatorCompiler: () => (data: unknown) => ({ value: data }),
     schema: {
-      tags: ['scoring'], summary: 'Score a batch of readings with the active model (synchronous, causal)',
-      body: z.strictObject({
-        readings: z.array(ReadingSchema).min(1).max(20_000),
-        warmStart: z.boolean().default(false).describe('The readings directly follow the model\'s training data: use its tail as context'),
-        top: z.number().int().min(0).max(20).default(3).describe('Top sensors per step'),
-      }),
-      response: {
-        200: z.object({
-          modelVersion: z.string(),
-          threshold: z.number(),
-          steps: z.array(z.object({ timestamp: z.string(), score: z.number(), alert: z.boolean(), top: z.array(ContributionOut) })),
-          missing: z.object({ filled: z.record(z.string(), z.number()), droppedRows: z.number().int() }),
-        }),
-        ...problemResponses(400, 413, 422, 503),
-      },
+      tags: ['scoring'], summary: 'Score a batch of readings with the active model (in a worker thread; 503 + retry-after when saturated)',
+      body: ScoreBodySchema,
+      response: { 200: ScoreResponseSchema, ...problemResponses(400, 413, 422, 503) },
     },
-  }, async (req) => {
-    const det = registry.activeDetector();
+  }, async (req, reply) => {
     const version = registry.activeVersion();
-    if (!det || !version) throw new HttpProblem(503, 'no model is active');
+    if (!version) throw new HttpProblem(503, 'no model is active');
     const started = performance.now();
-    const table = readingsToTable(req.body.readings, det.features, 'body.readings');
-    const out = await opts.pool.score({ dir: registry.dir(version), table, warmStart: req.body.warmStart, top: req.body.top, field: 'body.readings' });
-    metrics.stepsScored.inc({ source: 'api', model_version: out.modelVersion }, out.steps.length);
+    const raw = req.body as unknown as Buffer;
+    const out = await opts.pool.score({ dir: registry.dir(version), body: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) });
+    metrics.stepsScored.inc({ source: 'api', model_version: out.modelVersion }, out.steps);
     metrics.scoringLatency.observe({ source: 'api' }, (performance.now() - started) / 1000);
-    return out;
+    // Already serialised (and shaped by ScoreResponseSchema) in the worker: sent as is.
+    return reply.type('application/json; charset=utf-8').send(out.json as never);
   });
 
   r.get('/scores', {
