@@ -103,7 +103,7 @@ function lateForwarder(port: number, target: string) {
   };
 }
 
-test('ganf replay rides out an unreachable broker, and --progress/--resume continue after a kill without losing a row', { timeout: 120_000 }, async () => {
+test('ganf replay rides out an unreachable broker, and --progress/--resume continue after a kill without losing a row', { timeout: 180_000 }, async () => {
   const topic = `ganf-cli-resume-${runId()}`;
   topics.push(topic);
   const admin = await client.admin();
@@ -129,12 +129,13 @@ test('ganf replay rides out an unreachable broker, and --progress/--resume conti
   const stopped = JSON.parse(await readFile(progress, 'utf8')) as { nextRow: number };
   assert.ok(stopped.nextRow > 0 && stopped.nextRow < 1440, `killed mid-way (at row ${stopped.nextRow})`);
 
-  // 2. Resumed through an address where no broker answers yet; it comes up 15 s later (beyond the
-  //    client library's own connection retries, so the replay's retry has to carry it).
+  // 2. Resumed through an address where no broker answers yet; it comes up 30 s later, beyond the
+  //    client library's own connection retries (kafkajs: 5, about 14 s in all), so the replay's
+  //    retry has to carry it.
   const port = 20000 + Math.floor(Math.random() * 20000);
   const fwd = lateForwarder(port, KAFKA_BROKERS[0]);
   const resumed = run('node', [...CLI, ...args, '--brokers', `127.0.0.1:${port}`, '--resume', '--retry-for', '60'], { env });
-  await new Promise((r) => setTimeout(r, 15_000));
+  await new Promise((r) => setTimeout(r, 30_000));
   await fwd.start();
   try {
     const { stderr } = await resumed;
