@@ -13,7 +13,8 @@
 // --connections concurrent connections at a fixed offered rate, each for --seconds (after a 2 s
 // unrecorded warm-up), first with the stream stopped (baseline) and then with it running.
 // Writes bench/out/api-latency.json and prints a markdown table.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { startChild, stopChild as stop } from './child.ts';
 import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,47 +58,10 @@ const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const INFLUX_URL = process.env.INFLUX_URL ?? 'http://127.0.0.1:8086';
 const RUN = `${Date.now()}-${randomBytes(3).toString('hex')}`;
 const KEY = `bench-reader-${randomBytes(12).toString('hex')}`;
-const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 const say = (m: string) => process.stderr.write(`[api-bench] ${m}\n`);
 
 const children: ChildProcess[] = [];
-function start(name: string, argv: string[], ready?: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray | null; log: string[] }> {
-  const child = spawn(process.execPath, [...CLI, ...argv], { env: { ...process.env, GANF_QUIET_BACKEND: '1', GANF_API_BENCH_KEY: KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const log: string[] = [];
-  return new Promise((resolve, reject) => {
-    let done = !ready;
-    const onData = (b: Buffer) => {
-      for (const line of b.toString().split('\n').filter(Boolean)) {
-        log.push(line);
-        if (log.length > 200) log.shift();
-        const m = ready && line.match(ready);
-        if (m && !done) {
-          done = true;
-          resolve({ child, match: m, log });
-        }
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => {
-      if (!done) reject(new Error(`${name} exited with ${code}:\n${log.slice(-20).join('\n')}`));
-    });
-    if (!ready) resolve({ child, match: null, log });
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
+const start = (name: string, argv: string[], ready?: RegExp) => startChild(children, name, argv, { GANF_API_BENCH_KEY: KEY }, ready);
 
 async function main(): Promise<void> {
   await initBackend();

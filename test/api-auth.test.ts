@@ -12,7 +12,8 @@ let svc: TestService;
 
 before(async () => {
   det = await fitTiny(await fixtureRows('grid', 'train', 0, 500));
-  svc = await startTestService([det]);
+  // The subscription test targets a closed local port: loopback receivers must be allowed explicitly.
+  svc = await startTestService([det], { webhooks: { allowedHosts: ['127.0.0.1'] } });
 });
 
 after(async () => {
@@ -62,7 +63,8 @@ test('every non-public route refuses a missing key, a wrong key and a key of too
   // The roles the issue names are the ones enforced.
   const role = (m: string, u: string) => routes.find((r) => r.method === m && r.url === u)!.auth;
   assert.equal(role('GET', '/alerts'), 'reader');
-  assert.equal(role('POST', '/subscriptions'), 'reader');
+  assert.equal(role('POST', '/subscriptions'), 'operator');
+  assert.equal(role('GET', '/subscriptions'), 'reader');
   assert.equal(role('POST', '/alerts/:id/ack'), 'operator');
   assert.equal(role('POST', '/refit'), 'operator');
   assert.equal(role('POST', '/models/:version/promote'), 'operator');
@@ -102,20 +104,22 @@ test('admins create and revoke keys; a new key works with its role, its secret i
   assert.equal((await svc.app.inject({ method: 'DELETE', url: '/keys/reader', headers: svc.auth('admin') })).statusCode, 409);
 });
 
-test('subscriptions belong to their key: other readers cannot see or delete them, admins can', async () => {
+test('subscriptions belong to their key: other keys cannot see or delete them, admins can; readers cannot create them', async () => {
   const k2 = JSON.parse((await svc.app.inject({ method: 'POST', url: '/keys', headers: svc.auth('admin'), payload: { name: 'reader2', role: 'reader' } })).body).key;
   const r2 = { authorization: `Bearer ${k2}` };
-  const sub = JSON.parse((await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('reader'), payload: { url: 'http://127.0.0.1:9/hook' } })).body);
-  assert.equal(sub.owner, 'reader');
+  const sub = JSON.parse((await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('operator'), payload: { url: 'http://127.0.0.1:9/hook' } })).body);
+  assert.equal(sub.owner, 'operator');
   assert.ok(sub.secret.length >= 16);
   assert.equal((await svc.app.inject({ url: `/subscriptions/${sub.id}`, headers: r2 })).statusCode, 404);
   assert.equal((await svc.app.inject({ method: 'DELETE', url: `/subscriptions/${sub.id}`, headers: r2 })).statusCode, 404);
   assert.equal(JSON.parse((await svc.app.inject({ url: '/subscriptions', headers: r2 })).body).items.length, 0);
-  assert.equal((await svc.app.inject({ url: '/subscriptions?owner=reader', headers: r2 })).statusCode, 403);
-  const own = JSON.parse((await svc.app.inject({ url: `/subscriptions/${sub.id}`, headers: svc.auth('reader') })).body);
+  assert.equal((await svc.app.inject({ url: '/subscriptions?owner=operator', headers: r2 })).statusCode, 403);
+  const own = JSON.parse((await svc.app.inject({ url: `/subscriptions/${sub.id}`, headers: svc.auth('operator') })).body);
   assert.equal(own.secret, undefined, 'the secret is shown only at creation');
-  const all = JSON.parse((await svc.app.inject({ url: '/subscriptions?owner=reader', headers: svc.auth('admin') })).body).items;
+  const all = JSON.parse((await svc.app.inject({ url: '/subscriptions?owner=operator', headers: svc.auth('admin') })).body).items;
   assert.deepEqual(all.map((s: any) => s.id), [sub.id]);
   assert.equal((await svc.app.inject({ method: 'DELETE', url: `/subscriptions/${sub.id}`, headers: svc.auth('admin') })).statusCode, 204);
-  assert.equal((await svc.app.inject({ url: `/subscriptions/${sub.id}`, headers: svc.auth('reader') })).statusCode, 404);
+  assert.equal((await svc.app.inject({ url: `/subscriptions/${sub.id}`, headers: svc.auth('operator') })).statusCode, 404);
+  const byReader = await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('reader'), payload: { url: 'http://127.0.0.1:9/hook' } });
+  assert.equal(byReader.statusCode, 403);
 });

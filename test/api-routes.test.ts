@@ -172,13 +172,13 @@ test('errors are RFC 7807 problem details naming the invalid field; size limits 
   const body = await svc.app.inject({ method: 'POST', url: '/score', headers: svc.auth('reader'), payload: { readings: [{ timestamp: 'yesterday', values: { B01: 1 } }] } });
   assert.equal(body.statusCode, 400);
   assert.equal(json(body).errors[0].field, 'body.readings.0.timestamp');
-  const unknown = await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('reader'), payload: { url: 'http://127.0.0.1:1/x', colour: 'red' } });
+  const unknown = await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('operator'), payload: { url: 'http://127.0.0.1:1/x', colour: 'red' } });
   assert.equal(unknown.statusCode, 400);
   assert.match(json(unknown).detail, /colour/);
-  const badJson = await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: { ...svc.auth('reader'), 'content-type': 'application/json' }, payload: '{"url":' });
+  const badJson = await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: { ...svc.auth('operator'), 'content-type': 'application/json' }, payload: '{"url":' });
   assert.equal(badJson.statusCode, 400);
   assert.equal(json(badJson).errors[0].field, 'body');
-  const big = await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: { ...svc.auth('reader'), 'content-type': 'application/json' }, payload: JSON.stringify({ url: 'http://127.0.0.1:1/', secret: 'x'.repeat(5000) }) });
+  const big = await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: { ...svc.auth('operator'), 'content-type': 'application/json' }, payload: JSON.stringify({ url: 'http://127.0.0.1:1/', secret: 'x'.repeat(5000) }) });
   assert.equal(big.statusCode, 413);
   assert.equal(json(big).type, '/problems/payload-too-large');
   const nf = await get('/nothing/here');

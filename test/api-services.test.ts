@@ -89,10 +89,12 @@ test('alerts the stream\'s AlertEngine produces to the alerts topic appear in th
       { key: messages[0].fingerprint, value: JSON.stringify(messages[0]) },
       { key: messages.at(-1)!.fingerprint, value: JSON.stringify(messages.at(-1)) },
     ]);
+    // Just under the topic's limit: its dead-letter copy (value + headers) would not fit uncut.
+    await producer.send(TOPIC, [{ key: 'bad-3', value: Buffer.alloc(1_048_400, 0x5b) }]);
   } finally {
     await producer.close();
   }
-  await waitFor(() => (svc.consumer?.processed ?? 0) >= messages.length + 4, 'the consumer to take every message');
+  await waitFor(() => (svc.consumer?.processed ?? 0) >= messages.length + 5, 'the consumer to take every message');
 
   const items = JSON.parse((await svc.app.inject({ url: '/alerts?site=grid-1&limit=500', headers: svc.auth('reader') })).body).items;
   assert.equal(items.length, instances.size);
@@ -111,21 +113,24 @@ test('alerts the stream\'s AlertEngine produces to the alerts topic appear in th
   const bySensor = JSON.parse((await svc.app.inject({ url: `/alerts?sensor=${sensor}&limit=500`, headers: svc.auth('reader') })).body).items;
   assert.ok(bySensor.some((a: any) => a.id === items[0].id));
 
-  // Dead letters: both bad messages, with the reason and origin in headers.
+  // Dead letters: the three bad messages, with the reason and origin in headers; the big one cut to fit.
   const dlq: IncomingMessage[] = [];
   const consumer = await kafka.consumer({ groupId: `api-test-dlq-${RUN}`, topics: [DLQ], fromBeginning: true });
   try {
     await consumer.run(async (b) => { dlq.push(...b.messages); });
-    await waitFor(() => dlq.length >= 2, 'dead letters');
+    await waitFor(() => dlq.length >= 3, 'dead letters');
   } finally {
     await consumer.close();
   }
-  assert.deepEqual(dlq.map((m) => m.key).sort(), ['bad-1', 'bad-2']);
+  assert.deepEqual(dlq.map((m) => m.key).sort(), ['bad-1', 'bad-2', 'bad-3']);
+  const big = dlq.find((m) => m.key === 'bad-3')!;
+  assert.equal(big.headers['x-truncated'], '1048400');
+  assert.ok(big.rawValue!.length < 1_048_400 && big.rawValue!.every((b) => b === 0x5b));
   assert.equal(dlq[0].headers['x-source-topic'], TOPIC);
   assert.match(dlq.find((m) => m.key === 'bad-2')!.headers['x-error'], /status/);
   const metrics = (await svc.app.inject({ url: '/metrics', headers: svc.auth('reader') })).body;
-  assert.match(metrics, new RegExp(`ganf_dead_lettered_messages_total\\{topic="${TOPIC.replace(/\./g, '\\.')}"\\} 2`));
-  assert.match(metrics, new RegExp(`ganf_dead_letter_topic_messages\\{topic="${DLQ.replace(/\./g, '\\.')}"\\} 2`));
+  assert.match(metrics, new RegExp(`ganf_dead_lettered_messages_total\\{topic="${TOPIC.replace(/\./g, '\\.')}"\\} 3`));
+  assert.match(metrics, new RegExp(`ganf_dead_letter_topic_messages\\{topic="${DLQ.replace(/\./g, '\\.')}"\\} 3`));
   assert.match(metrics, /ganf_alerts_ingested_total\{outcome="unchanged"\} 1/);
   assert.equal(messages[0].status, 'firing');
   if (messages.some((m) => m.status === 'resolved' && m.fingerprint === messages[0].fingerprint)) assert.match(metrics, /ganf_alerts_ingested_total\{outcome="stale"\} 1/);
@@ -148,7 +153,7 @@ test('GET /scores returns per-step total and per-sensor scores for a time range,
     }
   }
   const sink = new InfluxSink(influx, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
-  const stats = { site: 'a', accepted: 540, late: 2, duplicates: 1, replaced: 0, superseded: 0, unknown: {}, ignored: 0, emittedSteps: 20, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0 };
+  const stats = { site: 'a', accepted: 540, late: 2, duplicates: 1, replaced: 0, superseded: 0, unknown: {}, ignored: 0, emittedSteps: 20, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0, invalidSteps: 0, held: 0 };
   await sink.write({ steps, alerts: [], stats: [stats] });
   const q = (qs: string) => svc.app.inject({ url: `/scores?${qs}`, headers: svc.auth('reader') });
   const t0 = s.timestamps[0];

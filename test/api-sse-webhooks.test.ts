@@ -18,7 +18,8 @@ let svc: TestService;
 let base: string;
 
 before(async () => {
-  svc = await startTestService([], { sse: { heartbeatMs: 100 }, webhooks: { backoffBaseMs: 60, maxAttempts: 4, timeoutMs: 2000 } });
+  // The receivers listen on 127.0.0.1: loopback targets must be allowed explicitly.
+  svc = await startTestService([], { sse: { heartbeatMs: 100 }, webhooks: { backoffBaseMs: 60, maxAttempts: 4, timeoutMs: 2000, allowedHosts: ['127.0.0.1'] } });
   base = await svc.listen();
   assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
 });
@@ -162,7 +163,7 @@ test('webhooks: HMAC-signed deliveries, retried with backoff on failure, failed 
     return 200;
   });
   try {
-    const post = (payload: Record<string, unknown>) => svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('reader'), payload });
+    const post = (payload: Record<string, unknown>) => svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('operator'), payload });
     const flaky = JSON.parse((await post({ url: `${rx.url}/flaky`, secret, filter: { sites: ['east'] } })).body);
     const down = JSON.parse((await post({ url: `${rx.url}/down`, secret, filter: { sites: ['east'], types: ['alert'] } })).body);
     const am = JSON.parse((await post({ url: `${rx.url}/am`, format: 'alertmanager', filter: { severities: ['critical'] } })).body);
@@ -186,28 +187,28 @@ test('webhooks: HMAC-signed deliveries, retried with backoff on failure, failed 
     assert.equal(body.type, 'alert');
     assert.equal(body.alert.id, stored.id);
     await waitFor(async () => {
-      const d = JSON.parse((await svc.app.inject({ url: `/subscriptions/${flaky.id}/deliveries`, headers: svc.auth('reader') })).body).items;
+      const d = JSON.parse((await svc.app.inject({ url: `/subscriptions/${flaky.id}/deliveries`, headers: svc.auth('operator') })).body).items;
       return d.length === 1 && d[0].status === 'delivered';
     }, 'flaky delivered');
-    const [fd] = JSON.parse((await svc.app.inject({ url: `/subscriptions/${flaky.id}/deliveries`, headers: svc.auth('reader') })).body).items;
+    const [fd] = JSON.parse((await svc.app.inject({ url: `/subscriptions/${flaky.id}/deliveries`, headers: svc.auth('operator') })).body).items;
     assert.deepEqual(fd.attempts.map((a: any) => a.httpStatus), [500, 500, 200]);
 
     // /down never succeeds: 4 attempts, then failed, kept and visible.
     await waitFor(async () => {
-      const d = JSON.parse((await svc.app.inject({ url: `/subscriptions/${down.id}/deliveries?status=failed`, headers: svc.auth('reader') })).body).items;
+      const d = JSON.parse((await svc.app.inject({ url: `/subscriptions/${down.id}/deliveries?status=failed`, headers: svc.auth('operator') })).body).items;
       return d.length === 1;
     }, 'failed delivery');
-    const [failed] = JSON.parse((await svc.app.inject({ url: `/subscriptions/${down.id}/deliveries?status=failed`, headers: svc.auth('reader') })).body).items;
+    const [failed] = JSON.parse((await svc.app.inject({ url: `/subscriptions/${down.id}/deliveries?status=failed`, headers: svc.auth('operator') })).body).items;
     assert.equal(failed.attempts.length, 4);
     assert.ok(failed.attempts.every((a: any) => a.httpStatus === 503 && a.error === 'HTTP 503'));
-    const sub = JSON.parse((await svc.app.inject({ url: `/subscriptions/${down.id}`, headers: svc.auth('reader') })).body);
+    const sub = JSON.parse((await svc.app.inject({ url: `/subscriptions/${down.id}`, headers: svc.auth('operator') })).body);
     assert.equal(sub.deliveries.failed, 1);
-    assert.match((await svc.app.inject({ url: '/metrics', headers: svc.auth('reader') })).body, /ganf_webhook_deliveries_failed 1/);
+    assert.match((await svc.app.inject({ url: '/metrics', headers: svc.auth('operator') })).body, /ganf_webhook_deliveries_failed 1/);
     // The receiver is fixed; the failed delivery is sent again on request.
     failing = false;
-    const retry = await svc.app.inject({ method: 'POST', url: `/subscriptions/${down.id}/deliveries/${failed.id}/retry`, headers: svc.auth('reader') });
+    const retry = await svc.app.inject({ method: 'POST', url: `/subscriptions/${down.id}/deliveries/${failed.id}/retry`, headers: svc.auth('operator') });
     assert.equal(retry.statusCode, 202);
-    await waitFor(async () => JSON.parse((await svc.app.inject({ url: `/subscriptions/${down.id}/deliveries?status=delivered`, headers: svc.auth('reader') })).body).items.length === 1, 'redelivered');
+    await waitFor(async () => JSON.parse((await svc.app.inject({ url: `/subscriptions/${down.id}/deliveries?status=delivered`, headers: svc.auth('operator') })).body).items.length === 1, 'redelivered');
 
     // Alertmanager format: v4 payload; acks are not Alertmanager events, warnings are filtered out.
     await waitFor(() => rx.got.some((r) => r.path === '/am'), 'alertmanager delivery');
@@ -238,21 +239,21 @@ test('webhooks: deliveries pending when the service stops are sent after it rest
   const dir = await mkdtemp(path.join(tmpdir(), 'ganf-api-restart-'));
   const cfg = parseApiConfig({
     port: 0, dataDir: path.join(dir, 'data'), modelsRoot: path.join(dir, 'models'),
-    auth: { keys: [{ name: 'reader', role: 'reader', key: TEST_KEYS.reader }] },
-    webhooks: { backoffBaseMs: 200, maxAttempts: 10 },
+    auth: { keys: [{ name: 'operator', role: 'operator', key: TEST_KEYS.operator }] },
+    webhooks: { backoffBaseMs: 200, maxAttempts: 10, allowedHosts: ['127.0.0.1'] },
   });
   let up = false;
   const rx = await receiver(() => (up ? 200 : 503));
   try {
     const a = await createApiService(cfg);
-    const sub = JSON.parse((await a.app.inject({ method: 'POST', url: '/subscriptions', headers: { authorization: `Bearer ${TEST_KEYS.reader}` }, payload: { url: `${rx.url}/h`, secret: 'restart-secret-0123456789' } })).body);
+    const sub = JSON.parse((await a.app.inject({ method: 'POST', url: '/subscriptions', headers: { authorization: `Bearer ${TEST_KEYS.operator}` }, payload: { url: `${rx.url}/h`, secret: 'restart-secret-0123456789' } })).body);
     ingestAlert(a.deps.alerts, sampleAlert(1));
     await waitFor(() => rx.got.length >= 1, 'first attempt');
     await a.close();
     up = true;
     const b = await createApiService(cfg);
     try {
-      await waitFor(async () => JSON.parse((await b.app.inject({ url: `/subscriptions/${sub.id}/deliveries`, headers: { authorization: `Bearer ${TEST_KEYS.reader}` } })).body).items[0]?.status === 'delivered', 'delivered after restart');
+      await waitFor(async () => JSON.parse((await b.app.inject({ url: `/subscriptions/${sub.id}/deliveries`, headers: { authorization: `Bearer ${TEST_KEYS.operator}` } })).body).items[0]?.status === 'delivered', 'delivered after restart');
       const ok = rx.got.filter((r) => r.headers['x-ganf-delivery'] === rx.got[0].headers['x-ganf-delivery']);
       assert.ok(ok.length >= 2);
       assert.ok(verifySignature('restart-secret-0123456789', ok.at(-1)!.headers['x-ganf-signature'] as string, ok.at(-1)!.body));

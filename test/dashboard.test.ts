@@ -57,7 +57,7 @@ test('every InfluxQL query on the dashboard returns data from what the stream\'s
     startsAt: new Date(t0 + 5 * 300_000).toISOString(), endsAt: new Date(t0 + 6 * 300_000).toISOString(), topSensors: [{ sensor: 'B01', excess: 41, nll: 42, parents: ['B02'] }],
     ganf: { site: 'north', modelVersion: 'v1', startMs: t0 + 5 * 300_000, endMs: t0 + 6 * 300_000, peakScore: 42, peakAt: new Date(t0 + 5 * 300_000).toISOString(), tailProbability: 1e-6, threshold: 10, exceedingSteps: 1, usableSteps: 1 },
   };
-  const stats = (accepted: number) => ({ site: 'north', accepted, late: 1, duplicates: 0, replaced: 0, superseded: 0, unknown: { X: 2 }, ignored: 0, emittedSteps: 12, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0 });
+  const stats = (accepted: number) => ({ site: 'north', accepted, late: 1, duplicates: 0, replaced: 0, superseded: 0, unknown: { X: 2 }, ignored: 0, emittedSteps: 12, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0, invalidSteps: 0, held: 0 });
   await sink.write({ steps, alerts: [alert], stats: [stats(10)] });
   // A second ingest point, a 10-minute bucket later, so the derivative queries have two points.
   const later = new InfluxSink(store, { sensors, calibrationMedians: Float32Array.from([0.5, 0.25]), modelVersion: 'v1', threshold: 10, now: () => Date.now() + 1_200_000 });

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import net from 'node:net';
 import { promisify } from 'node:util';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { initBackend } from '../src/flow/tf.ts';
 import { saveDetector, type Detector } from '../src/detector.ts';
 import type { SeriesTable } from '../src/ingest/table.ts';
-import type { KafkaClient } from '../src/ingest/kafka-client.ts';
+import { ensureTopics, type KafkaClient } from '../src/ingest/kafka-client.ts';
 import type { AlertMessage } from '../src/scoring/alert-engine.ts';
 import { tinyDetector, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
 import { kafkaClient, readTopic, runId, waitFor, KAFKA_BROKERS } from './helpers/services.ts';
@@ -122,4 +123,71 @@ test('ganf replay streams a CSV into a topic at a chosen rate, keyed by site', {
   const times = msgs.map((m) => m.timestampMs);
   assert.ok(Math.max(...times) - Math.min(...times) >= 1500, 'paced, not all at once');
   assert.ok(Date.now() - started < 50_000);
+});
+
+/** A TCP forwarder to the broker that can be started late: until then the address refuses connections. */
+function lateForwarder(port: number, target: string) {
+  const [host, tport] = target.split(':');
+  const server = net.createServer((c) => {
+    const up = net.connect({ host, port: Number(tport) });
+    c.pipe(up).pipe(c);
+    c.on('error', () => up.destroy());
+    up.on('error', () => c.destroy());
+  });
+  return {
+    start: () => new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r())),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+test('ganf replay rides out an unreachable broker, and --progress/--resume continue after a kill without losing a row', { timeout: 180_000 }, async () => {
+  const topic = `ganf-cli-resume-${runId()}`;
+  topics.push(topic);
+  const admin = await client.admin();
+  await ensureTopics(admin, [{ topic, partitions: 1 }]);
+  await admin.close();
+  const progress = path.join(dir, `progress-${topic}.json`);
+  const args = ['replay', '--csv', 'fixtures/grid/test.csv', '--topic', topic, '--site', 'resume-site', '--format', 'snapshot', '--progress', progress];
+
+  // 1. Killed mid-way (SIGKILL: no chance to clean up) while paced at 200 rows/s, once it has
+  //    recorded some progress (start-up time varies with the machine's load).
+  const first = spawn('node', [...CLI, ...args, '--brokers', KAFKA_BROKERS.join(','), '--rate', String(200 * table.sensors.length)], { env, stdio: 'ignore' });
+  const progressed = async () => {
+    const text = await readFile(progress, 'utf8').catch(() => '');
+    return text !== '' && (JSON.parse(text) as { nextRow: number }).nextRow >= 100;
+  };
+  const deadline = Date.now() + 60_000;
+  while (!(await progressed())) {
+    assert.ok(Date.now() < deadline, 'the first replay records progress');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+  const stopped = JSON.parse(await readFile(progress, 'utf8')) as { nextRow: number };
+  assert.ok(stopped.nextRow > 0 && stopped.nextRow < 1440, `killed mid-way (at row ${stopped.nextRow})`);
+
+  // 2. Resumed through an address where no broker answers yet; it comes up 30 s later, beyond the
+  //    client library's own connection retries (kafkajs: 5, about 14 s in all), so the replay's
+  //    retry has to carry it.
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const fwd = lateForwarder(port, KAFKA_BROKERS[0]);
+  const resumed = run('node', [...CLI, ...args, '--brokers', `127.0.0.1:${port}`, '--resume', '--retry-for', '60'], { env });
+  await new Promise((r) => setTimeout(r, 30_000));
+  await fwd.start();
+  try {
+    const { stderr } = await resumed;
+    assert.match(stderr, new RegExp(`from row ${stopped.nextRow}\\)`));
+    assert.match(stderr, /send failed .*retrying/);
+    assert.match(stderr, /broker reachable again/);
+    assert.match(stderr, new RegExp(`sent ${1440 - stopped.nextRow} messages`));
+  } finally {
+    await fwd.close();
+  }
+  assert.equal((JSON.parse(await readFile(progress, 'utf8')) as { nextRow: number }).nextRow, 1440);
+  // Every row is in the topic; at most the batch in flight at the kill is there twice.
+  const rows = (await readTopic(client, topic)).map((m) => (JSON.parse(m.value!) as { ts: number }).ts);
+  const distinct = new Set(rows);
+  assert.equal(distinct.size, 1440);
+  assert.deepEqual([...distinct].sort((a, b) => a - b), Array.from(table.timestamps));
+  assert.ok(rows.length - distinct.size <= 500, `${rows.length - distinct.size} repeated rows`);
 });

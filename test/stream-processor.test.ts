@@ -79,8 +79,7 @@ function run(p: StreamProcessor, msgs: ReturnType<typeof asIncoming>, batch: num
   const rejected: string[] = [];
   for (let i = 0; i < msgs.length; i += batch) {
     for (const m of msgs.slice(i, i + batch)) {
-      const r = p.ingest(m);
-      if (r) rejected.push(`${r.message.offset}:${r.kind}`);
+      for (const r of p.ingest(m)) rejected.push(`${r.message.offset}:${r.kind}`);
     }
     for (const out of p.scoreReady()) {
       steps.push(...out.steps);

@@ -11,7 +11,7 @@ const opts = { nowMs: NOW, maxFutureMs: 60_000 };
 
 test('messages: readings and snapshots in both timestamp forms are accepted', () => {
   const r = parseSensorMessage(encodeReading({ site: 's1', sensor: 'B05', tsMs: 1704067200000, value: 1.25 }), opts);
-  assert.deepEqual(r, { ok: true, site: 's1', readings: [{ site: 's1', sensor: 'B05', feature: undefined, tsMs: 1704067200000, value: 1.25 }] });
+  assert.deepEqual(r, { ok: true, site: 's1', tsMs: 1704067200000, readings: [{ site: 's1', sensor: 'B05', feature: undefined, tsMs: 1704067200000, value: 1.25 }] });
   const s = parseSensorMessage(JSON.stringify({ site: 's1', ts: '2024-01-01T01:00:00+01:00', values: { a: 1, b: { vm: 2, va: -3 } } }), opts);
   assert.ok(s.ok);
   assert.deepEqual(s.readings.map((x) => [x.sensor, x.feature, x.tsMs, x.value]), [
@@ -48,6 +48,18 @@ test('messages: every kind of bad input is rejected with its kind and a reason',
   assert.match(kind('{"site":"s1","sensor":"a","ts":-5,"value":1}'), /^bad-timestamp/);
   assert.match(kind(JSON.stringify({ site: 's1', sensor: 'a', ts: NOW + 120_000, value: 1 })), /^future-timestamp/);
   assert.equal(parseSensorMessage(JSON.stringify({ site: 's1', sensor: 'a', ts: NOW + 30_000, value: 1 }), opts).ok, true);
+  // Outside InfluxDB's time range (and beyond what a JS Date holds): rejected, never thrown.
+  assert.match(kind(JSON.stringify({ site: 's1', sensor: 'a', ts: 8.64e15 + 1, value: 1 })), /^bad-timestamp: .*outside 1677/);
+  assert.match(kind(JSON.stringify({ site: 's1', sensor: 'a', ts: 1e300, value: 1 })), /^bad-timestamp: .*outside/);
+  assert.match(kind(JSON.stringify({ site: 's1', sensor: 'a', ts: 9_300_000_000_000, value: 1 })), /^bad-timestamp: .*outside/);
+  assert.match(kind('{"site":"s1","sensor":"a","ts":"1600-01-01T00:00:00Z","value":1}'), /^bad-timestamp: .*outside/);
+  assert.match(kind('{"site":"s1","sensor":"a","ts":"0050-01-01T00:00:00Z","value":1}'), /^bad-timestamp: .*outside/);
+  assert.match(kind('{"site":"s1","sensor":"a","ts":"2263-01-01T00:00:00Z","value":1}'), /^bad-timestamp: .*outside/);
+  assert.equal(parseTimestamp('1700-01-01T00:00:00Z'), Date.UTC(1700, 0, 1));
+  // The future check is against the record's timestamp, so it does not depend on when a message is processed.
+  const stamped = JSON.stringify({ site: 's1', sensor: 'a', ts: Date.UTC(2030, 0, 1), value: 1 });
+  assert.equal(parseSensorMessage(stamped, { nowMs: Date.UTC(2030, 0, 1), maxFutureMs: 0 }).ok, true);
+  assert.equal(parseSensorMessage(stamped, { nowMs: Date.UTC(2029, 11, 31), maxFutureMs: 0 }).ok, false);
 });
 
 const I = 300_000;

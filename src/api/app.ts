@@ -22,6 +22,8 @@ import type { AlertStore } from './alerts/store.ts';
 import type { SilenceStore } from './silences/store.ts';
 import type { SubscriptionStore } from './webhooks/store.ts';
 import type { WebhookDispatcher } from './webhooks/dispatcher.ts';
+import type { Resolver } from './webhooks/target.ts';
+import type { ScoringPool } from './scoring/pool.ts';
 import type { ModelRegistry } from './models/registry.ts';
 import type { LiveScorer } from './scoring/live-scorer.ts';
 import type { RefitJobs } from './refit/jobs.ts';
@@ -40,6 +42,10 @@ export interface AppDeps {
   jobs: RefitJobs;
   influx: { store: ScoreStore; measurements: { scores: string; sensorScores: string } } | null;
   checks: Check[];
+  /** DNS resolution for webhook targets (default: the system resolver). */
+  resolve?: Resolver;
+  /** POST /score's worker. */
+  scoring: ScoringPool;
 }
 
 export interface RouteInfo {
@@ -120,9 +126,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(silenceRoutes, { silences: deps.silences });
   if (config.ui.enabled) await app.register(consoleRoutes, { dir: config.ui.dir });
-  await app.register(subscriptionRoutes, { subs: deps.subs, dispatcher: deps.dispatcher, allowedHosts: config.webhooks.allowedHosts });
+  await app.register(subscriptionRoutes, {
+    subs: deps.subs, dispatcher: deps.dispatcher, allowedHosts: config.webhooks.allowedHosts, publicTargets: config.webhooks.publicTargets,
+    createRole: config.webhooks.createRole, resolve: deps.resolve,
+  });
   await app.register(modelRoutes, { registry: deps.registry, metrics: deps.metrics, rateLimits: config.rateLimits });
-  await app.register(scoreRoutes, { registry: deps.registry, metrics: deps.metrics, influx: deps.influx, bodyLimit: config.scoreBodyLimitBytes, rateLimits: config.rateLimits });
+  await app.register(scoreRoutes, { registry: deps.registry, metrics: deps.metrics, pool: deps.scoring, influx: deps.influx, bodyLimit: config.scoreBodyLimitBytes, rateLimits: config.rateLimits });
   await app.register(refitRoutes, { jobs: deps.jobs, registry: deps.registry, rateLimit: config.rateLimits.refit, bodyLimit: config.scoreBodyLimitBytes, defaultWarmStart: config.refit.warmStart });
   await app.ready();
   return app;

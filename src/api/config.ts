@@ -4,6 +4,15 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { MEASUREMENTS } from '../stream/sinks.ts';
 import { loadConfigFile, parseWith } from '../config.ts';
+import { isIP } from 'node:net';
+
+function validAllowEntry(e: string): boolean {
+  const [net, prefix, more] = e.split('/');
+  if (more !== undefined) return false;
+  if (prefix === undefined) return isIP(net) !== 0 || /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(net);
+  const max = isIP(net) === 4 ? 32 : isIP(net) === 6 ? 128 : -1;
+  return /^\d+$/.test(prefix) && Number(prefix) <= max;
+}
 
 export const RoleSchema = z.enum(['reader', 'operator', 'admin']);
 export type Role = z.infer<typeof RoleSchema>;
@@ -52,6 +61,10 @@ export const ApiConfigSchema = z.strictObject({
     graph: RateLimitSchema.default({ max: 120, timeWindowMs: 60_000 }),
     models: RateLimitSchema.default({ max: 30, timeWindowMs: 60_000 }),
   }).prefault({}),
+  /** POST /score runs in a worker thread; at most this many requests run or wait, more get 503 + retry-after. */
+  scoring: z.strictObject({
+    maxQueued: z.number().int().min(1).default(4),
+  }).prefault({}),
   sse: z.strictObject({
     heartbeatMs: z.number().int().positive().default(15_000),
     /** A client this far behind (bytes buffered) is disconnected; it reconnects with Last-Event-ID. */
@@ -62,8 +75,16 @@ export const ApiConfigSchema = z.strictObject({
     backoffBaseMs: z.number().int().positive().default(1000),
     backoffMaxMs: z.number().int().positive().default(300_000),
     timeoutMs: z.number().int().positive().default(10_000),
-    /** Hostnames subscriptions may target; empty = any. */
-    allowedHosts: z.array(z.string()).default([]),
+    /**
+     * Receivers allowed even though they are not public: host names (exact), IP addresses or
+     * CIDR ranges (e.g. "127.0.0.1", "10.20.0.0/16", "hooks.internal"). Everything else must
+     * resolve to public addresses only (src/api/webhooks/target.ts).
+     */
+    allowedHosts: z.array(z.string().min(1).refine(validAllowEntry, 'a host name, an IP address or a CIDR range (address/prefix)')).default([]),
+    /** false: only allowedHosts may be targets. */
+    publicTargets: z.boolean().default(true),
+    /** Least role that may create subscriptions (each one makes the server send requests). */
+    createRole: RoleSchema.default('operator'),
     externalURL: z.string().default('http://127.0.0.1:8080'),
   }).prefault({}),
   kafka: z.strictObject({

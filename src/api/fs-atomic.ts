@@ -1,6 +1,6 @@
 // Small durable-file helpers: whole files replaced atomically (write a temporary sibling, fsync,
 // rename, fsync the directory) and append-only logs whose every record is fsynced.
-import { closeSync, fsyncSync, openSync, writeSync, readFileSync, existsSync, ftruncateSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync, readFileSync, existsSync, ftruncateSync } from 'node:fs';
 import { open, rename, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -49,35 +49,31 @@ export class JsonLinesLog<T> {
   static open<T>(file: string, opts: { sync?: boolean; parse?: (raw: unknown, line: number) => T } = {}): { log: JsonLinesLog<T>; records: T[]; truncatedBytes: number } {
     const records: T[] = [];
     let truncatedBytes = 0;
+    let completeBytes = 0;
     if (existsSync(file)) {
-      const text = readFileSync(file, 'utf8');
-      let offset = 0;
-      let lineNo = 0;
-      while (offset < text.length) {
-        const nl = text.indexOf('\n', offset);
-        const end = nl === -1 ? text.length : nl;
-        const line = text.slice(offset, end);
-        lineNo++;
-        if (nl === -1) {
-          // No newline: the last write did not finish. Drop it (it was never acknowledged).
-          truncatedBytes = Buffer.byteLength(line);
-          break;
+      // Work on bytes, not on the decoded string: a torn last line can end inside a multi-byte
+      // UTF-8 character, which decodes to U+FFFD (3 bytes), so a string-based length would cut
+      // into the last acknowledged record.
+      const bytes = readFileSync(file);
+      completeBytes = bytes.lastIndexOf(0x0a) + 1;
+      truncatedBytes = bytes.length - completeBytes;
+      const lines = bytes.subarray(0, completeBytes).toString('utf8').split('\n');
+      lines.pop(); // the empty string after the final newline
+      lines.forEach((line, i) => {
+        if (line.trim() === '') return;
+        let raw: unknown;
+        try {
+          raw = JSON.parse(line);
+        } catch (e) {
+          throw new Error(`${file}: line ${i + 1} is not valid JSON (${(e as Error).message})`);
         }
-        if (line.trim() !== '') {
-          let raw: unknown;
-          try {
-            raw = JSON.parse(line);
-          } catch (e) {
-            throw new Error(`${file}: line ${lineNo} is not valid JSON (${(e as Error).message})`);
-          }
-          records.push(opts.parse ? opts.parse(raw, lineNo) : (raw as T));
-        }
-        offset = end + 1;
-      }
+        records.push(opts.parse ? opts.parse(raw, i + 1) : (raw as T));
+      });
     }
     const fd = openSync(file, 'a+');
     if (truncatedBytes > 0) {
-      ftruncateSync(fd, statSync(file).size - truncatedBytes);
+      // No newline at the end: the last write did not finish. Drop it (it was never acknowledged).
+      ftruncateSync(fd, completeBytes);
       fsyncSync(fd);
     }
     return { log: new JsonLinesLog<T>(file, fd, opts.sync ?? true), records, truncatedBytes };

@@ -15,6 +15,8 @@ import { SilenceStore } from './silences/store.ts';
 import { AlertTopicConsumer } from './alerts/ingest.ts';
 import { SubscriptionStore } from './webhooks/store.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
+import type { Resolver } from './webhooks/target.ts';
+import { ScoringPool } from './scoring/pool.ts';
 import { ModelRegistry } from './models/registry.ts';
 import { LiveScorer } from './scoring/live-scorer.ts';
 import { RefitJobs } from './refit/jobs.ts';
@@ -34,6 +36,8 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Start the alerts-topic consumer (default: when config.kafka is set). */
   consumeAlerts?: boolean;
+  /** DNS resolution for webhook targets (tests: a name whose answer changes). */
+  resolve?: Resolver;
 }
 
 export async function createApiService(config: ApiConfig, opts: ServiceOptions = {}): Promise<ApiService> {
@@ -44,7 +48,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
   alerts.onChange(() => metrics.alertChanges.inc());
   const subs = new SubscriptionStore(path.join(config.dataDir, 'webhooks'), { sync: config.fsync });
   const silences = new SilenceStore(path.join(config.dataDir, 'silences'));
-  const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks, silenced: (a) => silences.silencing(a).length > 0 }, metrics);
+  const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks, resolve: opts.resolve, silenced: (a) => silences.silencing(a).length > 0 }, metrics);
   const registry = await ModelRegistry.open(config.modelsRoot);
   const live = new LiveScorer(registry, { bufferSteps: config.live.bufferSteps, warmupSteps: config.live.warmupSteps, drift: config.drift, metrics });
   const jobs = new RefitJobs({
@@ -122,7 +126,8 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     }
   });
 
-  const deps: AppDeps = { config, keys, metrics, alerts, silences, subs, dispatcher, registry, live, jobs, influx, checks };
+  const scoring = new ScoringPool({ maxQueued: config.scoring.maxQueued });
+  const deps: AppDeps = { config, keys, metrics, alerts, silences, subs, dispatcher, registry, live, jobs, influx, checks, resolve: opts.resolve, scoring };
   const app = await buildApp(deps);
   if (consumer) await consumer.start();
 
@@ -140,6 +145,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
       closed = true;
       await consumer?.close();
       await app.close();
+      await scoring.close();
       await jobs.close();
       dispatcher.close();
       live.close();

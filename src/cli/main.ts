@@ -89,6 +89,10 @@ program.command('replay').description('stream a CSV into a Kafka topic as sensor
   .option('--rebase', 'shift timestamps so the first row is now')
   .option('--partitions <n>', 'create the topic with this many partitions if it does not exist', Number)
   .option('--interval-ms <ms>', 'row spacing when the CSV has no timestamp column', Number)
+  .option('--from-row <n>', 'start at this row (0-based)', Number)
+  .option('--progress <file>', 'record the next row to send here after every acknowledged batch')
+  .option('--resume', 'start where --progress says the last run stopped')
+  .option('--retry-for <seconds>', 'keep retrying while the broker is unreachable this long (default 600)', Number)
   .action((o) => runReplay(o));
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -11,7 +11,7 @@ import { applyOverrides, csvOptionsOf, loadConfigFile, parseConfig } from '../co
 import { loadStreamConfig, parseStreamConfig, type StreamConfig } from '../stream/config.ts';
 import { KafkaPipeline } from '../stream/kafka-pipeline.ts';
 import { runInProcess } from '../stream/in-process.ts';
-import { replayTable, producerSend } from '../stream/replay.ts';
+import { replayTable, readProgress, retryingSend, writeProgress } from '../stream/replay.ts';
 import { FileSink, InfluxSink, LogSink, type StreamSink } from '../stream/sinks.ts';
 import { StreamMetrics } from '../stream/metrics.ts';
 import { serveLogger } from '../stream/log.ts';
@@ -207,25 +207,43 @@ export async function runReplay(flags: Flags): Promise<void> {
       await admin.close();
     }
   }
-  const producer = await client.producer();
+  const site = String(flags.site ?? 'demo');
+  const progressFile = flags.progress === undefined ? undefined : String(flags.progress);
+  let fromRow = flags.fromRow === undefined ? 0 : Number(flags.fromRow);
+  if (flags.resume) {
+    if (!progressFile) throw new Error('--resume needs --progress FILE');
+    const p = readProgress(progressFile);
+    if (p && (p.topic !== topic || p.site !== site || p.csv !== String(flags.csv))) {
+      throw new Error(`${progressFile} is the progress of ${p.csv} -> ${p.topic} (site ${p.site}), not of this replay`);
+    }
+    fromRow = p?.nextRow ?? 0;
+  }
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   process.once('SIGTERM', () => ac.abort());
+  const retryForMs = Number(flags.retryFor ?? 600) * 1000;
+  if (!(retryForMs >= 0)) throw new Error('--retry-for must be a number of seconds >= 0');
+  const sender = retryingSend(() => client.producer(), topic, { retryForMs, log: say, signal: ac.signal });
   try {
-    say(`replaying ${flags.csv} (${tableLength(table)} rows x ${table.sensors.length} sensors) to ${topic} on ${brokers.join(',')} as site "${flags.site ?? 'demo'}", ` +
+    say(`replaying ${flags.csv} (${tableLength(table)} rows x ${table.sensors.length} sensors${fromRow ? `, from row ${fromRow}` : ''}) to ${topic} on ${brokers.join(',')} as site "${site}", ` +
       `${rate ? `${rate} readings/s` : speed ? `${speed}x real time` : 'as fast as possible'}`);
     let lastLog = performance.now();
-    const r = await replayTable(table, producerSend(producer, topic), {
-      site: String(flags.site ?? 'demo'), format, speed, rate, signal: ac.signal,
+    const r = await replayTable(table, sender.send, {
+      site, format, speed, rate, signal: ac.signal, fromRow,
       startAtMs: flags.rebase ? Date.now() : undefined,
-    }, (row, messages) => {
+    }, async (row, messages) => {
+      // Written after the broker acknowledged the rows: a resumed replay repeats nothing acknowledged.
+      if (progressFile) await writeProgress(progressFile, { csv: String(flags.csv), topic, site, nextRow: row });
       if (performance.now() - lastLog > 5000) {
         lastLog = performance.now();
         say(`  ${row} rows, ${messages} messages`);
       }
     });
     say(`sent ${r.messages} messages (${r.rows} rows) in ${r.seconds.toFixed(1)} s (${Math.round(r.messages / Math.max(r.seconds, 1e-9))} messages/s)`);
+  } catch (err) {
+    if (progressFile) say(`stopped; resume with --progress ${progressFile} --resume`);
+    throw err;
   } finally {
-    await producer.close();
+    await sender.close();
   }
 }

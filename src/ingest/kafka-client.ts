@@ -15,13 +15,13 @@
  *    and each input partition's transactional id fences a previous owner (pre-KIP-447 EOS).
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type Producer, type Transaction as KafkajsTransaction } from 'kafkajs';
+import kafkajs, { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type Producer, type Transaction as KafkajsTransaction } from 'kafkajs';
 
 export interface OutgoingMessage {
   /** Messages with the same key go to the same partition (murmur2, as the Java client). */
   key?: string;
-  /** A string is sent as UTF-8; a Buffer byte for byte (e.g. a dead-lettered original payload). */
-  value: string | Buffer;
+  /** A string is sent as UTF-8; a Buffer byte for byte (e.g. a dead-lettered original payload); null as a null value. */
+  value: string | Buffer | null;
   headers?: Record<string, string>;
   /** Explicit partition; overrides the key's partition. */
   partition?: number;
@@ -151,6 +151,8 @@ export interface TopicAdmin {
   /** The group's committed offsets for a topic ('-1' where nothing was committed). */
   fetchCommittedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]>;
   deleteTopics(topics: string[]): Promise<void>;
+  /** The topic's effective `max.message.bytes` (the largest record batch the broker accepts for it). */
+  maxMessageBytes(topic: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -521,6 +523,15 @@ class KafkajsAdmin implements TopicAdmin {
   async deleteTopics(topics: string[]): Promise<void> {
     if (topics.length === 0) return;
     await this.admin.deleteTopics({ topics });
+  }
+
+  async maxMessageBytes(topic: string): Promise<number> {
+    // Through the default export: Node's CommonJS named-export detection misses this enum.
+    const res = await this.admin.describeConfigs({ includeSynonyms: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
+    const entry = res.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes');
+    const n = Number(entry?.configValue);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`topic ${topic}: no max.message.bytes in its config`);
+    return n;
   }
 
   async close(): Promise<void> {

@@ -24,7 +24,11 @@ export interface Reading {
   value: number;
 }
 
-export type RejectKind = 'empty' | 'malformed-json' | 'schema' | 'non-finite' | 'bad-timestamp' | 'future-timestamp';
+/** Why a message was dead-lettered: by the contract check here, or by the stream processor. */
+export type RejectKind =
+  | 'empty' | 'malformed-json' | 'schema' | 'non-finite' | 'bad-timestamp' | 'future-timestamp'
+  // stream processor (src/stream/processor.ts, event-time-guard.ts):
+  | 'key-mismatch' | 'ahead-of-site' | 'unknown-sensor-limit' | 'site-limit' | 'non-finite-score' | 'processing-error';
 
 export interface RejectedMessage {
   ok: false;
@@ -35,16 +39,32 @@ export interface RejectedMessage {
 export interface AcceptedMessage {
   ok: true;
   site: string;
+  /** The message's event time (every reading has it). */
+  tsMs: number;
   /** One reading per (sensor, feature) the message carries. */
   readings: Reading[];
 }
 
 export interface ParseOptions {
-  /** Wall-clock now, ms (injected for tests). */
+  /**
+   * The reference time for the future check, ms: the Kafka record's timestamp (stored in the log
+   * with the record), so a replay decides exactly as the first run did whenever it happens; a
+   * value <= 0 (no record timestamp) skips the check.
+   */
   nowMs: number;
   /** A timestamp more than this far ahead of nowMs is rejected (clock error or unit mix-up). */
   maxFutureMs: number;
 }
+
+/**
+ * Event times we accept: InfluxDB 1.x stores int64 nanoseconds (1677-09-21T00:12:43Z ..
+ * 2262-04-11T23:47:16Z); one day of margin on each side keeps a step's grid time (the reading's
+ * time rounded to the sampling interval) inside that range too. Also well inside what a JS Date
+ * can represent (±8.64e15 ms), so every accepted time can be formatted.
+ */
+export const MIN_EVENT_MS = -9_223_372_036_854 + 86_400_000;
+export const MAX_EVENT_MS = 9_223_372_036_854 - 86_400_000;
+const RANGE_TEXT = '1677-09-22T00:00:00Z .. 2262-04-10T23:00:00Z (InfluxDB\'s time range)';
 
 // Names become InfluxDB tag values and Kafka keys: no control characters, no trailing backslash.
 const Name = z.string().min(1).max(256)
@@ -81,6 +101,7 @@ export function parseTimestamp(ts: number | string): number | string {
   if (typeof ts === 'number') {
     if (!Number.isFinite(ts)) return `timestamp ${ts} is not finite`;
     if (ts < 0) return `timestamp ${ts} is negative`;
+    if (ts > MAX_EVENT_MS) return `timestamp ${ts} (epoch ms) is outside ${RANGE_TEXT}`;
     return Math.floor(ts);
   }
   const m = ISO_RE.exec(ts.trim());
@@ -91,6 +112,8 @@ export function parseTimestamp(ts: number | string): number | string {
   if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
     return `timestamp "${ts}" has a field out of range`;
   }
+  // Checked on the year itself first: Date.UTC maps years 0..99 to 1900..1999.
+  if (Number(y) < 1677 || Number(y) > 2262) return `timestamp "${ts}" is outside ${RANGE_TEXT}`;
   let ms = Date.UTC(Number(y), month - 1, day, Number(h), Number(mi), Number(s), Number((frac + '000').slice(0, 3)));
   if (new Date(Date.UTC(Number(y), month - 1, day)).getUTCDate() !== day) return `timestamp "${ts}" is not a calendar date`;
   if (zone.toUpperCase() !== 'Z') {
@@ -98,7 +121,13 @@ export function parseTimestamp(ts: number | string): number | string {
     const digits = zone.slice(1).replace(':', '');
     ms -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60000;
   }
+  if (!(ms >= MIN_EVENT_MS && ms <= MAX_EVENT_MS)) return `timestamp "${ts}" is outside ${RANGE_TEXT}`;
   return ms;
+}
+
+/** ISO text of a time that may be outside what a Date can format (a producer's record timestamp). */
+function isoOr(ms: number): string {
+  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ms} ms`;
 }
 
 function reject(kind: RejectKind, error: string): RejectedMessage {
@@ -132,8 +161,8 @@ export function parseSensorMessage(text: string | null, opts: ParseOptions): Acc
   const msg = parsed.data;
   const tsMs = parseTimestamp(msg.ts);
   if (typeof tsMs === 'string') return reject('bad-timestamp', tsMs);
-  if (tsMs > opts.nowMs + opts.maxFutureMs) {
-    return reject('future-timestamp', `timestamp ${new Date(tsMs).toISOString()} is more than ${opts.maxFutureMs} ms ahead of now (${new Date(opts.nowMs).toISOString()})`);
+  if (opts.nowMs > 0 && tsMs > opts.nowMs + opts.maxFutureMs) {
+    return reject('future-timestamp', `timestamp ${new Date(tsMs).toISOString()} is more than ${opts.maxFutureMs} ms ahead of the record's timestamp (${isoOr(opts.nowMs)})`);
   }
   const readings: Reading[] = [];
   if ('values' in msg) {
@@ -152,7 +181,7 @@ export function parseSensorMessage(text: string | null, opts: ParseOptions): Acc
     if (!Number.isFinite(msg.value)) return reject('non-finite', `value is ${msg.value}; values must be finite numbers`);
     readings.push({ site: msg.site, sensor: msg.sensor, feature: msg.feature, tsMs, value: msg.value });
   }
-  return { ok: true, site: msg.site, readings };
+  return { ok: true, site: msg.site, tsMs, readings };
 }
 
 /** The record key: the site, so a site's readings keep their order on one partition. */

@@ -49,6 +49,8 @@ export interface AlignedStep {
   restart: boolean;
   /** Latest arrival time (e.g. the producer's timestamp) of a reading in this step; -Infinity if none. */
   lastArrivalMs: number;
+  /** Largest source position (e.g. the Kafka offset) of a reading in this step; NaN if none. */
+  lastSource: number;
 }
 
 export type AddResult = 'accepted' | 'replaced' | 'late' | 'duplicate' | 'superseded';
@@ -73,6 +75,7 @@ interface Bucket {
   present: number;
   sealed: boolean;
   lastArrivalMs: number;
+  lastSource: number;
 }
 
 const NumOrNull = z.number().nullable();
@@ -90,6 +93,7 @@ export const AlignerStateSchema = z.strictObject({
     present: z.number().int(),
     sealed: z.boolean(),
     lastArrivalMs: NumOrNull,
+    lastSource: NumOrNull.optional(),
   })),
   counters: z.strictObject({
     accepted: z.number(), replaced: z.number(), superseded: z.number(), late: z.number(), duplicates: z.number(),
@@ -153,8 +157,11 @@ export class StepAligner {
     return this.pending.size;
   }
 
-  /** One reading of cell `cell` (sensor index * D + feature index). `arrivalMs` is only carried along for latency. */
-  add(cell: number, tsMs: number, value: number, arrivalMs = -Infinity): AddResult {
+  /**
+   * One reading of cell `cell` (sensor index * D + feature index). `arrivalMs` is only carried
+   * along for latency, `source` (e.g. the Kafka offset) to point back at a step's input.
+   */
+  add(cell: number, tsMs: number, value: number, arrivalMs = -Infinity, source = Number.NaN): AddResult {
     if (!(cell >= 0 && cell < this.cells)) throw new Error(`StepAligner.add: cell ${cell} out of range`);
     const step = this.stepOf(tsMs);
     if ((this.nextStep !== null && step < this.nextStep) || this.bucketEnd(step) <= this.watermark()) {
@@ -163,7 +170,7 @@ export class StepAligner {
     }
     let b = this.pending.get(step);
     if (!b) {
-      b = { values: new Float64Array(this.cells).fill(Number.NaN), eventMs: new Float64Array(this.cells).fill(Number.NaN), present: 0, sealed: false, lastArrivalMs: -Infinity };
+      b = { values: new Float64Array(this.cells).fill(Number.NaN), eventMs: new Float64Array(this.cells).fill(Number.NaN), present: 0, sealed: false, lastArrivalMs: -Infinity, lastSource: Number.NaN };
       this.pending.set(step, b);
     }
     if (b.sealed) {
@@ -184,6 +191,7 @@ export class StepAligner {
     b.values[cell] = value;
     b.eventMs[cell] = tsMs;
     if (arrivalMs > b.lastArrivalMs) b.lastArrivalMs = arrivalMs;
+    if (!Number.isNaN(source) && !(source <= b.lastSource)) b.lastSource = source;
     if (b.present === this.cells) b.sealed = true;
     if (tsMs > this.maxEventMs) this.maxEventMs = tsMs;
     this.close(false);
@@ -271,7 +279,7 @@ export class StepAligner {
     }
     const out: AlignedStep = {
       step, tsMs: step * this.intervalMs, values, filled, missing, degraded: missing.length > 0,
-      restart: this.restartNext, lastArrivalMs: b ? b.lastArrivalMs : -Infinity,
+      restart: this.restartNext, lastArrivalMs: b ? b.lastArrivalMs : -Infinity, lastSource: b ? b.lastSource : Number.NaN,
     };
     this.restartNext = false;
     this.nextStep = step + 1;
@@ -294,6 +302,7 @@ export class StepAligner {
       pending: [...this.pending.entries()].sort((a, b) => a[0] - b[0]).map(([step, b]) => ({
         step, values: toJson(b.values), eventMs: toJson(b.eventMs), present: b.present, sealed: b.sealed,
         lastArrivalMs: Number.isFinite(b.lastArrivalMs) ? b.lastArrivalMs : null,
+        lastSource: Number.isFinite(b.lastSource) ? b.lastSource : null,
       })),
       counters: { ...this.counters },
     };
@@ -311,7 +320,7 @@ export class StepAligner {
     for (const p of s.pending) {
       a.pending.set(p.step, {
         values: fromJson(p.values, Number.NaN), eventMs: fromJson(p.eventMs, Number.NaN), present: p.present, sealed: p.sealed,
-        lastArrivalMs: p.lastArrivalMs ?? -Infinity,
+        lastArrivalMs: p.lastArrivalMs ?? -Infinity, lastSource: p.lastSource ?? Number.NaN,
       });
     }
     Object.assign(a.counters, s.counters);

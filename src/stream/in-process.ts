@@ -55,6 +55,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessSummar
     const out: StreamOutput = { steps: [], alerts: [], stats: [] };
     const outputs = all ? processor.flush() : processor.scoreReady();
     for (const r of outputs) {
+      for (const x of r.rejected) log(`rejected step (${x.kind}): ${x.error}`);
       out.steps.push(...r.steps);
       out.alerts.push(...r.alerts.map((a) => a.alert));
     }
@@ -68,7 +69,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessSummar
         const msg: IncomingMessage = {
           topic: 'in-process', partition: 0, offset: String(offset++), key: m.key ?? null, value: String(m.value), timestampMs: now, headers: {},
         };
-        if (processor.ingest(msg)) log(`rejected message ${msg.offset}`);
+        for (const r of processor.ingest(msg)) log(`rejected message ${r.message.offset} (${r.kind}): ${r.error}`);
       }
       messages += batch.length;
       await drain(false);

@@ -21,8 +21,8 @@ import type { Detector } from '../detector.ts';
 import {
   ensureTopics, type BatchControl, type KafkaClient, type MessageBatch, type MessageConsumer, type OutgoingMessage, type TransactionalProducer,
 } from '../ingest/kafka-client.ts';
-import { deadLetterRecord } from '../ingest/dead-letter.ts';
-import { StreamProcessor, type ProcessorSettings, type ScoredStep } from './processor.ts';
+import { chunkByBytes, deadLetterRecord, DEFAULT_DEAD_LETTER_MAX_BYTES } from '../ingest/dead-letter.ts';
+import { StreamProcessor, type ProcessorSettings, type Rejection, type ScoredStep } from './processor.ts';
 import { checkpointMessages, readCheckpoints, STATE_TOPIC_CONFIGS, type Position } from './checkpoint.ts';
 import type { StreamOutput, StreamSink } from './sinks.ts';
 import type { KafkaSettings } from './config.ts';
@@ -66,7 +66,6 @@ export interface KafkaPipelineOptions {
   sinks: StreamSink[];
   sink?: Partial<SinkSettings>;
   log?: (msg: string) => void;
-  now?: () => number;
   onCommit?: (info: CommitInfo) => void;
   /** The consumer stopped for good (a crash the client does not recover from). */
   onFatal?: (err: Error) => void;
@@ -103,6 +102,8 @@ export class KafkaPipeline {
   private readonly log: (msg: string) => void;
   private readonly sinkSettings: SinkSettings;
   private readonly unknownReported = new Set<string>();
+  /** Largest record (and produce batch) per output topic: the topics' max.message.bytes less framing room, read at start. */
+  private readonly topicLimits = new Map<string, number>();
 
   constructor(private readonly o: KafkaPipelineOptions) {
     this.log = o.log ?? (() => {});
@@ -135,6 +136,10 @@ export class KafkaPipeline {
       const [state] = await admin.describeTopics([k.stateTopic]);
       if (state.partitions < input.partitions) {
         throw new Error(`state topic ${k.stateTopic} has ${state.partitions} partitions but input ${k.inputTopic} has ${input.partitions}: it needs at least as many`);
+      }
+      for (const t of [k.alertsTopic, k.deadLetterTopic, k.stateTopic]) {
+        // Room for the record batch header and per-record framing beyond what recordBytes counts.
+        this.topicLimits.set(t, (await admin.maxMessageBytes(t)) - 1024);
       }
     } finally {
       await admin.close();
@@ -209,7 +214,7 @@ export class KafkaPipeline {
     const cps = await readCheckpoints(this.o.client, k.stateTopic, k.groupId, k.inputTopic, rts.map((r) => r.partition));
     for (const rt of rts) {
       const cp = cps.get(rt.partition)!;
-      const processor = new StreamProcessor(this.o.detector, this.o.processing, this.o.now);
+      const processor = new StreamProcessor(this.o.detector, this.o.processing);
       let restored = 0;
       for (const [site, snap] of cp.sites) {
         try {
@@ -323,14 +328,21 @@ export class KafkaPipeline {
         t = now;
         return d;
       };
+      const dlqLimit = this.limitOf(k.deadLetterTopic);
+      const toDead = (rs: Rejection[]) => { for (const r of rs) dead.push(deadLetterRecord(r.message, r.kind, r.error, dlqLimit)); };
       for (const m of messages) {
-        const r = processor.ingest(m);
-        if (r) dead.push(deadLetterRecord(r.message, r.kind, r.error));
+        try {
+          toDead(processor.ingest(m));
+        } catch (err) {
+          // A bug triggered by one message must not stall the partition: it is dead-lettered like bad input.
+          toDead([{ message: m, kind: 'processing-error', error: `processing failed: ${(err as Error).message}` }]);
+        }
       }
       ms.ingest += lap();
       for (const out of processor.scoreReady()) {
         output.steps.push(...out.steps);
         alerts.push(...out.alerts);
+        toDead(out.rejected);
       }
       await control.heartbeat();
       output.alerts = alerts.map((a) => a.alert);
@@ -352,13 +364,16 @@ export class KafkaPipeline {
       };
       const txn = await rt.producer.begin();
       try {
-        await txn.send(k.alertsTopic, alerts.map(({ alert, step }) => ({
+        const send = async (topic: string, records: OutgoingMessage[]) => {
+          for (const chunk of chunkByBytes(records, this.limitOf(topic))) await txn.send(topic, chunk);
+        };
+        await send(k.alertsTopic, alerts.map(({ alert, step }) => ({
           key: messageKey(alert.labels.site),
           value: JSON.stringify(alert),
           headers: { 'alert-id': alert.fingerprint, 'alert-status': alert.status, 'ganf-trigger-produced-at': headerSafe(step.lastArrivalMs) },
         })));
-        await txn.send(k.deadLetterTopic, dead);
-        await txn.send(k.stateTopic, checkpointMessages(position, dirty.map((s) => processor.snapshotSite(s))));
+        await send(k.deadLetterTopic, dead);
+        await send(k.stateTopic, checkpointMessages(position, dirty.map((s) => processor.snapshotSite(s))));
         await txn.sendOffsets(k.groupId, k.inputTopic, [{ partition: rt.partition, offset: position.nextOffset }]);
         await txn.commit();
       } catch (err) {
@@ -386,6 +401,10 @@ export class KafkaPipeline {
       if (rt.dropped) return; // reassigned meanwhile: whoever owns it now starts from the checkpoint
       this.pause(rt, err as Error);
     }
+  }
+
+  private limitOf(topic: string): number {
+    return this.topicLimits.get(topic) ?? DEFAULT_DEAD_LETTER_MAX_BYTES;
   }
 
   private async writeWithRetry(sink: StreamSink, out: StreamOutput): Promise<void> {

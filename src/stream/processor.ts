@@ -10,7 +10,8 @@
 import { z } from 'zod';
 import type { Detector } from '../detector.ts';
 import { parentsOf } from '../dag-learning/extract.ts';
-import { parseSensorMessage, type RejectKind } from '../ingest/messages.ts';
+import { encodeSnapshot, messageKey, parseSensorMessage, type AcceptedMessage, type RejectKind } from '../ingest/messages.ts';
+import { EventTimeGuardSchema, HeldMessageSchema, guardEventTime, releaseMessage, type HeldMessage } from './event-time-guard.ts';
 import type { IncomingMessage } from '../ingest/kafka-client.ts';
 import { AlignConfigSchema, AlignerStateSchema, StepAligner, type AlignConfig, type AlignedStep } from './aligner.ts';
 import { StreamScorer, ScorerSnapshotSchema } from '../scoring/stream-scorer.ts';
@@ -31,8 +32,20 @@ export const ProcessorSettingsSchema = z.strictObject({
    * warms its state up over burn-in steps). Default: the model's window. Not applied with warmStart.
    */
   warmupSteps: z.number().int().min(0).optional(),
-  /** Readings stamped more than this far ahead of the wall clock are rejected to the dead-letter topic. */
+  /**
+   * Readings stamped more than this far ahead of their Kafka record's timestamp are rejected to the
+   * dead-letter topic (the record timestamp, not the wall clock: a replay decides the same way).
+   */
   maxFutureMs: z.number().int().min(0).default(300_000),
+  /** Readings far ahead of the site's own recent data (see event-time-guard.ts). */
+  eventTime: EventTimeGuardSchema.prefault({}),
+  /** Bounds on per-partition state, so a flood of names cannot grow a checkpoint past the state topic's limit. */
+  limits: z.strictObject({
+    /** Sites one input partition keeps state for; a message for a further site is dead-lettered (`site-limit`). */
+    maxSitesPerPartition: z.number().int().min(1).default(10_000),
+    /** Distinct unknown sensor names counted per site; a message naming a further one is dead-lettered (`unknown-sensor-limit`). */
+    maxUnknownSensorsPerSite: z.number().int().min(0).default(1000),
+  }).prefault({}),
 });
 export type ProcessorSettings = z.infer<typeof ProcessorSettingsSchema>;
 
@@ -57,6 +70,8 @@ export interface ScoredStep {
 export interface SiteOutput {
   steps: ScoredStep[];
   alerts: Array<{ alert: AlertMessage; step: ScoredStep }>;
+  /** Steps that could not be scored (non-finite score), as dead letters. */
+  rejected: Rejection[];
 }
 
 export interface Rejection {
@@ -81,6 +96,10 @@ export interface SiteStats {
   degradedSteps: number;
   restarts: number;
   pendingSteps: number;
+  /** Steps whose score was not finite (dead-lettered, scorer restarted). */
+  invalidSteps: number;
+  /** Messages held as a candidate event-time jump. */
+  held: number;
 }
 
 export const SiteSnapshotSchema = z.strictObject({
@@ -93,6 +112,8 @@ export const SiteSnapshotSchema = z.strictObject({
   taint: z.number().int().min(0),
   unknown: z.record(z.string(), z.number()),
   ignored: z.number(),
+  held: z.array(HeldMessageSchema).default([]),
+  invalidSteps: z.number().int().min(0).default(0),
 });
 export type SiteSnapshot = z.infer<typeof SiteSnapshotSchema>;
 
@@ -105,7 +126,11 @@ interface Site {
   taint: number;
   unknown: Map<string, number>;
   ignored: number;
+  held: HeldMessage[];
+  invalidSteps: number;
 }
+
+const EMPTY_OUTPUT = (): SiteOutput => ({ steps: [], alerts: [], rejected: [] });
 
 export class StreamProcessor {
   readonly modelVersion: string;
@@ -119,8 +144,10 @@ export class StreamProcessor {
   private readonly rule: AlertRule;
   private readonly intervalMs: number;
   rejected = 0;
+  /** Topic and partition of the input (for the dead letters of steps, which have no single message). */
+  private origin = { topic: '', partition: -1 };
 
-  constructor(private readonly det: Detector, private readonly settings: ProcessorSettings, private readonly now: () => number = Date.now) {
+  constructor(private readonly det: Detector, private readonly settings: ProcessorSettings) {
     this.modelVersion = det.modelVersion;
     this.align = settings.align;
     this.rule = settings.alerts;
@@ -156,6 +183,8 @@ export class StreamProcessor {
         taint: 0,
         unknown: new Map(),
         ignored: 0,
+        held: [],
+        invalidSteps: 0,
       };
       this.sites.set(name, s);
     }
@@ -178,15 +207,59 @@ export class StreamProcessor {
     return p;
   }
 
-  /** Validates and aligns one message; returns the rejection (for the dead-letter topic) if it is bad input. */
-  ingest(message: IncomingMessage): Rejection | null {
-    const parsed = parseSensorMessage(message.value, { nowMs: this.now(), maxFutureMs: this.settings.maxFutureMs });
-    if (!parsed.ok) {
-      this.rejected++;
-      return { message, kind: parsed.kind, error: parsed.error };
+  /**
+   * Validates and aligns one message. Returns what must be dead-lettered because of it: the
+   * message itself if it is bad input, and earlier held messages it shows to be bogus.
+   */
+  ingest(message: IncomingMessage): Rejection[] {
+    this.origin = { topic: message.topic, partition: message.partition };
+    const parsed = this.parse(message);
+    if (!parsed.ok) return [this.reject(message, parsed.kind, parsed.error)];
+    if (message.key !== messageKey(parsed.site)) {
+      // Another key lands on another partition, whose consumer would build a second state for the site.
+      return [this.reject(message, 'key-mismatch', `record key ${message.key === null ? '(none)' : JSON.stringify(message.key.slice(0, 300))} does not match site ${JSON.stringify(parsed.site)}: the key must be the site`)];
+    }
+    if (!this.sites.has(parsed.site) && this.sites.size >= this.settings.limits.maxSitesPerPartition) {
+      return [this.reject(message, 'site-limit', `partition already holds ${this.sites.size} sites (processing.limits.maxSitesPerPartition); site ${JSON.stringify(parsed.site)} is not tracked`)];
     }
     const site = this.site(parsed.site);
     this.dirty.add(site.name);
+    const d = guardEventTime(this.settings.eventTime, site.held, site.aligner.maxEventTime, message, parsed.tsMs);
+    const out = d.abandoned.map((h) => this.reject(releaseMessage(h), 'ahead-of-site',
+      `timestamp ${new Date(h.tsMs).toISOString()} is more than ${this.settings.eventTime.maxAheadMs} ms ahead of site ${site.name}'s data and the jump was not confirmed by ${this.settings.eventTime.jumpConfirmations} messages in a row`));
+    if (d.action === 'apply') out.push(...this.apply(site, parsed, message));
+    else if (d.action === 'release') {
+      for (const h of d.release) {
+        const m = releaseMessage(h);
+        const p = this.parse(m);
+        if (p.ok) out.push(...this.apply(site, p, m));
+      }
+    }
+    return out;
+  }
+
+  private parse(m: IncomingMessage) {
+    return parseSensorMessage(m.value, { nowMs: m.timestampMs, maxFutureMs: this.settings.maxFutureMs });
+  }
+
+  private reject(message: IncomingMessage, kind: RejectKind, error: string): Rejection {
+    this.rejected++;
+    return { message, kind, error };
+  }
+
+  /** Feeds an accepted message's readings to the site's aligner. */
+  private apply(site: Site, parsed: AcceptedMessage, message: IncomingMessage): Rejection[] {
+    const fresh = new Set<string>();
+    for (const r of parsed.readings) {
+      if (this.cellOf.has(cellKey(r.sensor, r.feature)) || this.dropped.has(r.sensor)) continue;
+      const name = r.feature === undefined ? r.sensor : `${r.sensor}.${r.feature}`;
+      if (!site.unknown.has(name)) fresh.add(name);
+    }
+    const limit = this.settings.limits.maxUnknownSensorsPerSite;
+    if (fresh.size > 0 && site.unknown.size + fresh.size > limit) {
+      return [this.reject(message, 'unknown-sensor-limit', `site ${site.name} already has ${site.unknown.size} unknown sensor names (processing.limits.maxUnknownSensorsPerSite = ${limit}); new: ${[...fresh].slice(0, 5).join(', ')}`)];
+    }
+    const source = Number(message.offset);
     for (const r of parsed.readings) {
       const cell = this.cellOf.get(cellKey(r.sensor, r.feature));
       if (cell === undefined) {
@@ -197,9 +270,9 @@ export class StreamProcessor {
         }
         continue;
       }
-      site.aligner.add(cell, r.tsMs, r.value, message.timestampMs);
+      site.aligner.add(cell, r.tsMs, r.value, message.timestampMs, source);
     }
-    return null;
+    return [];
   }
 
   /** Sites with closed steps waiting to be scored. */
@@ -210,7 +283,7 @@ export class StreamProcessor {
   /** Scores a site's closed steps (one model call per series segment) and runs its alert engine. */
   scoreSite(name: string): SiteOutput {
     const site = this.sites.get(name);
-    if (!site) return { steps: [], alerts: [] };
+    if (!site) return EMPTY_OUTPUT();
     return this.scoreSteps(site, site.aligner.takeReady());
   }
 
@@ -239,7 +312,7 @@ export class StreamProcessor {
         const part = group.slice(i, i + MAX_STREAMS);
         const scores = StreamScorer.scoreTogether(part.map((j) => j.site.scorer!), part.map((j) => this.rawOf(j.steps)));
         part.forEach((j, b) => {
-          const o: SiteOutput = { steps: [], alerts: [] };
+          const o = EMPTY_OUTPUT();
           this.finish(j.site, j.steps, scores[b], o);
           out.set(j.site.name, o);
         });
@@ -278,7 +351,7 @@ export class StreamProcessor {
   }
 
   private scoreSteps(site: Site, steps: AlignedStep[]): SiteOutput {
-    const out: SiteOutput = { steps: [], alerts: [] };
+    const out = EMPTY_OUTPUT();
     let i = 0;
     while (i < steps.length) {
       let j = i + 1;
@@ -294,18 +367,49 @@ export class StreamProcessor {
   /** Usability, output records and the alert engine for scored steps, in step order. */
   private finish(site: Site, segment: AlignedStep[], scores: StepScore[], out: SiteOutput): void {
     const w = this.det.config.model.scoreWindow;
-    segment.forEach((s, t) => {
+    for (let t = 0; t < segment.length; t++) {
+      const s = segment[t];
+      const sc = scores[t];
+      if (!finiteScore(sc)) {
+        // Never written anywhere as a number (InfluxDB refuses non-finite values, and a sink that
+        // keeps failing would stall the partition). The step goes to the dead-letter topic with its
+        // values; the recurrent state that produced it is discarded and the rest of the segment is
+        // scored by a fresh scorer (warm-up applies), so one such value does not blind the site.
+        out.rejected.push(this.reject(this.stepMessage(site, s), 'non-finite-score', `step ${new Date(s.tsMs).toISOString()} of site ${site.name} scored ${sc.total}: not finite; the site's scorer restarts`));
+        site.invalidSteps++;
+        site.scorer?.dispose();
+        site.scorer = null;
+        const rest = this.scoreSteps(site, segment.slice(t + 1));
+        out.steps.push(...rest.steps);
+        out.alerts.push(...rest.alerts);
+        out.rejected.push(...rest.rejected);
+        return;
+      }
       if (s.degraded) site.taint = Math.max(site.taint, w);
       const usable = site.taint === 0;
       if (site.taint > 0) site.taint--;
-      const sc = scores[t];
       const step: ScoredStep = {
         site: site.name, tsMs: s.tsMs, total: sc.total, perSensor: sc.perSensor, exceed: sc.alert, degraded: s.degraded, usable,
         filled: s.filled, missing: s.missing.length ? s.missing.map((c) => this.cellName(c)) : [], restart: s.restart, lastArrivalMs: s.lastArrivalMs,
       };
       out.steps.push(step);
       for (const alert of site.alerts.observe({ tsMs: s.tsMs, score: sc.total, perSensor: sc.perSensor, usable })) out.alerts.push({ alert, step });
+    }
+  }
+
+  /** A step as a snapshot message (re-producible as is), pointing at the last input record in it. */
+  private stepMessage(site: Site, s: AlignedStep): IncomingMessage {
+    const D = this.det.features.length;
+    const values: Record<string, number | Record<string, number>> = {};
+    this.det.sensors.forEach((sensor, k) => {
+      if (D === 1) values[sensor] = s.values[k];
+      else values[sensor] = Object.fromEntries(this.det.features.map((f, d) => [f, s.values[k * D + d]]));
     });
+    const value = encodeSnapshot(site.name, s.tsMs, values);
+    return {
+      topic: this.origin.topic, partition: this.origin.partition, offset: Number.isFinite(s.lastSource) ? String(s.lastSource) : '-1',
+      key: messageKey(site.name), value, rawValue: Buffer.from(value, 'utf8'), timestampMs: Number.isFinite(s.lastArrivalMs) ? s.lastArrivalMs : 0, headers: {},
+    };
   }
 
   private cellName(cell: number): string {
@@ -328,7 +432,7 @@ export class StreamProcessor {
     return {
       site: name, accepted: c.accepted, late: c.late, duplicates: c.duplicates, replaced: c.replaced, superseded: c.superseded,
       unknown: Object.fromEntries(s.unknown), ignored: s.ignored, emittedSteps: c.emittedSteps, filledCells: c.filledCells,
-      degradedSteps: c.degradedSteps, restarts: c.restarts, pendingSteps: s.aligner.pendingSteps,
+      degradedSteps: c.degradedSteps, restarts: c.restarts, pendingSteps: s.aligner.pendingSteps, invalidSteps: s.invalidSteps, held: s.held.length,
     };
   }
 
@@ -337,7 +441,7 @@ export class StreamProcessor {
     if (!s) throw new Error(`unknown site ${name}`);
     return {
       v: 1, site: name, modelVersion: this.det.modelVersion, aligner: s.aligner.snapshot(), scorer: s.scorer ? s.scorer.snapshot() : null,
-      alerts: s.alerts.snapshot(), taint: s.taint, unknown: Object.fromEntries(s.unknown), ignored: s.ignored,
+      alerts: s.alerts.snapshot(), taint: s.taint, unknown: Object.fromEntries(s.unknown), ignored: s.ignored, held: [...s.held], invalidSteps: s.invalidSteps,
     };
   }
 
@@ -359,6 +463,8 @@ export class StreamProcessor {
       taint: snap.taint,
       unknown: new Map(Object.entries(snap.unknown)),
       ignored: snap.ignored,
+      held: snap.held,
+      invalidSteps: snap.invalidSteps,
     });
   }
 
@@ -366,6 +472,12 @@ export class StreamProcessor {
     for (const s of this.sites.values()) s.scorer?.dispose();
     this.sites.clear();
   }
+}
+
+function finiteScore(sc: StepScore): boolean {
+  if (!Number.isFinite(sc.total)) return false;
+  for (let i = 0; i < sc.perSensor.length; i++) if (!Number.isFinite(sc.perSensor[i])) return false;
+  return true;
 }
 
 function cellKey(sensor: string, feature: string | undefined): string {

@@ -5,6 +5,8 @@
 import type { SeriesTable } from '../ingest/table.ts';
 import { encodeReading, encodeSnapshot, messageKey } from '../ingest/messages.ts';
 import type { MessageProducer, OutgoingMessage } from '../ingest/kafka-client.ts';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../api/fs-atomic.ts';
 
 export interface ReplayOptions {
   site: string;
@@ -22,6 +24,8 @@ export interface ReplayOptions {
   batch?: number;
   /** Paced mode: rows due within this many ms are sent together (default 20). */
   sliceMs?: number;
+  /** Start at this row (resume after an interruption); pacing starts from it. */
+  fromRow?: number;
   signal?: AbortSignal;
 }
 
@@ -69,7 +73,7 @@ export interface ReplayResult {
 
 /** Sends the table row by row, paced by wall-clock time. */
 export async function replayTable(
-  table: SeriesTable, send: (messages: OutgoingMessage[]) => Promise<void>, o: ReplayOptions, onProgress?: (row: number, messages: number) => void,
+  table: SeriesTable, send: (messages: OutgoingMessage[]) => Promise<void>, o: ReplayOptions, onProgress?: (row: number, messages: number) => void | Promise<void>,
 ): Promise<ReplayResult> {
   const rps = rowsPerSecond(table, o);
   const batch = o.batch ?? 500;
@@ -78,23 +82,89 @@ export async function replayTable(
   let buffer: OutgoingMessage[] = [];
   let sent = 0;
   const n = table.timestamps.length;
-  for (let t = 0; t < n; t++) {
+  const from = o.fromRow ?? 0;
+  if (!(Number.isInteger(from) && from >= 0 && from <= n)) throw new Error(`fromRow must be a row number in 0..${n}, got ${from}`);
+  for (let t = from; t < n; t++) {
     if (o.signal?.aborted) break;
     buffer.push(...stepMessages(table, t, o));
-    const due = Number.isFinite(rps) ? started + ((t + 1) / rps) * 1000 : 0;
+    const due = Number.isFinite(rps) ? started + ((t + 1 - from) / rps) * 1000 : 0;
     // Send when the batch is full, or (paced) when the next row is due more than a slice from now.
     if (buffer.length >= batch || t === n - 1 || (Number.isFinite(rps) && due - performance.now() > slice)) {
       await send(buffer);
       sent += buffer.length;
       buffer = [];
-      onProgress?.(t + 1, sent);
+      await onProgress?.(t + 1, sent);
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     }
   }
-  return { rows: n, messages: sent, seconds: (performance.now() - started) / 1000 };
+  return { rows: n - from, messages: sent, seconds: (performance.now() - started) / 1000 };
 }
 
-export function producerSend(producer: MessageProducer, topic: string): (messages: OutgoingMessage[]) => Promise<void> {
-  return (messages) => producer.send(topic, messages);
+export interface RetryingSendOptions {
+  /** Give up after the broker has been unreachable this long (ms). */
+  retryForMs: number;
+  log?: (msg: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * A send that survives a broker outage: a failed send is retried (doubling pause, at most 5 s)
+ * on a fresh producer until it succeeds or the broker has been unreachable for `retryForMs`.
+ * A batch the broker partly took before failing is sent again in full, so an outage can
+ * duplicate a few messages; the stream processor counts repeated readings as duplicates or
+ * replaces them by the same value, so the scores do not change.
+ */
+export function retryingSend(connect: () => Promise<MessageProducer>, topic: string, o: RetryingSendOptions): { send: (messages: OutgoingMessage[]) => Promise<void>; close: () => Promise<void> } {
+  let producer: MessageProducer | null = null;
+  const drop = async () => {
+    const p = producer;
+    producer = null;
+    await p?.close().catch(() => {});
+  };
+  return {
+    async send(messages) {
+      const since = Date.now();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          producer ??= await connect();
+          await producer.send(topic, messages);
+          if (attempt > 1) o.log?.(`broker reachable again after ${((Date.now() - since) / 1000).toFixed(1)} s; continuing`);
+          return;
+        } catch (err) {
+          await drop();
+          if (o.signal?.aborted || Date.now() - since >= o.retryForMs) throw err;
+          const pause = Math.min(5000, 250 * 2 ** (attempt - 1));
+          o.log?.(`send failed (${(err as Error).message}); retrying in ${pause} ms`);
+          await new Promise((r) => setTimeout(r, pause));
+        }
+      }
+    },
+    close: drop,
+  };
+}
+
+/** Where `ganf replay --progress FILE` records how far it got (the next row to send). */
+export interface ReplayProgress {
+  csv: string;
+  topic: string;
+  site: string;
+  nextRow: number;
+  updatedAt: string;
+}
+
+export function readProgress(file: string): ReplayProgress | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const p = JSON.parse(text) as ReplayProgress;
+  if (!Number.isInteger(p.nextRow) || p.nextRow < 0) throw new Error(`${file}: nextRow must be a row number`);
+  return p;
+}
+
+export function writeProgress(file: string, p: Omit<ReplayProgress, 'updatedAt'>): Promise<void> {
+  return writeFileAtomic(file, `${JSON.stringify({ ...p, updatedAt: new Date().toISOString() })}\n`);
 }

@@ -50,7 +50,7 @@ export interface InfluxSinkOptions {
  *   ganf_sensor_scores,model_version=V,sensor=X,site=S nll=,excess= <step time>
  *   ganf_alerts,model_version=V,site=S fingerprint="",status="",severity="",ends_at=i,peak_score=,... <alert start>
  *     (one row per alert: the resolved write overwrites the firing one)
- *   ganf_ingest,site=S accepted=i,late=i,duplicates=i,unknown=i,ignored=i,degraded_steps=i,unknown_sensors="" <processing time>
+ *   ganf_ingest,site=S accepted=i,late=i,duplicates=i,unknown=i,ignored=i,degraded_steps=i,invalid_steps=i,held=i,unknown_sensors="" <processing time>
  */
 export class InfluxSink implements StreamSink {
   readonly name = 'influxdb';
@@ -117,7 +117,7 @@ export class InfluxSink implements StreamSink {
       const unknownTotal = Object.values(s.unknown).reduce((x, y) => x + y, 0);
       const top = Object.entries(s.unknown).sort((x, y) => y[1] - x[1]).slice(0, 20).map(([k, v]) => `${k}:${v}`).join(',');
       lines.push(`${escapeMeasurement(MEASUREMENTS.ingest)},site=${escapeKey(s.site, 'tag value')} accepted=${s.accepted}i,late=${s.late}i,duplicates=${s.duplicates}i,` +
-        `unknown=${unknownTotal}i,ignored=${s.ignored}i,degraded_steps=${s.degradedSteps}i,filled_cells=${s.filledCells}i,restarts=${s.restarts}i,pending_steps=${s.pendingSteps}i` +
+        `unknown=${unknownTotal}i,ignored=${s.ignored}i,degraded_steps=${s.degradedSteps}i,filled_cells=${s.filledCells}i,restarts=${s.restarts}i,pending_steps=${s.pendingSteps}i,invalid_steps=${s.invalidSteps}i,held=${s.held}i` +
         `${top ? `,unknown_sensors=${quoteFieldString(top)}` : ''} ${t}`);
     }
     return lines;

@@ -57,7 +57,9 @@ export function readingMessages(table: SeriesTable, det: Detector, site: string,
 }
 
 export function asIncoming(msgs: Array<{ key: string; value: string }>, topic = 'in', partition = 0): IncomingMessage[] {
-  return msgs.map((m, i) => ({ topic, partition, offset: String(i), key: m.key, value: m.value, timestampMs: 0, headers: {} }));
+  // Record timestamps as a producer sending now would set them (the future check compares with them).
+  const now = Date.now();
+  return msgs.map((m, i) => ({ topic, partition, offset: String(i), key: m.key, value: m.value, timestampMs: now, headers: {} }));
 }
 
 export function asOutgoing(msgs: FixtureMessage[]): OutgoingMessage[] {

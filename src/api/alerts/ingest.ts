@@ -6,7 +6,11 @@
 import { normaliseAlert, AlertParseError, type Alert } from './model.ts';
 import type { AlertChange, AlertStore, IngestOutcome } from './store.ts';
 import type { ApiMetrics } from '../metrics.ts';
-import { ensureTopics, type KafkaClient, type MessageConsumer, type MessageProducer } from '../../ingest/kafka-client.ts';
+import { ensureTopics, type KafkaClient, type MessageConsumer, type MessageProducer, type OutgoingMessage } from '../../ingest/kafka-client.ts';
+import { chunkByBytes, DEFAULT_DEAD_LETTER_MAX_BYTES } from '../../ingest/dead-letter.ts';
+
+/** Dead-lettered alert values are cut to this many bytes (room for key and headers under the default topic limit). */
+const DEAD_VALUE_MAX = DEFAULT_DEAD_LETTER_MAX_BYTES - 8192;
 
 export function ingestAlert(store: AlertStore, raw: unknown, metrics?: ApiMetrics): { alert: Alert; outcome: IngestOutcome; change: AlertChange | null } {
   const alert = normaliseAlert(raw);
@@ -49,7 +53,7 @@ export class AlertTopicConsumer {
     this.producer = await this.kafka.producer();
     this.consumer = await this.kafka.consumer({ groupId: this.opts.groupId, topics: [this.opts.alertsTopic], fromBeginning: this.opts.fromBeginning });
     await this.consumer.run(async (batch) => {
-      const dead: { key?: string; value: string; headers: Record<string, string> }[] = [];
+      const dead: OutgoingMessage[] = [];
       for (const m of batch.messages) {
         this.processed++;
         let raw: unknown;
@@ -62,15 +66,21 @@ export class AlertTopicConsumer {
             this.lastError = reason;
             throw err; // a store failure is ours, not the message's: redeliver
           }
+          // Cut to fit the topic's default limit: a dead letter the broker refuses would redeliver the batch forever.
+          const value = m.rawValue !== undefined ? m.rawValue : m.value === null ? null : Buffer.from(m.value, 'utf8');
+          const cut = value !== null && value.length > DEAD_VALUE_MAX;
           dead.push({
-            ...(m.key !== null ? { key: m.key } : {}),
-            value: m.value ?? '',
-            headers: { 'x-error': reason.slice(0, 1000), 'x-source-topic': m.topic, 'x-source-partition': String(m.partition), 'x-source-offset': m.offset },
+            ...(m.key !== null ? { key: m.key.slice(0, 1000) } : {}),
+            value: cut ? value.subarray(0, DEAD_VALUE_MAX) : value,
+            headers: {
+              'x-error': reason.slice(0, 1000), 'x-source-topic': m.topic, 'x-source-partition': String(m.partition), 'x-source-offset': m.offset,
+              ...(cut ? { 'x-truncated': String(value.length) } : {}),
+            },
           });
         }
       }
       if (dead.length) {
-        await this.producer!.send(this.opts.deadLetterTopic, dead);
+        for (const chunk of chunkByBytes(dead, DEFAULT_DEAD_LETTER_MAX_BYTES)) await this.producer!.send(this.opts.deadLetterTopic, chunk);
         this.metrics?.deadLettered.inc({ topic: this.opts.alertsTopic }, dead.length);
       }
     });

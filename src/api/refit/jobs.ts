@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { JsonLinesLog } from '../fs-atomic.ts';
+import { redactPaths } from '../redact.ts';
 import { HttpProblem } from '../problems.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { AlertStore } from '../alerts/store.ts';
@@ -202,12 +203,19 @@ export class RefitJobs {
     }
   }
 
+  /** A job's error as clients see it: the CSV path as they gave it, no other server paths. */
+  private publicError(job: JobRecord, error: string): string {
+    const src = job.request.source as { kind: string; path?: string };
+    const known: Array<[string, string]> = src.kind === 'csv' && src.path ? [[path.resolve(src.path), src.path]] : [];
+    return redactPaths(error, known);
+  }
+
   private resolveSource(req: RefitRequest): RefitSource {
     const s = req.source;
     if (s.kind === 'csv') {
       const abs = path.resolve(s.path);
       const ok = this.o.allowedDataDirs.some((d) => abs.startsWith(path.resolve(d) + path.sep));
-      if (!ok) throw new HttpProblem(400, `refit data must lie under ${this.o.allowedDataDirs.join(', ')}`, [{ field: 'body.source.path', message: 'not under an allowed data directory (config refit.dataDirs)' }]);
+      if (!ok) throw new HttpProblem(400, 'refit data must lie under an allowed data directory (config refit.dataDirs)', [{ field: 'body.source.path', message: 'not under an allowed data directory (config refit.dataDirs)' }]);
       return { kind: 'csv', path: abs };
     }
     if (s.kind === 'table') return { kind: 'table', table: s.lastSteps ? sliceLast(s.table, s.lastSteps) : s.table };
@@ -281,6 +289,7 @@ export class RefitJobs {
   }
 
   private finish(job: JobRecord, patch: Partial<JobRecord>): void {
+    if (patch.error) patch = { ...patch, error: this.publicError(job, patch.error) };
     this.update(job, { ...patch, finishedAt: new Date().toISOString() });
     if (this.running === job.id) this.running = null;
     const outcome = job.status === 'succeeded' ? job.result!.outcome : job.status;

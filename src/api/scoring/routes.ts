@@ -1,22 +1,26 @@
-// POST /score: a batch of readings scored synchronously by the active model (causal scores, the
-// model's threshold, top sensors with their DAG parents); GET /scores: per-step total and
-// per-sensor scores for a time range from InfluxDB.
+// POST /score: a batch of readings scored by the active model in a worker thread (causal scores,
+// the model's threshold, top sensors with their DAG parents; bounded queue, 503 when saturated);
+// GET /scores: per-step total and per-sensor scores for a time range from InfluxDB.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { scoreTable, topContributors } from '../../detector.ts';
 import { quoteIdentifier, quoteString, seriesRows, type InfluxSeries, type ScoreStore } from '../../ingest/influx-store.ts';
 import { HttpProblem, problemResponses } from '../problems.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { TimeParam } from '../schemas.ts';
-import { ReadingSchema, readingsToTable } from './readings.ts';
+import { ScoreBodySchema, ScoreResponseSchema } from './score-body.ts';
+import type { ScoringPool } from './pool.ts';
+import { MAX_EVENT_MS, MIN_EVENT_MS } from '../../ingest/messages.ts';
 
-const ContributionOut = z.object({ sensor: z.string(), excess: z.number(), nll: z.number(), parents: z.array(z.string()) });
+/** InfluxDB 1.x stores int64 nanoseconds: times outside this range cannot be queried. */
+const INFLUX_RANGE = 'must lie between 1677-09-22 and 2262-04-10 (InfluxDB\'s time range)';
+const inInfluxRange = (ms: number) => ms >= MIN_EVENT_MS && ms <= MAX_EVENT_MS;
 
 export interface ScoreRoutesOptions {
   registry: ModelRegistry;
   metrics: ApiMetrics;
+  pool: ScoringPool;
   influx: { store: ScoreStore; measurements: { scores: string; sensorScores: string } } | null;
   bodyLimit: number;
   rateLimits: { score: { max: number; timeWindowMs: number }; scores: { max: number; timeWindowMs: number } };
@@ -26,41 +30,29 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { registry, metrics } = opts;
 
+  // The body arrives as raw bytes and is parsed and validated in the scoring worker: a 16 MB
+  // request costs seconds of JSON parsing and schema checks, which must not stall other routes.
+  // The schema stays on the route for the OpenAPI document; the worker applies the same one.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body));
   r.post('/score', {
     bodyLimit: opts.bodyLimit,
     config: { rateLimit: { max: opts.rateLimits.score.max, timeWindow: opts.rateLimits.score.timeWindowMs } },
+    validatorCompiler: () => (data: unknown) => ({ value: data }),
     schema: {
-      tags: ['scoring'], summary: 'Score a batch of readings with the active model (synchronous, causal)',
-      body: z.strictObject({
-        readings: z.array(ReadingSchema).min(1).max(20_000),
-        warmStart: z.boolean().default(false).describe('The readings directly follow the model\'s training data: use its tail as context'),
-        top: z.number().int().min(0).max(20).default(3).describe('Top sensors per step'),
-      }),
-      response: {
-        200: z.object({
-          modelVersion: z.string(),
-          threshold: z.number(),
-          steps: z.array(z.object({ timestamp: z.string(), score: z.number(), alert: z.boolean(), top: z.array(ContributionOut) })),
-          missing: z.object({ filled: z.record(z.string(), z.number()), droppedRows: z.number().int() }),
-        }),
-        ...problemResponses(400, 413, 422, 503),
-      },
+      tags: ['scoring'], summary: 'Score a batch of readings with the active model (in a worker thread; 503 + retry-after when saturated)',
+      body: ScoreBodySchema,
+      response: { 200: ScoreResponseSchema, ...problemResponses(400, 413, 422, 503) },
     },
-  }, async (req) => {
-    const det = registry.activeDetector();
-    if (!det) throw new HttpProblem(503, 'no model is active');
+  }, async (req, reply) => {
+    const version = registry.activeVersion();
+    if (!version) throw new HttpProblem(503, 'no model is active');
     const started = performance.now();
-    const table = readingsToTable(req.body.readings, det.features, 'body.readings');
-    const s = scoreTable(det, table, { warmStart: req.body.warmStart });
-    const steps = Array.from(s.total, (score, t) => ({
-      timestamp: new Date(s.timestamps[t]).toISOString(),
-      score,
-      alert: s.alerts[t] === 1,
-      top: req.body.top > 0 ? topContributors(det, s, t, Math.min(req.body.top, det.sensors.length)) : [],
-    }));
-    metrics.stepsScored.inc({ model_version: det.modelVersion, source: 'api' }, steps.length);
+    const raw = req.body as unknown as Buffer;
+    const out = await opts.pool.score({ dir: registry.dir(version), body: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) });
+    metrics.stepsScored.inc({ source: 'api', model_version: out.modelVersion }, out.steps);
     metrics.scoringLatency.observe({ source: 'api' }, (performance.now() - started) / 1000);
-    return { modelVersion: det.modelVersion, threshold: det.threshold.value, steps, missing: { filled: s.missing.filled, droppedRows: s.missing.droppedRows } };
+    // Already serialised (and shaped by ScoreResponseSchema) in the worker: sent as is.
+    return reply.type('application/json; charset=utf-8').send(out.json as never);
   });
 
   r.get('/scores', {
@@ -75,7 +67,9 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
         sensors: z.string().optional().describe('Comma-separated sensors to include (default all; "-" for none)'),
         modelVersion: z.string().optional(),
         limit: z.coerce.number().int().min(1).max(100_000).default(10_000).describe('At most this many steps'),
-      }).refine((q) => q.from < q.to, { message: 'from must be before to', path: ['from'] }),
+      }).refine((q) => q.from < q.to, { message: 'from must be before to', path: ['from'] })
+        .refine((q) => inInfluxRange(q.from), { message: INFLUX_RANGE, path: ['from'] })
+        .refine((q) => inInfluxRange(q.to), { message: INFLUX_RANGE, path: ['to'] }),
       response: {
         200: z.object({
           from: z.string(), to: z.string(), site: z.string().nullable(), truncated: z.boolean(),
@@ -109,7 +103,9 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
         sensors !== undefined && sensors.length === 0 ? Promise.resolve([]) : store.query(sensorQ),
       ]);
     } catch (err) {
-      throw new HttpProblem(503, `InfluxDB query failed: ${(err as Error).message}`);
+      // The details (with the query text) go to the log only: they describe our schema, not the request.
+      req.log.error({ err }, 'GET /scores: InfluxDB query failed');
+      throw new HttpProblem(503, 'the score database (InfluxDB) is unavailable or failed the query; try again later');
     }
     type Step = { timestamp: string; site: string; modelVersion: string | null; total: number; threshold: number | null; alert: boolean | null; degraded: boolean | null; sensors: Record<string, { nll: number; excess: number | null }> };
     const steps = new Map<string, Step & { t: number }>();

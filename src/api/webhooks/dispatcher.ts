@@ -1,11 +1,15 @@
 // Sends alert changes to matching subscriptions: one delivery per (change, subscription), POSTed
 // with an HMAC signature, retried with exponential backoff (with jitter) on a non-2xx answer or a
-// network error, and marked failed (kept, visible, re-deliverable) after the last attempt.
+// network error, and marked failed (kept, visible, re-deliverable) after the last attempt. Before
+// every attempt the target is checked again (target.ts) and the request pinned to the checked
+// address; a target that is no longer allowed fails the delivery at once with a generic reason.
 import { randomUUID } from 'node:crypto';
 import type { AlertChange, AlertStore } from '../alerts/store.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { alertmanagerPayload, ganfPayload, signatureHeader } from './payload.ts';
 import type { Delivery, Subscription, SubscriptionStore } from './store.ts';
+import { AllowList, checkTarget, type Resolver, type TargetPolicy } from './target.ts';
+import { postPinned } from './post.ts';
 
 export interface DispatcherOptions {
   maxAttempts: number;
@@ -17,7 +21,14 @@ export interface DispatcherOptions {
   concurrency?: number;
   /** True when an active silence matches the alert: its changes are stored but not pushed. */
   silenced?: (a: AlertChange['alert']) => boolean;
+  allowedHosts: string[];
+  publicTargets: boolean;
+  /** DNS resolution (tests replace it to change a name's answer between creation and delivery). */
+  resolve?: Resolver;
 }
+
+/** What the delivery log says about a refused target: nothing about its addresses or ports. */
+export const REFUSED = 'refused: the target is not an allowed webhook address';
 
 export function subscriptionMatches(s: Subscription, c: AlertChange): boolean {
   const f = s.filter;
@@ -40,6 +51,8 @@ export class WebhookDispatcher {
   private stopped = false;
   private readonly unsubscribe: () => void;
   private readonly idle = new Set<() => void>();
+  private readonly allow: AllowList;
+  private readonly policy: TargetPolicy;
 
   constructor(
     private readonly subs: SubscriptionStore,
@@ -47,6 +60,8 @@ export class WebhookDispatcher {
     private readonly opts: DispatcherOptions,
     private readonly metrics?: ApiMetrics,
   ) {
+    this.allow = new AllowList(opts.allowedHosts);
+    this.policy = { allowedHosts: opts.allowedHosts, publicTargets: opts.publicTargets };
     this.unsubscribe = alerts.onChange((c) => this.onChange(c));
     for (const d of subs.pending()) this.schedule(d);
     this.updateGauge();
@@ -142,28 +157,24 @@ export class WebhookDispatcher {
     const started = performance.now();
     let httpStatus: number | null = null;
     let error: string | null = null;
-    try {
-      const res = await fetch(sub.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'ganf-stream-webhooks/1',
-          'x-ganf-delivery': d.id,
-          'x-ganf-event': d.eventType,
-          'x-ganf-event-id': String(d.eventSeq),
-          'x-ganf-attempt': String(d.attempts.length + 1),
-          'x-ganf-signature': signatureHeader(sub.secret, d.body, Math.floor(Date.now() / 1000)),
-        },
-        body: d.body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
+    let refused = false;
+    const url = new URL(sub.url);
+    const target = await checkTarget(url, this.policy, this.allow, this.opts.resolve);
+    if (!target.ok) {
+      refused = true;
+      error = REFUSED;
+    } else {
+      const res = await postPinned(url, target.address, target.family, {
+        'content-type': 'application/json',
+        'user-agent': 'ganf-stream-webhooks/1',
+        'x-ganf-delivery': d.id,
+        'x-ganf-event': d.eventType,
+        'x-ganf-event-id': String(d.eventSeq),
+        'x-ganf-attempt': String(d.attempts.length + 1),
+        'x-ganf-signature': signatureHeader(sub.secret, d.body, Math.floor(Date.now() / 1000)),
+      }, d.body, this.opts.timeoutMs);
       httpStatus = res.status;
-      await res.arrayBuffer().catch(() => {});
-      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-    } catch (err) {
-      const e = err as Error & { cause?: Error };
-      error = e.cause?.message ?? e.message;
+      error = res.error;
     }
     if (this.stopped) return;
     const ok = error === null;
@@ -172,7 +183,8 @@ export class WebhookDispatcher {
     if (ok) {
       this.subs.recordAttempt(id, attempt, 'delivered', null);
       this.metrics?.webhookDeliveries.inc({ result: 'delivered' });
-    } else if (n >= this.opts.maxAttempts) {
+    } else if (n >= this.opts.maxAttempts || refused) {
+      // A refused target is policy, not a transient failure: no retries.
       this.subs.recordAttempt(id, attempt, 'failed', null);
       this.metrics?.webhookDeliveries.inc({ result: 'failed' });
     } else {

@@ -1,11 +1,15 @@
-// POST/GET/DELETE /subscriptions and their deliveries. Any reader may subscribe; a subscription
-// belongs to the key that created it, and only its owner or an admin sees or deletes it.
+// POST/GET/DELETE /subscriptions and their deliveries. Creating one needs `webhooks.createRole`
+// (operator by default: a subscription makes the server send requests) and a target that is
+// allowed (target.ts); a subscription belongs to the key that created it, and only its owner or
+// an admin sees or deletes it.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HttpProblem, problemResponses } from '../problems.ts';
 import { SubscriptionFilterSchema, type Subscription, type SubscriptionStore } from './store.ts';
 import type { WebhookDispatcher } from './dispatcher.ts';
+import { AllowList, checkTarget, type Resolver } from './target.ts';
+import type { Role } from '../config.ts';
 
 const SubscriptionOut = z.object({
   id: z.string(), url: z.string(), filter: SubscriptionFilterSchema, format: z.enum(['ganf', 'alertmanager']),
@@ -22,7 +26,22 @@ export interface SubscriptionRoutesOptions {
   subs: SubscriptionStore;
   dispatcher: WebhookDispatcher;
   allowedHosts: string[];
+  publicTargets: boolean;
+  createRole: Role;
+  resolve?: Resolver;
 }
+
+/** An absolute http(s) URL; never throws (zod's url() accepts strings WHATWG URL refuses). */
+const WebhookUrl = z.string().max(2048).superRefine((u, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an absolute URL, e.g. https://hooks.example.com/ganf' });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'must be http or https' });
+});
 
 export async function subscriptionRoutes(app: FastifyInstance, opts: SubscriptionRoutesOptions): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -41,11 +60,13 @@ export async function subscriptionRoutes(app: FastifyInstance, opts: Subscriptio
     return s;
   };
 
+  const allow = new AllowList(opts.allowedHosts);
   r.post('/subscriptions', {
+    config: { auth: opts.createRole },
     schema: {
       tags: ['subscriptions'], summary: 'Subscribe a webhook URL to alert changes (HMAC-signed, retried with backoff)',
       body: z.strictObject({
-        url: z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be http or https'),
+        url: WebhookUrl,
         filter: SubscriptionFilterSchema.default({}),
         format: z.enum(['ganf', 'alertmanager']).default('ganf').describe('ganf: {seq,type,at,alert}; alertmanager: Alertmanager webhook payload v4'),
         secret: z.string().min(16).max(256).optional().describe('HMAC key; generated when omitted'),
@@ -53,10 +74,8 @@ export async function subscriptionRoutes(app: FastifyInstance, opts: Subscriptio
       response: { 201: SubscriptionOut.extend({ secret: z.string().describe('Shown only in this response') }), ...problemResponses(400) },
     },
   }, async (req, reply) => {
-    const host = new URL(req.body.url).hostname;
-    if (opts.allowedHosts.length && !opts.allowedHosts.includes(host)) {
-      throw new HttpProblem(400, `webhook host ${host} is not allowed`, [{ field: 'body.url', message: `host must be one of ${opts.allowedHosts.join(', ')}` }]);
-    }
+    const target = await checkTarget(new URL(req.body.url), { allowedHosts: opts.allowedHosts, publicTargets: opts.publicTargets }, allow, opts.resolve);
+    if (!target.ok) throw new HttpProblem(400, `webhook target refused: ${target.reason}`, [{ field: 'body.url', message: target.reason }]);
     const s = await subs.create({ ...req.body, owner: req.principal!.name });
     return reply.code(201).send({ ...view(s), secret: s.secret });
   });
