@@ -86,6 +86,9 @@ test('a threshold fitted on a contaminated calibration tail falls back to the ro
   assert.equal(clean.method, 'spot');
   assert.equal(clean.fallback, undefined);
   assert.equal(thresholdProblem(clean, cleanScores, 0.02), undefined);
+  // A heavy but clean tail (Pareto, xi = 0.8) keeps its SPOT threshold: only a cluster is contamination.
+  const heavy = Float32Array.from({ length: 4000 }, () => Math.pow(1 - u(), -0.8) - 1);
+  assert.equal(fitThreshold(heavy, c).method, 'spot');
   // A threshold that would fire on most steps is refused too.
   const low = { ...clean, value: 5.1 };
   assert.match(thresholdProblem(low, cleanScores, 0.02)!, /fires on 9\d\.\d % of the calibration steps/);

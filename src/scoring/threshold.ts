@@ -298,8 +298,9 @@ export function robustThreshold(scores: ArrayLike<number>, q: number, reason: st
  * Checks a fitted threshold against its calibration scores; returns the reason it is unusable,
  * or undefined. Too low: it would fire on more than `maxAlertRate` of the calibration steps.
  * Too high: it lies more than 4x as far above the median as the robust body extrapolation while
- * over 0.5 % of the calibration steps sit beyond that extrapolation, which is what a calibration
- * tail made of an incident (not of normal variation) produces.
+ * over 2 % of the calibration steps sit beyond that extrapolation: a cluster that size is an
+ * incident in the calibration data, not a heavy normal tail (BATADAL's normal tail puts 0.5 %
+ * there, and its SPOT threshold is the right one).
  */
 export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, maxAlertRate: number): string | undefined {
   const sorted = sortedFinite(scores);
@@ -313,7 +314,7 @@ export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, m
   const median = quantileSorted(sorted, 0.5);
   const robust = robustThreshold(sorted, t.level, '').value;
   const beyond = share(robust);
-  if (t.value - median > 4 * (robust - median) && beyond > 0.005) {
+  if (t.value - median > 4 * (robust - median) && beyond > 0.02) {
     return `the ${t.method} threshold ${fmt(t.value)} is 4x farther from the median (${fmt(median)}) than the robust tail allows (${fmt(robust)}) ` +
       `and ${(100 * beyond).toFixed(1)} % of the calibration steps lie between: the calibration tail looks contaminated`;
   }
