@@ -15,6 +15,7 @@ import { scoreTable } from '../src/detector.ts';
 import { parentsOf } from '../src/dag-learning/extract.ts';
 import { AlertEngine, AlertRuleSchema, type AlertMessage } from '../src/scoring/alert-engine.ts';
 import { fitTiny, fixtureRows, startTestService, type TestService } from './helpers/api.ts';
+import { observation } from './helpers/stream-fixture.ts';
 import type { Detector } from '../src/detector.ts';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -69,10 +70,9 @@ test('alerts the stream\'s AlertEngine produces to the alerts topic appear in th
     site: 'grid-1', modelVersion: det.modelVersion, intervalMs: 300_000, threshold: det.threshold, sensors: det.sensors,
     calibrationMedians: det.calibrationMedians, parents: (x) => parentsOf(det.graph, x),
   });
-  const K = det.sensors.length;
   const messages: AlertMessage[] = [];
   for (let t = 0; t < s.total.length; t++) {
-    messages.push(...engine.observe({ tsMs: s.timestamps[t], score: s.total[t], perSensor: s.perSensor.subarray(t * K, (t + 1) * K), usable: true }));
+    messages.push(...engine.observe(observation(det, s, t)));
   }
   assert.ok(messages.length >= 2, `the engine raised ${messages.length} notifications`);
   const instances = new Set(messages.map((m) => `${m.fingerprint}-${Date.parse(m.startsAt)}`));

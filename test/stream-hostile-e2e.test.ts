@@ -70,7 +70,7 @@ test('e2e: >1,000 poison messages of every kind are dead-lettered once while eve
     const glitchPart = sliceRows(table, 0, 300);
     const glitch = snapshots(glitchPart, glitchSite);
     const g = JSON.parse(glitch[150].value as string) as { ts: number; values: Record<string, number> };
-    g.values[det.sensors[2]] = 1e300; // overflows float32: the step's score is not finite
+    g.values[det.sensors[2]] = 1e300; // far outside the plausible range: clipped before the model, an implausible-value alert
     glitch[150] = { key: glitchSite, value: encodeSnapshot(glitchSite, g.ts, g.values) };
     const ts0 = table.timestamps[0];
     const sensor = det.sensors[0];
@@ -148,7 +148,8 @@ test('e2e: >1,000 poison messages of every kind are dead-lettered once while eve
     const empties = dead.filter(({ d }) => d.kind === 'empty');
     assert.ok(empties.length > 0 && empties.every(({ m }) => m.value === null && m.rawValue === null), 'a null value is dead-lettered as null');
 
-    // The glitch: its step is dead-lettered (never written as a number), the site goes on.
+    // The glitch: only finite numbers are written (the reading is clipped; a step that still scored
+    // non-finite would be dead-lettered), and the site goes on.
     const glitchScores = await influxScores(store, glitchSite);
     assert.ok([...glitchScores.values()].every(Number.isFinite));
     const glitchDead = dead.filter(({ d }) => d.kind === 'non-finite-score');

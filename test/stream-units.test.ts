@@ -180,7 +180,7 @@ test('alerts: fire after N of the last M steps, hold before resolving (no flappi
   const pattern = [lo, hi, lo, hi, lo, lo, lo, hi, hi, lo, hi, lo, lo, hi, lo, lo, lo, lo, lo, hi, lo];
   const events: Array<{ t: number; a: AlertMessage }> = [];
   pattern.forEach((score, t) => {
-    for (const a of e.observe({ tsMs: t0 + t * I, score, perSensor: [0.5, 3, 9], usable: true })) events.push({ t, a });
+    for (const a of e.observe({ tsMs: t0 + t * I, score, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible: [], usable: true })) events.push({ t, a });
   });
   // Steps 1 and 3 exceed (2 of 5: no alert); 7, 8, 10 are 3 of the 5 steps 6..10: fires at 10, starting at 7.
   // The dip at 11-12 is shorter than the 3-step hold; after the last exceed (13), 14-16 stay below: resolved at 16.
@@ -210,7 +210,7 @@ test('alerts: unusable steps are skipped, severity follows the tail probability,
   const big = threshold.value * 50;
   assert.ok(tailProbability(big, threshold) <= 1e-6);
   const e = mk();
-  const obs = (t: number, score: number, usable = true) => e.observe({ tsMs: t * I, score, perSensor: [score], usable });
+  const obs = (t: number, score: number, usable = true) => e.observe({ tsMs: t * I, score, perSensor: [score], surprise: [score], implausible: [], usable });
   assert.deepEqual(obs(0, big), []);
   assert.deepEqual(obs(1, big, false), []); // degraded: neither fires nor breaks the window
   const [fire] = obs(2, big);
@@ -221,13 +221,40 @@ test('alerts: unusable steps are skipped, severity follows the tail probability,
   // Restore into a fresh engine: the hold continues where it was.
   const copy = mk();
   copy.restore(JSON.parse(JSON.stringify(e.snapshot())));
-  assert.deepEqual(copy.observe({ tsMs: 4 * I, score: 0, perSensor: [0], usable: false }), []);
-  const [res] = copy.observe({ tsMs: 5 * I, score: 0, perSensor: [0], usable: true });
+  assert.deepEqual(copy.observe({ tsMs: 4 * I, score: 0, perSensor: [0], surprise: [0], implausible: [], usable: false }), []);
+  const [res] = copy.observe({ tsMs: 5 * I, score: 0, perSensor: [0], surprise: [0], implausible: [], usable: true });
   assert.equal(res.status, 'resolved');
   assert.equal(res.fingerprint, fire.fingerprint);
   assert.equal(res.endsAt, new Date(3 * I).toISOString());
   const w = mk();
-  w.observe({ tsMs: 0, score: threshold.value * 1.001, perSensor: [1], usable: true });
-  assert.equal(w.observe({ tsMs: I, score: threshold.value * 1.001, perSensor: [1], usable: true })[0].labels.severity, 'warning');
+  w.observe({ tsMs: 0, score: threshold.value * 1.001, perSensor: [1], surprise: [1], implausible: [], usable: true });
+  assert.equal(w.observe({ tsMs: I, score: threshold.value * 1.001, perSensor: [1], surprise: [1], implausible: [], usable: true })[0].labels.severity, 'warning');
   assert.throws(() => AlertRuleSchema.parse({ fireAfter: 4, ofLast: 3 }), /fireAfter/);
+});
+
+test('alerts: a reading outside its plausible range raises a per-sensor implausible-value alert, resolved when the reading is back in range', () => {
+  const { engine: e, threshold } = engine();
+  const lo = threshold.value - 1;
+  const t0 = 1.7e12;
+  const obs = (t: number, implausible: number[]) => e.observe({ tsMs: t0 + t * I, score: lo, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible, usable: t !== 2 });
+  assert.deepEqual(obs(0, []), []);
+  const [fire] = obs(1, [1]);
+  assert.equal(fire.status, 'firing');
+  assert.deepEqual(fire.labels, { alertname: 'GanfImplausibleValue', site: 'north', severity: 'warning', model_version: 'v1', sensor: 'b' });
+  assert.deepEqual(fire.topSensors, [{ sensor: 'b', excess: 2, nll: 3, parents: ['a'] }]);
+  assert.match(fire.annotations.summary, /b read outside its plausible range/);
+  // Still out of range (a degraded step counts too), and a second sensor joins: one new alert, no repeat for b.
+  const more = obs(2, [1, 2]);
+  assert.deepEqual(more.map((m) => [m.labels.sensor, m.status]), [['c', 'firing']]);
+  // b back in range: b resolves (ending after its last implausible step); c stays open, survives a snapshot.
+  const back = obs(3, [2]);
+  assert.deepEqual(back.map((m) => [m.labels.sensor, m.status, m.fingerprint]), [['b', 'resolved', fire.fingerprint]]);
+  assert.equal(back[0].endsAt, new Date(t0 + 3 * I).toISOString());
+  assert.equal(back[0].ganf.exceedingSteps, 2);
+  const copy = engine().engine;
+  copy.restore(JSON.parse(JSON.stringify(e.snapshot())));
+  const done = copy.observe({ tsMs: t0 + 4 * I, score: lo, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible: [], usable: true });
+  assert.deepEqual(done.map((m) => [m.labels.sensor, m.status, m.fingerprint]), [['c', 'resolved', more[0].fingerprint]]);
+  // The score alert is separate: none of this fired an anomaly alert.
+  assert.ok([fire, ...more, ...back, ...done].every((m) => m.labels.alertname === 'GanfImplausibleValue'));
 });

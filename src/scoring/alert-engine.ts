@@ -30,6 +30,8 @@ export const AlertRuleSchema = z.strictObject({
   topSensors: z.number().int().min(1).default(3),
   /** Severity "critical" when the peak score's tail probability is at most this; "warning" otherwise. */
   criticalTailProbability: z.number().gt(0).lt(1).default(1e-5),
+  /** alertname of the per-sensor alert for a reading outside the sensor's plausible range. */
+  implausibleAlertname: z.string().min(1).default('GanfImplausibleValue'),
 }).refine((r) => r.fireAfter <= r.ofLast, { message: 'fireAfter must be <= ofLast', path: ['fireAfter'] });
 export type AlertRule = z.infer<typeof AlertRuleSchema>;
 
@@ -49,7 +51,8 @@ export const ZERO_TIME = '0001-01-01T00:00:00Z';
 export interface AlertMessage {
   fingerprint: string;
   status: 'firing' | 'resolved';
-  labels: { alertname: string; site: string; severity: 'critical' | 'warning'; model_version: string };
+  /** `sensor` is set on per-sensor alerts (implausible values). */
+  labels: { alertname: string; site: string; severity: 'critical' | 'warning'; model_version: string; sensor?: string };
   annotations: { summary: string; description: string; top_sensors: string; score: string; tail_probability: string };
   startsAt: string;
   endsAt: string;
@@ -84,6 +87,10 @@ export interface StepObservation {
   score: number;
   /** Per-sensor window NLL in model order. */
   perSensor: ArrayLike<number>;
+  /** Per-sensor calibrated surprise in model order: what top sensors are ranked by. */
+  surprise: ArrayLike<number>;
+  /** Model-order indices of sensors whose reading was outside its plausible range at this step. */
+  implausible: readonly number[];
   usable: boolean;
 }
 
@@ -101,6 +108,8 @@ export const AlertEngineStateSchema = z.strictObject({
     exceeding: z.number().int(),
     usable: z.number().int(),
   }).nullable(),
+  /** Open implausible-value alerts by sensor name. */
+  implausible: z.record(z.string(), z.strictObject({ fingerprint: z.string(), startMs: z.number(), lastMs: z.number(), steps: z.number().int() })).default({}),
 });
 export type AlertEngineState = z.infer<typeof AlertEngineStateSchema>;
 type Peak = z.infer<typeof PeakSchema>;
@@ -115,7 +124,7 @@ export function formatTopSensors(top: TopSensor[]): string {
 }
 
 export class AlertEngine {
-  private state: AlertEngineState = { recent: [], active: null };
+  private state: AlertEngineState = { recent: [], active: null, implausible: {} };
   private readonly holdSteps: number;
 
   constructor(private readonly rule: AlertRule, private readonly ctx: AlertContext) {
@@ -126,8 +135,71 @@ export class AlertEngine {
     return this.state.active !== null;
   }
 
-  /** Feeds one step (in step order); returns the notifications it causes (at most one). */
+  /** Feeds one step (in step order); returns the notifications it causes. */
   observe(step: StepObservation): AlertMessage[] {
+    return [...this.observeImplausible(step), ...this.observeScore(step)];
+  }
+
+  /**
+   * One alert per sensor whose reading left its plausible range: firing at the first such step,
+   * resolved at the first step its reading is back inside (the range is learned from training,
+   * see ScalerState; the model only ever saw the clipped value). Degraded steps count too: the
+   * reading itself was implausible whatever the rest of the step.
+   */
+  private observeImplausible(step: StepObservation): AlertMessage[] {
+    const open = this.state.implausible;
+    const now = new Set(step.implausible.map((k) => this.ctx.sensors[k]));
+    const out: AlertMessage[] = [];
+    for (const [sensor, a] of Object.entries(open)) {
+      if (now.has(sensor)) continue;
+      delete open[sensor];
+      out.push(this.implausibleMessage(sensor, a, step, 'resolved'));
+    }
+    for (const k of step.implausible) {
+      const sensor = this.ctx.sensors[k];
+      const a = open[sensor];
+      if (a) {
+        a.lastMs = step.tsMs;
+        a.steps++;
+        continue;
+      }
+      const opened = { fingerprint: createHash('sha256').update(`${this.ctx.modelVersion}\u0000${this.ctx.site}\u0000${sensor}\u0000${step.tsMs}\u0000implausible`).digest('hex').slice(0, 16), startMs: step.tsMs, lastMs: step.tsMs, steps: 1 };
+      open[sensor] = opened;
+      out.push(this.implausibleMessage(sensor, opened, step, 'firing'));
+    }
+    return out;
+  }
+
+  private implausibleMessage(sensor: string, a: AlertEngineState['implausible'][string], step: StepObservation, status: 'firing' | 'resolved'): AlertMessage {
+    const { site, modelVersion, intervalMs, threshold, sensors, calibrationMedians } = this.ctx;
+    const k = sensors.indexOf(sensor);
+    const endMs = status === 'resolved' ? a.lastMs + intervalMs : null;
+    const top: TopSensor = { sensor, excess: round(step.perSensor[k] - calibrationMedians[k]), nll: round(step.perSensor[k]), parents: this.ctx.parents(sensor) };
+    const p = tailProbability(step.score, threshold);
+    const text = formatTopSensors([top]);
+    return {
+      fingerprint: a.fingerprint,
+      status,
+      labels: { alertname: this.rule.implausibleAlertname, site, severity: 'warning', model_version: modelVersion, sensor },
+      annotations: {
+        summary: `Implausible value at ${site}: ${sensor} read outside its plausible range`,
+        description: `${sensor} read a value outside the range learned from training (widened by data.plausibleMargin) in ${a.steps} step(s) ` +
+          `since ${new Date(a.startMs).toISOString()}; the model scored the reading clipped to the range.`,
+        top_sensors: text,
+        score: String(round(step.score)),
+        tail_probability: p.toExponential(3),
+      },
+      startsAt: new Date(a.startMs).toISOString(),
+      endsAt: endMs === null ? ZERO_TIME : new Date(endMs).toISOString(),
+      topSensors: [top],
+      ganf: {
+        site, modelVersion, startMs: a.startMs, endMs, peakScore: step.score, peakAt: new Date(step.tsMs).toISOString(),
+        tailProbability: p, threshold: threshold.value, exceedingSteps: a.steps, usableSteps: a.steps,
+      },
+    };
+  }
+
+  private observeScore(step: StepObservation): AlertMessage[] {
     if (!step.usable) return [];
     const exceed = step.score > this.ctx.threshold.value;
     const a = this.state.active;
@@ -142,7 +214,7 @@ export class AlertEngine {
       }
       a.below++;
       if (a.below < this.holdSteps) return [];
-      this.state = { recent: [], active: null };
+      this.state = { recent: [], active: null, implausible: this.state.implausible };
       return [this.message(a, 'resolved')];
     }
     const recent = this.state.recent;
@@ -163,7 +235,7 @@ export class AlertEngine {
       exceeding: hits.length,
       usable: recent.length - recent.indexOf(hits[0]),
     };
-    this.state = { recent: [], active };
+    this.state = { recent: [], active, implausible: this.state.implausible };
     return [this.message(active, 'firing')];
   }
 
@@ -173,8 +245,8 @@ export class AlertEngine {
 
   private peakOf(step: StepObservation): Peak {
     const { sensors, calibrationMedians } = this.ctx;
-    const rows = sensors.map((sensor, k) => ({ sensor, nll: step.perSensor[k], excess: step.perSensor[k] - calibrationMedians[k] }));
-    rows.sort((x, y) => y.excess - x.excess);
+    const rows = sensors.map((sensor, k) => ({ sensor, nll: step.perSensor[k], excess: step.perSensor[k] - calibrationMedians[k], surprise: step.surprise[k] }));
+    rows.sort((x, y) => y.surprise - x.surprise || y.excess - x.excess);
     const top = rows.slice(0, this.rule.topSensors).map((r) => ({
       sensor: r.sensor, excess: round(r.excess), nll: round(r.nll), parents: this.ctx.parents(r.sensor),
     }));

@@ -393,7 +393,7 @@ export class StreamProcessor {
         filled: s.filled, missing: s.missing.length ? s.missing.map((c) => this.cellName(c)) : [], restart: s.restart, lastArrivalMs: s.lastArrivalMs,
       };
       out.steps.push(step);
-      for (const alert of site.alerts.observe({ tsMs: s.tsMs, score: sc.total, perSensor: sc.perSensor, usable })) out.alerts.push({ alert, step });
+      for (const alert of site.alerts.observe({ tsMs: s.tsMs, score: sc.total, perSensor: sc.perSensor, surprise: sc.surprise, implausible: sc.implausible, usable })) out.alerts.push({ alert, step });
     }
   }
 

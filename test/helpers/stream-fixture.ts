@@ -6,7 +6,7 @@ import { selectSensors, sliceRows, type SeriesTable } from '../../src/ingest/tab
 import { fitDetector, scoreTable, type Detector, type TableScores } from '../../src/detector.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../../src/config.ts';
 import { parentsOf } from '../../src/dag-learning/extract.ts';
-import { AlertEngine, type AlertMessage, type AlertRule } from '../../src/scoring/alert-engine.ts';
+import { AlertEngine, type AlertMessage, type AlertRule, type StepObservation } from '../../src/scoring/alert-engine.ts';
 import { encodeReading } from '../../src/ingest/messages.ts';
 import type { IncomingMessage, OutgoingMessage } from '../../src/ingest/kafka-client.ts';
 
@@ -68,16 +68,20 @@ export function asOutgoing(msgs: FixtureMessage[]): OutgoingMessage[] {
 
 /** The alerts the engine raises on batch scores: what the streamed run must reproduce. */
 export function expectedAlerts(det: Detector, site: string, s: TableScores, rule: AlertRule, usable: (t: number) => boolean = () => true): AlertMessage[] {
-  const K = det.sensors.length;
   const engine = new AlertEngine(rule, {
     site, modelVersion: det.modelVersion, intervalMs: det.config.data.intervalMs, threshold: det.threshold, sensors: det.sensors,
     calibrationMedians: det.calibrationMedians, parents: (x) => parentsOf(det.graph, x),
   });
   const out: AlertMessage[] = [];
-  for (let t = 0; t < s.total.length; t++) {
-    out.push(...engine.observe({ tsMs: s.timestamps[t], score: s.total[t], perSensor: s.perSensor.subarray(t * K, (t + 1) * K), usable: usable(t) }));
-  }
+  for (let t = 0; t < s.total.length; t++) out.push(...engine.observe(observation(det, s, t, usable(t))));
   return out;
+}
+
+/** Step t of batch scores as the alert engine observes it in the stream. */
+export function observation(det: Detector, s: TableScores, t: number, usable = true): StepObservation {
+  const K = det.sensors.length;
+  const implausible = s.implausible.filter((x) => x.t === t).map((x) => det.sensors.indexOf(x.sensor));
+  return { tsMs: s.timestamps[t], score: s.total[t], perSensor: s.perSensor.subarray(t * K, (t + 1) * K), surprise: s.surprise.subarray(t * K, (t + 1) * K), implausible, usable };
 }
 
 export function batchScores(det: Detector, table: SeriesTable, warmStart: boolean): TableScores {
