@@ -14,7 +14,7 @@ let svc: TestService;
 const json = (r: { body: string }) => JSON.parse(r.body);
 
 before(async () => {
-  svc = await startTestService([], { fsync: false });
+  svc = await startTestService([], { fsync: false, webhooks: { allowedHosts: ['127.0.0.1'] } });
 });
 
 after(async () => {
@@ -46,10 +46,10 @@ test('operators create and expire silences; readers are refused; silenced alerts
   assert.equal(s.status.state, 'active');
 
   // A subscription to an address nothing listens on: deliveries are created (then fail), which is what we count.
-  const sub = json(await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('reader'), payload: { url: 'http://127.0.0.1:9/hook' } }));
+  const sub = json(await svc.app.inject({ method: 'POST', url: '/subscriptions', headers: svc.auth('operator'), payload: { url: 'http://127.0.0.1:9/hook' } })); // operators create subscriptions (SSRF guard); 127.0.0.1 is allow-listed
   ingestAlert(svc.deps.alerts, sampleAlert(0)); // north: silenced
   ingestAlert(svc.deps.alerts, sampleAlert(1)); // south: not
-  const deliveries = json(await svc.app.inject({ url: `/subscriptions/${sub.id}/deliveries`, headers: svc.auth('reader') })).items;
+  const deliveries = json(await svc.app.inject({ url: `/subscriptions/${sub.id}/deliveries`, headers: svc.auth('operator') })).items;
   assert.deepEqual(deliveries.map((d: { alertId: string }) => d.alertId), [normaliseAlert(sampleAlert(1)).id]);
   assert.match((await svc.app.inject({ url: '/metrics', headers: svc.auth('reader') })).body, /ganf_webhook_silenced_total 1/);
 
@@ -64,7 +64,7 @@ test('operators create and expire silences; readers are refused; silenced alerts
   assert.equal(json(expired).status.state, 'expired');
   assert.deepEqual(json(await svc.app.inject({ url: `/alerts/${north.id}`, headers: svc.auth('reader') })).silencedBy, []);
   ingestAlert(svc.deps.alerts, sampleAlert(0, { status: 'resolved', endsAt: new Date(Date.UTC(2024, 0, 11, 1)).toISOString() }));
-  const after = json(await svc.app.inject({ url: `/subscriptions/${sub.id}/deliveries`, headers: svc.auth('reader') })).items;
+  const after = json(await svc.app.inject({ url: `/subscriptions/${sub.id}/deliveries`, headers: svc.auth('operator') })).items;
   assert.equal(after.length, 2, 'after the silence expired the change is pushed');
   // Silences survive a restart (one JSON file).
   const reopened = new SilenceStore(path.join(svc.dir, 'data', 'silences'));

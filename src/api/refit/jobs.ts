@@ -3,7 +3,8 @@
 // cancelled) is appended to a JSON-lines log so it survives restarts; a job that was running when
 // the service stopped is reported as failed (interrupted), and the active model is untouched
 // because only a finished job's main-thread step can promote.
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../../util/worker.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -63,21 +64,6 @@ export interface RefitJobsOptions {
   scheduleMinutes: number;
   cooldownMinutes: number;
   defaultWarmStart: boolean;
-}
-
-/**
- * The refit worker's entry beside this module: compiled (dist/, plain node) it is worker.js; from
- * source it is worker.ts, loaded through tsx's loader (a worker does not inherit the parent's
- * --import), so tsx is needed in development only.
- */
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url);
-
-function startWorker(options: WorkerOptions): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, options);
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(boot, { ...options, eval: true });
 }
 
 export class RefitJobs {
@@ -239,7 +225,7 @@ export class RefitJobs {
   }
 
   private spawn(job: JobRecord, input: RefitInput, autoPromote: boolean): void {
-    const w = startWorker({ workerData: input, env: { ...process.env, GANF_QUIET: '1', GANF_QUIET_BACKEND: '1' } });
+    const w = startModuleWorker(import.meta.url, 'worker', { workerData: input, env: { ...process.env, GANF_QUIET: '1', GANF_QUIET_BACKEND: '1' } });
     this.workers.set(job.id, w);
     this.update(job, { status: 'running', phase: 'starting', startedAt: new Date().toISOString() });
     w.on('message', (m: { type: 'progress'; phase: string; fraction: number } | { type: 'done'; result: RefitOutput } | { type: 'error'; error: string }) => {

@@ -1,7 +1,8 @@
 // POST /score off the event loop: one worker thread (score-worker.ts) parses, validates, scores
 // and serialises one request at a time while the API keeps answering; at most `maxQueued` requests wait or run, beyond that the
 // request is refused at once with 503 + retry-after instead of piling up memory and latency.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../../util/worker.ts';
 import { DataError } from '../../ingest/table.ts';
 import { HttpProblem } from '../problems.ts';
 
@@ -26,9 +27,6 @@ export type ScoreReply =
   | { id: number; ok: false; kind: 'validation'; errors: Array<{ field: string; message: string }> }
   | { id: number; ok: false; kind: 'data' | 'internal'; field?: string; reason: string };
 
-/** tsx's loader for the worker (it does not inherit the parent's --import). */
-const TSX_API = import.meta.resolve('tsx/esm/api');
-const WORKER_URL = new URL('./score-worker.ts', import.meta.url).href;
 
 interface Pending {
   job: ScoreJob;
@@ -62,8 +60,7 @@ export class ScoringPool {
   }
 
   private spawn(): Worker {
-    const boot = `import(${JSON.stringify(TSX_API)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL)}); });`;
-    const w = new Worker(boot, { eval: true, env: { ...process.env, GANF_QUIET: '1', GANF_QUIET_BACKEND: '1' } });
+    const w = startModuleWorker(import.meta.url, 'score-worker', { env: { ...process.env, GANF_QUIET: '1', GANF_QUIET_BACKEND: '1' } });
     w.on('message', (m: ScoreReply | { ready: true }) => {
       if ('ready' in m) return;
       const p = this.running;

@@ -49,7 +49,7 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
     const started = performance.now();
     const raw = req.body as unknown as Buffer;
     const out = await opts.pool.score({ dir: registry.dir(version), body: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) });
-    metrics.stepsScored.inc({ source: 'api', model_version: out.modelVersion }, out.steps);
+    metrics.stepsScored.inc({ model_version: out.modelVersion, source: 'api' }, out.steps);
     metrics.scoringLatency.observe({ source: 'api' }, (performance.now() - started) / 1000);
     // Already serialised (and shaped by ScoreResponseSchema) in the worker: sent as is.
     return reply.type('application/json; charset=utf-8').send(out.json as never);
