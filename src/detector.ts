@@ -5,9 +5,10 @@ import { GanfModel } from './flow/ganf.ts';
 import { seriesFrom, type Series } from './flow/chunks.ts';
 import { train, shapeFor, type TrainResult } from './flow/train.ts';
 import { scoreSeries } from './scoring/batch-score.ts';
-import { aggregateScores, topKDefault, type AggregateSpec } from './scoring/aggregate.ts';
+import { aggregateScores, aggregateSpecOf, type AggregateSpec } from './scoring/aggregate.ts';
 import { fitCalibration, calibrationMedians, surprises, SURPRISE_SOFT_CAP, type SensorCalibration } from './scoring/calibration.ts';
-import { spotThreshold, quantileThreshold, robustThreshold, thresholdProblem, type ThresholdState } from './scoring/threshold.ts';
+import { fitThreshold, type ThresholdState } from './scoring/threshold.ts';
+import { validationRows } from './scoring/split.ts';
 import { fitScaler, applyScaler, keptSensors, checkSensors, unseenConstantValues, rangeExcess, type ScalerState } from './ingest/preprocess.ts';
 import { defaultMaxSteps } from './flow/budget.ts';
 import { fillMissing, type MissingReport } from './ingest/missing.ts';
@@ -105,7 +106,7 @@ export async function fitDetector(
   const K = sensors.length;
   if (K < 1) throw new DataError({ field: 'sensors', reason: 'no sensor varies in the training data' });
   const T = tableLength(filled);
-  const nVal = Math.max(config.model.window * 2, Math.round(T * config.train.validationFraction));
+  const nVal = validationRows(T, config);
   if (T - nVal < config.model.window * 3) {
     throw new DataError({ field: 'train', reason: `${T} rows are too few for window ${config.model.window} with a validation split of ${nVal} rows` });
   }
@@ -126,7 +127,7 @@ export async function fitDetector(
   const valPenalty = rangeExcess(sliceRows(filled, T - nVal, T), scaler);
   const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail, penalty: valPenalty });
   const calibration = fitCalibration(cal.perSensor, K);
-  const threshold = fitThreshold(aggregateScores(cal.perSensor, K, calibration, aggregateSpecOf(config, K)), config.threshold);
+  const threshold = fitThreshold(aggregateScores(cal.perSensor, K, calibration, aggregateSpecOf(config.model, K)), config.threshold);
   if (threshold.fallback) log(`warning: ${threshold.fallback}; using the robust tail threshold ${threshold.value.toPrecision(4)} instead`);
   const fullSeries = seriesFrom(applyScaler(filled, scaler, { dequantise: 'midpoint' }), K, D);
   const detector: Detector = {
@@ -188,11 +189,7 @@ export function scoreTable(det: Detector, table: SeriesTable, opts: { warmStart?
 
 /** The aggregate a detector's config asks for, with top-k's default k resolved for its K sensors. */
 export function aggregateSpec(det: Pick<Detector, 'config' | 'sensors'>): AggregateSpec {
-  return aggregateSpecOf(det.config, det.sensors.length);
-}
-
-function aggregateSpecOf(config: GanfConfig, K: number): AggregateSpec {
-  return { mode: config.model.scoreAggregate, k: config.model.scoreTopK ?? topKDefault(K) };
+  return aggregateSpecOf(det.config.model, det.sensors.length);
 }
 
 /** Lower bound of a step's score when a constant-in-training sensor reads a new value. */
@@ -212,7 +209,7 @@ export function recalibrate(det: Detector, change: { scoreAggregate?: GanfConfig
   };
   const K = det.sensors.length;
   const calibration = fitCalibration(det.calibrationScores, K);
-  const threshold = fitThreshold(aggregateScores(det.calibrationScores, K, calibration, aggregateSpecOf(config, K)), config.threshold);
+  const threshold = fitThreshold(aggregateScores(det.calibrationScores, K, calibration, aggregateSpecOf(config.model, K)), config.threshold);
   if (threshold.fallback) log(`warning: ${threshold.fallback}; using the robust tail threshold ${threshold.value.toPrecision(4)} instead`);
   const out: Detector = { ...det, config, calibration, threshold, calibrationMedians: calibrationMedians(calibration) };
   out.modelVersion = versionOf(out);
@@ -271,26 +268,6 @@ export async function loadDetector(dir: string): Promise<Detector> {
     context: a.context,
     manifestExtras: { createdAt: m.createdAt, dataFingerprint: m.dataFingerprint, metrics: m.metrics, libraries: m.libraries, backend: m.backend },
   };
-}
-
-/** `level` is the risk q for both methods: the quantile method uses the (1 - q) quantile. */
-export function fitThreshold(calibration: Float32Array, c: ThresholdConfig): ThresholdState {
-  let t: ThresholdState;
-  try {
-    t = configuredThreshold(calibration, c);
-  } catch (e) {
-    return robustThreshold(calibration, c.level, `the ${c.method} threshold could not be fitted (${(e as Error).message})`);
-  }
-  const problem = thresholdProblem(t, calibration, c.maxCalibrationAlertRate);
-  return problem ? robustThreshold(calibration, c.level, problem) : t;
-}
-
-function configuredThreshold(calibration: Float32Array, c: ThresholdConfig): ThresholdState {
-  if (c.method === 'quantile') return quantileThreshold(calibration, 1 - c.level);
-  // A short calibration set lowers the initial threshold so the tail fit still has 20 peaks.
-  const initialQuantile = Math.min(c.initialQuantile, 1 - 20 / calibration.length);
-  if (initialQuantile < 0.8) return quantileThreshold(calibration, 1 - Math.max(c.level, 1 / calibration.length));
-  return spotThreshold(calibration, { q: c.level, initialQuantile });
 }
 
 function contextOf(s: Series, config: GanfConfig): Series {

@@ -20,6 +20,11 @@ export function topKDefault(K: number): number {
   return Math.max(1, Math.ceil(Math.sqrt(K)));
 }
 
+/** The aggregate a model config asks for, with top-k's default k resolved for K sensors. */
+export function aggregateSpecOf(model: { scoreAggregate: ScoreAggregate; scoreTopK?: number }, K: number): AggregateSpec {
+  return { mode: model.scoreAggregate, k: model.scoreTopK ?? topKDefault(K) };
+}
+
 export function aggregateRow(perSensor: ArrayLike<number>, offset: number, K: number, cal: SensorCalibration, spec: AggregateSpec, scratch = new Float64Array(K)): number {
   if (spec.mode === 'joint') {
     let s = 0;

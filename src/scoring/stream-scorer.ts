@@ -10,10 +10,10 @@ import { tf } from '../flow/tf.ts';
 import { disposeState, type EncoderState } from '../flow/ganf.ts';
 import { seriesFrom } from '../flow/chunks.ts';
 import { statefulNll } from './batch-score.ts';
-import { aggregateRow } from './aggregate.ts';
+import { aggregateRow, aggregateSpecOf } from './aggregate.ts';
 import { surpriseRow } from './calibration.ts';
 import { standardiseRow } from '../ingest/preprocess.ts';
-import { aggregateSpec, type Detector } from '../detector.ts';
+import type { Detector } from '../detector.ts';
 
 export const ScorerSnapshotSchema = z.strictObject({
   modelVersion: z.string(),
@@ -172,7 +172,7 @@ export class StreamScorer {
         s.state = { h: hs[b], c: cs[b] };
       });
     }
-    const spec = aggregateSpec(det);
+    const spec = aggregateSpecOf(det.config.model, K);
     return scorers.map((s, b) => {
       const results: StepScore[] = [];
       for (let t = 0; t < n; t++) {

@@ -2,6 +2,7 @@
 // rarer than 1/n; SPOT (Siffer et al., KDD 2017) extrapolates by fitting a generalised Pareto
 // distribution (GPD) to the exceedances over a high initial threshold (Pickands-Balkema-de Haan).
 import { z } from 'zod';
+import type { ThresholdConfig } from '../config.ts';
 
 const GpdSchema = z.strictObject({
   xi: z.number(),
@@ -323,4 +324,24 @@ export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, m
 
 function fmt(v: number): string {
   return Number(v.toPrecision(4)).toString();
+}
+
+/** `level` is the risk q for both methods: the quantile method uses the (1 - q) quantile. */
+export function fitThreshold(calibration: Float32Array, c: ThresholdConfig): ThresholdState {
+  let t: ThresholdState;
+  try {
+    t = configuredThreshold(calibration, c);
+  } catch (e) {
+    return robustThreshold(calibration, c.level, `the ${c.method} threshold could not be fitted (${(e as Error).message})`);
+  }
+  const problem = thresholdProblem(t, calibration, c.maxCalibrationAlertRate);
+  return problem ? robustThreshold(calibration, c.level, problem) : t;
+}
+
+function configuredThreshold(calibration: Float32Array, c: ThresholdConfig): ThresholdState {
+  if (c.method === 'quantile') return quantileThreshold(calibration, 1 - c.level);
+  // A short calibration set lowers the initial threshold so the tail fit still has 20 peaks.
+  const initialQuantile = Math.min(c.initialQuantile, 1 - 20 / calibration.length);
+  if (initialQuantile < 0.8) return quantileThreshold(calibration, 1 - Math.max(c.level, 1 / calibration.length));
+  return spotThreshold(calibration, { q: c.level, initialQuantile });
 }

@@ -2,7 +2,8 @@
 // model and nothing else: fitted on the same training split (the training data minus its
 // validation tail), thresholded label-free by the same fitThreshold on the scores of that
 // validation tail, and averaged over the same trailing score window.
-import { fitThreshold } from '../../detector.ts';
+import { fitThreshold } from '../threshold.ts';
+import { validationRows } from '../split.ts';
 import { fillMissing } from '../../ingest/missing.ts';
 import { sliceRows, tableLength, DataError, type SeriesTable } from '../../ingest/table.ts';
 import { trailingMean } from '../batch-score.ts';
@@ -46,11 +47,6 @@ export interface BaselineRun {
   sensors: string[];
   alerts: Uint8Array;
   threshold: number;
-}
-
-/** Validation tail length: the same rule fitDetector uses, so both see the same split. */
-export function validationRows(T: number, c: ProtocolConfig): number {
-  return Math.max(c.model.window * 2, Math.round(T * c.train.validationFraction));
 }
 
 export function runBaseline(name: BaselineName, train: SeriesTable, test: SeriesTable, c: ProtocolConfig): BaselineRun {
