@@ -81,7 +81,7 @@ test('ganf backtest writes report.html that opens from disk and shows every part
     const out = path.join(dir, 'run');
     const { detector, metrics } = await runBacktest({ config, train: 'fixtures/grid/train.csv', test: 'fixtures/grid/test.csv', out, truth: 'fixtures/grid/truth.json' });
     const truth = JSON.parse(await readFile('fixtures/grid/truth.json', 'utf8')) as { anomalies: unknown[] };
-    assert.ok(metrics.baselineZScore, 'the run has the z-score baseline');
+    assert.deepEqual(Object.keys(metrics.baselines ?? {}), ['pca', 'iforest', 'zscore'], 'the run has every baseline');
 
     const browser = await launchBrowser();
     try {
@@ -109,10 +109,11 @@ test('ganf backtest writes report.html that opens from disk and shows every part
         };
       });
       assert.deepEqual(errors, []);
-      assert.deepEqual(seen.timeline, [['GANF', 1440], ['z-score', 1440]]);
-      assert.deepEqual(seen.labelAreas, [truth.anomalies.length, truth.anomalies.length]);
-      assert.deepEqual(seen.roc.map((s) => s[0]), ['GANF', 'z-score']);
-      assert.deepEqual(seen.pr.map((s) => s[0]), ['GANF', 'z-score']);
+      const methods = ['GANF', 'PCA', 'IsolationForest', 'z-score'];
+      assert.deepEqual(seen.timeline, methods.map((m) => [m, 1440]));
+      assert.deepEqual(seen.labelAreas, methods.map(() => truth.anomalies.length));
+      assert.deepEqual(seen.roc.map((s) => s[0]), methods);
+      assert.deepEqual(seen.pr.map((s) => s[0]), methods);
       for (const [, n] of [...seen.roc, ...seen.pr]) assert.ok(Number(n) > 10, 'curves have points');
       assert.equal(seen.heatmapCells, 1440 / 5 * detector.sensors.length);
       // Every labelled interval of truth.json names sensors: each gets its marks on the heatmap.
@@ -123,7 +124,7 @@ test('ganf backtest writes report.html that opens from disk and shows every part
       assert.equal(seen.edges, detector.graph.size);
       assert.ok(seen.dagCanvases > 0, 'sigma drew its canvases');
       assert.equal(seen.events, truth.anomalies.length);
-      assert.deepEqual(seen.metricsRows, ['GANF', 'z-score']);
+      assert.deepEqual(seen.metricsRows, methods);
       // WebGL really drew something: the graph area is not blank.
       const shot = await page.locator('#dag').screenshot();
       assert.ok(shot.length > 5000, `graph screenshot is ${shot.length} bytes`);
