@@ -39,7 +39,7 @@ export interface CommitInfo {
   nextOffset: string;
   messages: number;
   steps: ScoredStep[];
-  alerts: Array<{ alert: AlertMessage; step: ScoredStep }>;
+  alerts: Array<{ alert: AlertMessage; step: ScoredStep | null }>;
   deadLetters: number;
   committedAtMs: number;
 }
@@ -318,7 +318,7 @@ export class KafkaPipeline {
 
     const dead: OutgoingMessage[] = [];
     const output: StreamOutput = { steps: [], alerts: [], stats: [] };
-    const alerts: Array<{ alert: AlertMessage; step: ScoredStep }> = [];
+    const alerts: Array<{ alert: AlertMessage; step: ScoredStep | null }> = [];
     const ms = this.stats.ms;
     try {
       let t = performance.now();
@@ -370,7 +370,7 @@ export class KafkaPipeline {
         await send(k.alertsTopic, alerts.map(({ alert, step }) => ({
           key: messageKey(alert.labels.site),
           value: JSON.stringify(alert),
-          headers: { 'alert-id': alert.fingerprint, 'alert-status': alert.status, 'ganf-trigger-produced-at': headerSafe(step.lastArrivalMs) },
+          headers: { 'alert-id': alert.fingerprint, 'alert-status': alert.status, 'ganf-trigger-produced-at': step ? headerSafe(step.lastArrivalMs) : '' },
         })));
         await send(k.deadLetterTopic, dead);
         await send(k.stateTopic, checkpointMessages(position, dirty.map((s) => processor.snapshotSite(s))));
