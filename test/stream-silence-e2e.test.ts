@@ -4,13 +4,12 @@
  * GanfNoData alert is committed to the alerts topic; the pipeline is stopped and a new one resumes
  * from the checkpoint topic, and when the site sends again the same alert is resolved, once.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../src/flow/tf.ts';
-import type { Detector } from '../src/detector.ts';
-import { selectSensors, type SeriesTable } from '../src/ingest/table.ts';
+import { selectSensors } from '../src/ingest/table.ts';
 import { encodeSnapshot } from '../src/ingest/messages.ts';
-import type { KafkaClient, OutgoingMessage } from '../src/ingest/kafka-client.ts';
+import type { OutgoingMessage } from '../src/ingest/kafka-client.ts';
 import { InfluxScoreStore, seriesRows } from '../src/ingest/influx-store.ts';
 import { KafkaPipeline } from '../src/stream/kafka-pipeline.ts';
 import { KafkaSettingsSchema } from '../src/stream/config.ts';
@@ -20,40 +19,22 @@ import { noDataFingerprint, ZERO_TIME, type AlertMessage } from '../src/scoring/
 import { tinyDetector } from './helpers/stream-fixture.ts';
 import { kafkaClient, influxStore, runId, waitFor, waitCommitted, readTopic, influxScores, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
 
-let det: Detector;
-let table: SeriesTable;
-let client: KafkaClient;
-const stores: InfluxScoreStore[] = [];
-const topics: string[] = [];
-
-before(async () => {
-  client = await kafkaClient('ganf-silence-e2e');
-  await influxStore('ganf_probe');
-  await initBackend();
-  ({ detector: det, test: table } = await tinyDetector('grid'));
-});
-
-after(async () => {
-  const admin = await client.admin();
-  await admin.deleteTopics(topics).catch(() => {});
-  await admin.close();
-  for (const s of stores) await s.dropDatabase().catch(() => {});
-});
-
 const I = 300_000;
 const processing = ProcessorSettingsSchema.parse({
   warmStart: true, align: { allowedLatenessMs: 0, carryForwardSteps: 0 }, silence: { closeAfterMs: 3 * I, noDataAfterMs: 6 * I },
 });
 
 test('e2e: a site that stops sending gets its open step closed (degraded) and a GanfNoData alert, resolved once after a restart from the checkpoint when it sends again', { timeout: 120_000 }, async () => {
+  const client = await kafkaClient('ganf-silence-e2e');
+  await influxStore('ganf_probe');
+  await initBackend();
+  const { detector: det, test: table } = await tinyDetector('grid');
   const id = runId();
   const t = { inputTopic: `ganf-sil-in-${id}`, alertsTopic: `ganf-sil-alerts-${id}`, deadLetterTopic: `ganf-sil-dlq-${id}`, stateTopic: `ganf-sil-state-${id}` };
-  topics.push(...Object.values(t));
   const kafka = KafkaSettingsSchema.parse({
     brokers: KAFKA_BROKERS, groupId: `ganf-sil-${id}`, clientId: `ganf-sil-${id}`, partitions: 1, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing', ...t,
   });
   const store = new InfluxScoreStore({ url: INFLUX_URL, database: `ganf_sil_${id}` });
-  stores.push(store);
   const sink = () => new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
 
   // "live" sends steps 0..139; "quiet" 0..58, half its sensors at 59, nothing for 60..99, then 100..139.
@@ -111,5 +92,9 @@ test('e2e: a site that stops sending gets its open step closed (degraded) and a 
     assert.equal((await influxScores(store, 'live')).size, 140);
   } finally {
     await producer.close();
+    const admin = await client.admin();
+    await admin.deleteTopics(Object.values(t)).catch(() => {});
+    await admin.close();
+    await store.dropDatabase().catch(() => {});
   }
 });
