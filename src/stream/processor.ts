@@ -52,6 +52,11 @@ export const ProcessorSettingsSchema = z.strictObject({
     enabled: z.boolean().default(true),
     closeAfterMs: z.number().int().min(1).optional(),
     noDataAfterMs: z.number().int().min(1).optional(),
+    /**
+     * `ganf serve` (Kafka): every this often, a partition that received nothing for as long gets the
+     * wall clock as its record-time clock (see KafkaPipeline.tickIdle); 0 = never.
+     */
+    wallClockTickMs: z.number().int().min(0).default(30_000),
   }).prefault({}),
   /** Bounds on per-partition state, so a flood of names cannot grow a checkpoint past the state topic's limit. */
   limits: z.strictObject({
