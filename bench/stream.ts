@@ -174,7 +174,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
         bump(sec0, 0, c.committedAtMs - s.lastArrivalMs);
       }
     }
-    for (const a of c.alerts) if (a.alert.status === 'firing' && Number.isFinite(a.step.lastArrivalMs)) alertLat.push(c.committedAtMs - a.step.lastArrivalMs);
+    for (const a of c.alerts) if (a.alert.status === 'firing' && a.step && Number.isFinite(a.step.lastArrivalMs)) alertLat.push(c.committedAtMs - a.step.lastArrivalMs);
     scoredSteps += c.steps.length;
     const sec = Math.floor((c.committedAtMs - t0) / 1000);
     perSecond.set(sec, (perSecond.get(sec) ?? 0) + c.steps.length * K);

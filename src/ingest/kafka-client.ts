@@ -25,6 +25,8 @@ export interface OutgoingMessage {
   headers?: Record<string, string>;
   /** Explicit partition; overrides the key's partition. */
   partition?: number;
+  /** Record timestamp (CreateTime); default: the producer's clock. */
+  timestampMs?: number;
 }
 
 export interface IncomingMessage {
@@ -369,7 +371,7 @@ function incoming(topic: string, partition: number, m: { offset: string; key: Bu
 }
 
 function toKafkajsMessages(messages: OutgoingMessage[]) {
-  return messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers, partition: m.partition }));
+  return messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers, partition: m.partition, ...(m.timestampMs === undefined ? {} : { timestamp: String(m.timestampMs) }) }));
 }
 
 class KafkajsProducer implements MessageProducer {

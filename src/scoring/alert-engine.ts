@@ -10,6 +10,9 @@
  * - Unusable steps (degraded data, or a score window that contains degraded data) neither fire,
  *   nor count toward the hold time: they are skipped.
  *
+ * - A site that stopped sending (decided by the processor from record time) has one no-data
+ *   alert, fired by noDataSince and resolved by dataReturned.
+ *
  * Alerts have Prometheus Alertmanager's fields (labels, annotations, startsAt, endsAt,
  * fingerprint, status) so they can be routed with its tooling. The fingerprint is deterministic:
  * a hash of (model version, site, start step), so reprocessing the same data yields the same id.
@@ -32,6 +35,8 @@ export const AlertRuleSchema = z.strictObject({
   criticalTailProbability: z.number().gt(0).lt(1).default(1e-5),
   /** alertname of the per-sensor alert for a reading outside the sensor's plausible range. */
   implausibleAlertname: z.string().min(1).default('GanfImplausibleValue'),
+  /** alertname of the site alert for a site that stopped sending (see processing.silence). */
+  noDataAlertname: z.string().min(1).default('GanfNoData'),
 }).refine((r) => r.fireAfter <= r.ofLast, { message: 'fireAfter must be <= ofLast', path: ['fireAfter'] });
 export type AlertRule = z.infer<typeof AlertRuleSchema>;
 
@@ -110,9 +115,20 @@ export const AlertEngineStateSchema = z.strictObject({
   }).nullable(),
   /** Open implausible-value alerts by sensor name. */
   implausible: z.record(z.string(), z.strictObject({ fingerprint: z.string(), startMs: z.number(), lastMs: z.number(), steps: z.number().int() })).default({}),
+  /**
+   * The open no-data alert: `startMs` is the event time of the site's newest reading before it went
+   * silent, `lastRecordMs` that reading's record timestamp, `detectedMs` the record time that showed the silence.
+   */
+  noData: z.strictObject({ fingerprint: z.string(), startMs: z.number(), lastRecordMs: z.number(), detectedMs: z.number() }).nullable().default(null),
 });
 export type AlertEngineState = z.infer<typeof AlertEngineStateSchema>;
 type Peak = z.infer<typeof PeakSchema>;
+
+type NoData = NonNullable<AlertEngineState['noData']>;
+
+export function noDataFingerprint(modelVersion: string, site: string, startMs: number): string {
+  return createHash('sha256').update(`${modelVersion}\u0000${site}\u0000${startMs}\u0000nodata`).digest('hex').slice(0, 16);
+}
 
 export function alertFingerprint(modelVersion: string, site: string, startMs: number): string {
   return createHash('sha256').update(`${modelVersion}\u0000${site}\u0000${startMs}`).digest('hex').slice(0, 16);
@@ -124,7 +140,7 @@ export function formatTopSensors(top: TopSensor[]): string {
 }
 
 export class AlertEngine {
-  private state: AlertEngineState = { recent: [], active: null, implausible: {} };
+  private state: AlertEngineState = { recent: [], active: null, implausible: {}, noData: null };
   private readonly holdSteps: number;
 
   constructor(private readonly rule: AlertRule, private readonly ctx: AlertContext) {
@@ -199,6 +215,57 @@ export class AlertEngine {
     };
   }
 
+  /** A no-data alert is open for the site. */
+  get noDataFiring(): boolean {
+    return this.state.noData !== null;
+  }
+
+  /**
+   * The site has sent nothing since the record `lastRecordMs` (its newest reading at event time
+   * `lastEventMs`), which the record time `nowMs` shows to be too long ago: fires the site's no-data
+   * alert, once (nothing while it is open).
+   */
+  noDataSince(lastEventMs: number, lastRecordMs: number, nowMs: number): AlertMessage[] {
+    if (this.state.noData) return [];
+    const a: NoData = { fingerprint: noDataFingerprint(this.ctx.modelVersion, this.ctx.site, lastEventMs), startMs: lastEventMs, lastRecordMs, detectedMs: nowMs };
+    this.state.noData = a;
+    return [this.noDataMessage(a, 'firing', null)];
+  }
+
+  /** A reading of the site arrived (event time `eventMs`): resolves the open no-data alert, if any, ending there. */
+  dataReturned(eventMs: number): AlertMessage[] {
+    const a = this.state.noData;
+    if (!a) return [];
+    this.state.noData = null;
+    return [this.noDataMessage(a, 'resolved', Math.max(eventMs, a.startMs))];
+  }
+
+  private noDataMessage(a: NoData, status: 'firing' | 'resolved', endMs: number | null): AlertMessage {
+    const { site, modelVersion, threshold } = this.ctx;
+    const silentMin = Math.round((a.detectedMs - a.lastRecordMs) / 60_000);
+    return {
+      fingerprint: a.fingerprint,
+      status,
+      labels: { alertname: this.rule.noDataAlertname, site, severity: 'warning', model_version: modelVersion },
+      annotations: {
+        summary: `No data from ${site}`,
+        description: `${site} sent no reading for ${silentMin} min of record time after its reading at ${new Date(a.startMs).toISOString()} ` +
+          `(record ${new Date(a.lastRecordMs).toISOString()}); its open steps were closed with the missing cells degraded.` +
+          (endMs === null ? '' : ` Data returned at ${new Date(endMs).toISOString()}.`),
+        top_sensors: '',
+        score: '',
+        tail_probability: '',
+      },
+      startsAt: new Date(a.startMs).toISOString(),
+      endsAt: endMs === null ? ZERO_TIME : new Date(endMs).toISOString(),
+      topSensors: [],
+      ganf: {
+        site, modelVersion, startMs: a.startMs, endMs, peakScore: 0, peakAt: new Date(a.startMs).toISOString(),
+        tailProbability: 1, threshold: threshold.value, exceedingSteps: 0, usableSteps: 0,
+      },
+    };
+  }
+
   private observeScore(step: StepObservation): AlertMessage[] {
     if (!step.usable) return [];
     const exceed = step.score > this.ctx.threshold.value;
@@ -214,7 +281,7 @@ export class AlertEngine {
       }
       a.below++;
       if (a.below < this.holdSteps) return [];
-      this.state = { recent: [], active: null, implausible: this.state.implausible };
+      this.state = { ...this.state, recent: [], active: null };
       return [this.message(a, 'resolved')];
     }
     const recent = this.state.recent;
@@ -235,7 +302,7 @@ export class AlertEngine {
       exceeding: hits.length,
       usable: recent.length - recent.indexOf(hits[0]),
     };
-    this.state = { recent: [], active, implausible: this.state.implausible };
+    this.state = { ...this.state, recent: [], active };
     return [this.message(active, 'firing')];
   }
 

@@ -198,6 +198,11 @@ export class StepAligner {
     return result;
   }
 
+  /** Time of the newest closed step not yet taken (-Infinity if none). */
+  get lastReadyTsMs(): number {
+    return this.ready.length > 0 ? this.ready[this.ready.length - 1].tsMs : -Infinity;
+  }
+
   hasReady(): boolean {
     return this.ready.length > 0;
   }
@@ -205,6 +210,11 @@ export class StepAligner {
   /** Closed steps since the last call, in step order. */
   takeReady(): AlignedStep[] {
     return this.ready.splice(0, this.ready.length);
+  }
+
+  /** Closes every open step now (filling gaps as usual; e.g. the site went silent); they become ready. */
+  closeOpen(): void {
+    this.close(true);
   }
 
   /** End of a finite stream: closes every open step (filling gaps as usual). */

@@ -19,7 +19,7 @@
  */
 import type { Detector } from '../detector.ts';
 import {
-  ensureTopics, type BatchControl, type KafkaClient, type MessageBatch, type MessageConsumer, type OutgoingMessage, type TransactionalProducer,
+  ensureTopics, type BatchControl, type IncomingMessage, type KafkaClient, type MessageBatch, type MessageConsumer, type OutgoingMessage, type TransactionalProducer,
 } from '../ingest/kafka-client.ts';
 import { chunkByBytes, deadLetterRecord, DEFAULT_DEAD_LETTER_MAX_BYTES } from '../ingest/dead-letter.ts';
 import { StreamProcessor, type ProcessorSettings, type Rejection, type ScoredStep } from './processor.ts';
@@ -39,7 +39,7 @@ export interface CommitInfo {
   nextOffset: string;
   messages: number;
   steps: ScoredStep[];
-  alerts: Array<{ alert: AlertMessage; step: ScoredStep }>;
+  alerts: Array<{ alert: AlertMessage; step: ScoredStep | null }>;
   deadLetters: number;
   committedAtMs: number;
 }
@@ -87,6 +87,8 @@ interface PartitionRuntime {
   busy: boolean;
   /** Replaced after a rebalance or a failure: release when no longer busy. */
   dropped: boolean;
+  /** Wall-clock time of the last batch with input (0: none yet). */
+  lastInputAtMs: number;
 }
 
 const headerSafe = (v: number) => (Number.isFinite(v) ? String(v) : '');
@@ -99,6 +101,8 @@ export class KafkaPipeline {
   private assigned: number[] = [];
   private readonly partitions = new Map<number, PartitionRuntime>();
   private stopping = false;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private ticking = false;
   private readonly log: (msg: string) => void;
   private readonly sinkSettings: SinkSettings;
   private readonly unknownReported = new Set<string>();
@@ -165,12 +169,50 @@ export class KafkaPipeline {
       this.log(`assigned partitions [${this.assigned.join(', ')}] of ${k.inputTopic}`);
     });
     await consumer.run((batch, control) => this.handle(batch, control));
+    const every = this.o.processing.silence.wallClockTickMs;
+    if (this.o.processing.silence.enabled && every > 0) {
+      this.tickTimer = setInterval(() => {
+        if (this.ticking || this.stopping) return;
+        this.ticking = true;
+        this.tickIdle(every).catch((err: Error) => this.log(`silence tick: ${err.message}`)).finally(() => { this.ticking = false; });
+      }, every);
+      this.tickTimer.unref();
+    }
+  }
+
+  /**
+   * The wall-clock edge of silence detection: a partition that received no input for `idleMs`
+   * (caught up, nothing arriving) gets "now" as its record-time clock, so its sites' silence is
+   * detected although no message moves the clock. What this decides depends on arrival time, not on
+   * the message sequence alone; it is committed like a batch (alerts, checkpoint; offset unchanged).
+   */
+  private async tickIdle(idleMs: number): Promise<void> {
+    for (const rt of [...this.partitions.values()]) {
+      const now = Date.now();
+      if (this.stopping || rt.lastInputAtMs > now - idleMs) continue;
+      const gen = this.generation;
+      const mine = await this.locked(async () => {
+        if (this.seenGeneration !== gen || this.generation !== gen || this.partitions.get(rt.partition) !== rt || rt.busy || rt.dropped
+          || rt.needsRestore || !rt.processor || rt.nextOffset === null || rt.pausedUntil > Date.now()) return false;
+        rt.busy = true;
+        return true;
+      });
+      if (!mine) continue;
+      try {
+        rt.processor!.advanceClock(now);
+        if (rt.processor!.readySites().length > 0) await this.run(rt, gen, [], null, null);
+      } finally {
+        rt.busy = false;
+        if (rt.dropped) await this.release(rt);
+      }
+    }
   }
 
   /** Graceful stop: no new batches, the one in progress finishes (writes, commits), the group is left, everything is flushed and closed. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
     await this.consumer?.close();
     for (const rt of this.partitions.values()) await this.dropRuntime(rt);
     this.partitions.clear();
@@ -194,7 +236,7 @@ export class KafkaPipeline {
   }
 
   private newRuntime(partition: number): PartitionRuntime {
-    return { partition, producer: null, processor: null, nextOffset: null, deadLetters: 0, needsRestore: true, soughtTo: null, failures: 0, pausedUntil: 0, resumeTimer: null, busy: false, dropped: false };
+    return { partition, producer: null, processor: null, nextOffset: null, deadLetters: 0, needsRestore: true, soughtTo: null, failures: 0, pausedUntil: 0, resumeTimer: null, busy: false, dropped: false, lastInputAtMs: 0 };
   }
 
   /** Fences earlier owners of these partitions, then rebuilds their state from the checkpoints. */
@@ -293,7 +335,6 @@ export class KafkaPipeline {
 
   private async process(rt: PartitionRuntime, gen: number, batch: MessageBatch, control: BatchControl): Promise<void> {
     const k = this.o.kafka;
-    const processor = rt.processor!;
 
     let messages = batch.messages;
     const first = BigInt(messages[0].offset);
@@ -316,9 +357,21 @@ export class KafkaPipeline {
       return;
     }
 
+    rt.lastInputAtMs = Date.now();
+    await this.run(rt, gen, messages, lastOffset, control);
+  }
+
+  /**
+   * Ingests `messages` (none for a clock tick), scores, writes the sinks and commits alerts, dead
+   * letters, checkpoint and offset (unchanged for a tick) in one transaction. On failure the
+   * partition is rebuilt from its checkpoint before it goes on.
+   */
+  private async run(rt: PartitionRuntime, gen: number, messages: IncomingMessage[], lastOffset: string | null, control: Pick<BatchControl, 'heartbeat' | 'resolveOffset'> | null): Promise<void> {
+    const k = this.o.kafka;
+    const processor = rt.processor!;
     const dead: OutgoingMessage[] = [];
     const output: StreamOutput = { steps: [], alerts: [], stats: [] };
-    const alerts: Array<{ alert: AlertMessage; step: ScoredStep }> = [];
+    const alerts: Array<{ alert: AlertMessage; step: ScoredStep | null }> = [];
     const ms = this.stats.ms;
     try {
       let t = performance.now();
@@ -344,7 +397,7 @@ export class KafkaPipeline {
         alerts.push(...out.alerts);
         toDead(out.rejected);
       }
-      await control.heartbeat();
+      await control?.heartbeat();
       output.alerts = alerts.map((a) => a.alert);
       const dirty = processor.takeDirty();
       output.stats = dirty.map((s) => processor.stats(s));
@@ -352,14 +405,14 @@ export class KafkaPipeline {
       ms.score += lap();
 
       for (const sink of this.o.sinks) await this.writeWithRetry(sink, output);
-      await control.heartbeat();
+      await control?.heartbeat();
       ms.sinks += lap();
       if (this.generation !== gen || rt.dropped || !rt.producer) {
         rt.needsRestore = true; // rebalanced mid-batch: the new owner redoes it from the checkpoint
         return;
       }
       const position: Position = {
-        v: 1, groupId: k.groupId, topic: k.inputTopic, partition: rt.partition, nextOffset: String(BigInt(lastOffset) + 1n),
+        v: 1, groupId: k.groupId, topic: k.inputTopic, partition: rt.partition, nextOffset: lastOffset === null ? String(rt.nextOffset) : String(BigInt(lastOffset) + 1n),
         modelVersion: this.o.detector.modelVersion, deadLetters: rt.deadLetters + dead.length, updatedAt: new Date().toISOString(),
       };
       const txn = await rt.producer.begin();
@@ -370,7 +423,7 @@ export class KafkaPipeline {
         await send(k.alertsTopic, alerts.map(({ alert, step }) => ({
           key: messageKey(alert.labels.site),
           value: JSON.stringify(alert),
-          headers: { 'alert-id': alert.fingerprint, 'alert-status': alert.status, 'ganf-trigger-produced-at': headerSafe(step.lastArrivalMs) },
+          headers: { 'alert-id': alert.fingerprint, 'alert-status': alert.status, 'ganf-trigger-produced-at': step ? headerSafe(step.lastArrivalMs) : '' },
         })));
         await send(k.deadLetterTopic, dead);
         await send(k.stateTopic, checkpointMessages(position, dirty.map((s) => processor.snapshotSite(s))));
@@ -385,7 +438,7 @@ export class KafkaPipeline {
       rt.nextOffset = BigInt(position.nextOffset);
       rt.deadLetters = position.deadLetters;
       rt.failures = 0;
-      control.resolveOffset(lastOffset);
+      if (lastOffset !== null) control?.resolveOffset(lastOffset);
       this.stats.batches++;
       this.stats.messages += messages.length;
       this.stats.steps += output.steps.length;

@@ -39,6 +39,25 @@ export const ProcessorSettingsSchema = z.strictObject({
   maxFutureMs: z.number().int().min(0).default(300_000),
   /** Readings far ahead of the site's own recent data (see event-time-guard.ts). */
   eventTime: EventTimeGuardSchema.prefault({}),
+  /**
+   * Sites that stop sending, judged by record time (the Kafka record timestamps of the partition's
+   * messages, never the wall clock inside the processor, so a replay decides the same way): a site
+   * whose newest record is `closeAfterMs` older than the partition's newest record gets its open
+   * steps closed (missing cells carried forward or degraded as usual); after `noDataAfterMs` it
+   * raises a no-data alert (`alerts.noDataAlertname`), resolved by its next reading.
+   * Defaults: closeAfterMs = align.allowedLatenessMs + the model's interval;
+   * noDataAfterMs = max(closeAfterMs, 5 intervals).
+   */
+  silence: z.strictObject({
+    enabled: z.boolean().default(true),
+    closeAfterMs: z.number().int().min(1).optional(),
+    noDataAfterMs: z.number().int().min(1).optional(),
+    /**
+     * `ganf serve` (Kafka): every this often, a partition that received nothing for as long gets the
+     * wall clock as its record-time clock (see KafkaPipeline.tickIdle); 0 = never.
+     */
+    wallClockTickMs: z.number().int().min(0).default(30_000),
+  }).prefault({}),
   /** Bounds on per-partition state, so a flood of names cannot grow a checkpoint past the state topic's limit. */
   limits: z.strictObject({
     /** Sites one input partition keeps state for; a message for a further site is dead-lettered (`site-limit`). */
@@ -69,7 +88,8 @@ export interface ScoredStep {
 
 export interface SiteOutput {
   steps: ScoredStep[];
-  alerts: Array<{ alert: AlertMessage; step: ScoredStep }>;
+  /** `step` is the step that triggered the alert; null for a site's no-data alert (no step triggers it). */
+  alerts: Array<{ alert: AlertMessage; step: ScoredStep | null }>;
   /** Steps that could not be scored (non-finite score), as dead letters. */
   rejected: Rejection[];
 }
@@ -114,6 +134,10 @@ export const SiteSnapshotSchema = z.strictObject({
   ignored: z.number(),
   held: z.array(HeldMessageSchema).default([]),
   invalidSteps: z.number().int().min(0).default(0),
+  /** Newest record timestamp of the site's messages (null: none yet, or a checkpoint from before silence detection). */
+  lastRecordMs: z.number().nullable().default(null),
+  /** The site's open steps were closed for silence since its last message. */
+  silenceClosed: z.boolean().default(false),
 });
 export type SiteSnapshot = z.infer<typeof SiteSnapshotSchema>;
 
@@ -128,6 +152,14 @@ interface Site {
   ignored: number;
   held: HeldMessage[];
   invalidSteps: number;
+  /** Newest record timestamp of the site's messages; -Infinity before the first. */
+  lastRecordMs: number;
+  silenceClosed: boolean;
+  /**
+   * Alerts not triggered by a step (no data), waiting for the next scoring call, each with the
+   * newest step closed before it (its place among the step alerts, whatever the batching).
+   */
+  notices: Array<{ alert: AlertMessage; afterTsMs: number }>;
 }
 
 const EMPTY_OUTPUT = (): SiteOutput => ({ steps: [], alerts: [], rejected: [] });
@@ -144,6 +176,12 @@ export class StreamProcessor {
   private readonly rule: AlertRule;
   private readonly intervalMs: number;
   rejected = 0;
+  /** Newest record time seen on the partition (or given by advanceClock). */
+  private clockMs = -Infinity;
+  /** No site's silence deadline lies before this (a lower bound; the sites are scanned once the clock reaches it). */
+  private nextSilenceCheckMs = -Infinity;
+  private readonly closeAfterMs: number;
+  private readonly noDataAfterMs: number;
   /** Topic and partition of the input (for the dead letters of steps, which have no single message). */
   private origin = { topic: '', partition: -1 };
 
@@ -152,6 +190,8 @@ export class StreamProcessor {
     this.align = settings.align;
     this.rule = settings.alerts;
     this.intervalMs = det.config.data.intervalMs;
+    this.closeAfterMs = settings.silence.closeAfterMs ?? settings.align.allowedLatenessMs + this.intervalMs;
+    this.noDataAfterMs = settings.silence.noDataAfterMs ?? Math.max(this.closeAfterMs, 5 * this.intervalMs);
     const D = det.features.length;
     det.sensors.forEach((sensor, k) => {
       det.features.forEach((feature, d) => {
@@ -185,6 +225,9 @@ export class StreamProcessor {
         ignored: 0,
         held: [],
         invalidSteps: 0,
+        lastRecordMs: -Infinity,
+        silenceClosed: false,
+        notices: [],
       };
       this.sites.set(name, s);
     }
@@ -224,6 +267,7 @@ export class StreamProcessor {
     }
     const site = this.site(parsed.site);
     this.dirty.add(site.name);
+    this.heardFrom(site, message.timestampMs, parsed.tsMs);
     const d = guardEventTime(this.settings.eventTime, site.held, site.aligner.maxEventTime, message, parsed.tsMs);
     const out = d.abandoned.map((h) => this.reject(releaseMessage(h), 'ahead-of-site',
       `timestamp ${new Date(h.tsMs).toISOString()} is more than ${this.settings.eventTime.maxAheadMs} ms ahead of site ${site.name}'s data and the jump was not confirmed by ${this.settings.eventTime.jumpConfirmations} messages in a row`));
@@ -236,6 +280,53 @@ export class StreamProcessor {
       }
     }
     return out;
+  }
+
+  /** The site sent a message (record time `recordMs`, event time `eventMs`): it is not silent; the partition's clock moves on. */
+  private heardFrom(site: Site, recordMs: number, eventMs: number): void {
+    if (!this.settings.silence.enabled) return;
+    this.notify(site, site.alerts.dataReturned(eventMs));
+    site.silenceClosed = false;
+    if (recordMs > site.lastRecordMs) site.lastRecordMs = recordMs;
+    // The site's next deadline (it may be the only one: the scan below skips sites already acted on).
+    this.nextSilenceCheckMs = Math.min(this.nextSilenceCheckMs, site.lastRecordMs + Math.min(this.closeAfterMs, this.noDataAfterMs));
+    this.advanceClock(recordMs);
+  }
+
+  private notify(site: Site, alerts: AlertMessage[]): void {
+    for (const alert of alerts) site.notices.push({ alert, afterTsMs: site.aligner.lastReadyTsMs });
+  }
+
+  /**
+   * Moves the partition's record-time clock to `nowMs` (never back) and acts on the sites that have
+   * been silent for too long. The processor calls it with every accepted message's record
+   * timestamp; a caller may call it with a wall-clock "now" for a partition that receives nothing
+   * (what that decides depends on arrival time, not on the message sequence alone).
+   */
+  advanceClock(nowMs: number): void {
+    if (!this.settings.silence.enabled || !(nowMs > this.clockMs)) return;
+    this.clockMs = nowMs;
+    if (nowMs < this.nextSilenceCheckMs) return;
+    let next = Infinity;
+    for (const s of this.sites.values()) {
+      if (!Number.isFinite(s.lastRecordMs)) continue;
+      const silentMs = nowMs - s.lastRecordMs;
+      if (!s.silenceClosed) {
+        if (silentMs >= this.closeAfterMs) {
+          s.aligner.closeOpen();
+          s.silenceClosed = true;
+          this.dirty.add(s.name);
+        } else next = Math.min(next, s.lastRecordMs + this.closeAfterMs);
+      }
+      if (!s.alerts.noDataFiring) {
+        if (silentMs >= this.noDataAfterMs) {
+          const lastEvent = Number.isFinite(s.aligner.maxEventTime) ? s.aligner.maxEventTime : s.lastRecordMs;
+          this.notify(s, s.alerts.noDataSince(lastEvent, s.lastRecordMs, nowMs));
+          this.dirty.add(s.name);
+        } else next = Math.min(next, s.lastRecordMs + this.noDataAfterMs);
+      }
+    }
+    this.nextSilenceCheckMs = next;
   }
 
   private parse(m: IncomingMessage) {
@@ -277,14 +368,14 @@ export class StreamProcessor {
 
   /** Sites with closed steps waiting to be scored. */
   readySites(): string[] {
-    return [...this.sites.values()].filter((s) => s.aligner.hasReady()).map((s) => s.name);
+    return [...this.sites.values()].filter((s) => s.aligner.hasReady() || s.notices.length > 0).map((s) => s.name);
   }
 
   /** Scores a site's closed steps (one model call per series segment) and runs its alert engine. */
   scoreSite(name: string): SiteOutput {
     const site = this.sites.get(name);
     if (!site) return EMPTY_OUTPUT();
-    return this.scoreSteps(site, site.aligner.takeReady());
+    return this.withNotices(site, this.scoreSteps(site, site.aligner.takeReady()));
   }
 
   /**
@@ -293,10 +384,14 @@ export class StreamProcessor {
    * per site. Outputs are in site order.
    */
   scoreReady(): Array<SiteOutput & { site: string }> {
-    const jobs = [...this.sites.values()].filter((s) => s.aligner.hasReady()).map((site) => ({ site, steps: site.aligner.takeReady() }));
+    const jobs = [...this.sites.values()].filter((s) => s.aligner.hasReady() || s.notices.length > 0).map((site) => ({ site, steps: site.aligner.takeReady() }));
     const out = new Map<string, SiteOutput>();
     const groups = new Map<number, typeof jobs>();
     for (const job of jobs) {
+      if (job.steps.length === 0) {
+        out.set(job.site.name, EMPTY_OUTPUT());
+        continue;
+      }
       // A series restart after the first step needs its own scorer reset: score that site alone.
       if (job.steps.slice(1).some((s) => s.restart)) {
         out.set(job.site.name, this.scoreSteps(job.site, job.steps));
@@ -318,15 +413,28 @@ export class StreamProcessor {
         });
       }
     }
-    return jobs.map((j) => ({ site: j.site.name, ...out.get(j.site.name)! }));
+    return jobs.map((j) => ({ site: j.site.name, ...this.withNotices(j.site, out.get(j.site.name)!) }));
   }
 
   /** End of a finite stream: closes every site's open steps and scores them. */
   flush(): SiteOutput[] {
     return [...this.sites.values()].map((s) => {
       this.dirty.add(s.name);
-      return this.scoreSteps(s, s.aligner.flush());
+      return this.withNotices(s, this.scoreSteps(s, s.aligner.flush()));
     });
+  }
+
+  /**
+   * Adds the site's pending no-data notifications, each after the alerts of the steps closed before
+   * it and before those of later steps: the order an unbatched run would produce.
+   */
+  private withNotices(site: Site, out: SiteOutput): SiteOutput {
+    let i = 0;
+    for (const n of site.notices.splice(0)) {
+      while (i < out.alerts.length && !(out.alerts[i].step && out.alerts[i].step!.tsMs > n.afterTsMs)) i++;
+      out.alerts.splice(i++, 0, { alert: n.alert, step: null });
+    }
+    return out;
   }
 
   /** Before scoring a segment that starts with `first`: a new series gets a fresh scorer. */
@@ -439,9 +547,11 @@ export class StreamProcessor {
   snapshotSite(name: string): SiteSnapshot {
     const s = this.sites.get(name);
     if (!s) throw new Error(`unknown site ${name}`);
+    if (s.notices.length > 0) throw new Error('StreamProcessor.snapshotSite: score the site (take its notifications) first');
     return {
       v: 1, site: name, modelVersion: this.det.modelVersion, aligner: s.aligner.snapshot(), scorer: s.scorer ? s.scorer.snapshot() : null,
       alerts: s.alerts.snapshot(), taint: s.taint, unknown: Object.fromEntries(s.unknown), ignored: s.ignored, held: [...s.held], invalidSteps: s.invalidSteps,
+      lastRecordMs: Number.isFinite(s.lastRecordMs) ? s.lastRecordMs : null, silenceClosed: s.silenceClosed,
     };
   }
 
@@ -465,7 +575,13 @@ export class StreamProcessor {
       ignored: snap.ignored,
       held: snap.held,
       invalidSteps: snap.invalidSteps,
+      lastRecordMs: snap.lastRecordMs ?? -Infinity,
+      silenceClosed: snap.silenceClosed,
+      notices: [],
     });
+    // The partition's record-time clock is the newest record of its sites; rescan at the next message.
+    if (snap.lastRecordMs !== null && snap.lastRecordMs > this.clockMs) this.clockMs = snap.lastRecordMs;
+    this.nextSilenceCheckMs = -Infinity;
   }
 
   dispose(): void {

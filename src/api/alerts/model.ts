@@ -147,7 +147,7 @@ export function normaliseAlert(raw: unknown): Alert {
     return {
       id: alertId(fingerprint, a.startsAt), fingerprint, status: a.status, startsAt: a.startsAt, endsAt: a.endsAt,
       site: labels.site, severity: labels.severity, modelVersion: labels.model_version ?? 'unknown', topSensors: top,
-      score: Number.isFinite(Number(a.annotations.score)) && a.annotations.score !== undefined ? Number(a.annotations.score) : null,
+      score: a.annotations.score !== undefined && a.annotations.score !== '' && Number.isFinite(Number(a.annotations.score)) ? Number(a.annotations.score) : null,
       labels, annotations, generatorURL: a.generatorURL ?? null,
     };
   }
