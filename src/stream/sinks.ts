@@ -48,7 +48,7 @@ export interface InfluxSinkOptions {
  * InfluxDB layout (tags are low-cardinality: site, sensor, model_version):
  *   ganf_scores,model_version=V,site=S score=,threshold=,exceed=,degraded=,usable=,filled=i[,missing=""] <step time>
  *   ganf_sensor_scores,model_version=V,sensor=X,site=S nll=,excess= <step time>
- *   ganf_alerts,model_version=V,site=S fingerprint="",status="",severity="",ends_at=i,peak_score=,... <alert start>
+ *   ganf_alerts,alert=NAME[,sensor=X],model_version=V,site=S fingerprint="",status="",severity="",ends_at=i,peak_score=,... <alert start>
  *     (one row per alert: the resolved write overwrites the firing one)
  *   ganf_ingest,site=S accepted=i,late=i,duplicates=i,unknown=i,ignored=i,degraded_steps=i,invalid_steps=i,held=i,unknown_sensors="" <processing time>
  */
@@ -95,7 +95,10 @@ export class InfluxSink implements StreamSink {
       }
     }
     for (const a of out.alerts) {
-      const tags = `${escapeMeasurement(MEASUREMENTS.alerts)},model_version=${this.mv},site=${escapeKey(a.labels.site, 'tag value')}`;
+      // One series per alert kind (and sensor, for per-sensor alerts): an implausible-value or no-data
+      // alert starting at the same step as an anomaly alert must not overwrite its point.
+      const kind = `,alert=${escapeKey(a.labels.alertname, 'tag value')}${a.labels.sensor ? `,sensor=${escapeKey(a.labels.sensor, 'tag value')}` : ''}`;
+      const tags = `${escapeMeasurement(MEASUREMENTS.alerts)}${kind},model_version=${this.mv},site=${escapeKey(a.labels.site, 'tag value')}`;
       const fields = [
         `fingerprint=${quoteFieldString(a.fingerprint)}`,
         `status=${quoteFieldString(a.status)}`,
