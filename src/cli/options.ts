@@ -35,7 +35,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--batch-size <n>', 'windows per step', num)
     .option('--learning-rate <lr>', 'Adam learning rate', num)
     .option('--seed <n>', 'random seed', num)
-    .option('--no-learn-graph', 'do not learn the DAG (use the prior as is)')
+    .option('--no-learn-graph', 'do not learn the DAG: the initial A (random, restricted to the prior pairs if a prior is given) is frozen at once')
     .option('--prior <file>', 'prior topology CSV (adjacency matrix or edge list)')
     .option('--prior-format <f>', 'matrix | edges')
     .option('--prior-mode <m>', 'restrict | init')
