@@ -127,7 +127,7 @@ export async function fitDetector(
   const valPenalty = rangeExcess(sliceRows(filled, T - nVal, T), scaler);
   const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail, penalty: valPenalty });
   const calibration = fitCalibration(cal.perSensor, K);
-  const threshold = fitThreshold(aggregateScores(cal.perSensor, K, calibration, aggregateSpecOf(config.model, K)), config.threshold);
+  const threshold = fitThreshold(aggregateScores(cal.perSensor, surprises(calibration, cal.perSensor, K), K, aggregateSpecOf(config.model, K)), config.threshold);
   if (threshold.fallback) log(`warning: ${threshold.fallback}; using the robust tail threshold ${threshold.value.toPrecision(4)} instead`);
   const fullSeries = seriesFrom(applyScaler(filled, scaler, { dequantise: 'midpoint' }), K, D);
   const detector: Detector = {
@@ -176,15 +176,17 @@ export function scoreTable(det: Detector, table: SeriesTable, opts: { warmStart?
   const penalty = rangeExcess(filled, det.scaler);
   const s = scoreSeries(det.model, series, { encoder: det.config.model.encoder, window: det.config.model.window, scoreWindow: det.config.model.scoreWindow, adjacency: det.adjacency, context, penalty });
   const spec = aggregateSpec(det);
-  const total = aggregateScores(s.perSensor, K, det.calibration, spec);
+  const surprise = surprises(det.calibration, s.perSensor, K);
+  const total = aggregateScores(s.perSensor, surprise, K, spec);
   const unseen = unseenConstantValues(filled, det.scaler);
   // A sensor constant in training that moves is as surprising as the calibration can say (the
   // soft cap); it joins the step's sensors as one more (top-k over K + 1 with it counted once).
-  for (const u of unseen) total[u.t] = Math.max(total[u.t], spec.mode === 'joint' ? total[u.t] : unseenScore(spec, K));
+  // The raw joint NLL has no model of it, so that aggregate is left as it is.
+  if (spec.mode !== 'joint') for (const u of unseen) total[u.t] = Math.max(total[u.t], unseenScore(spec, K));
   const alerts = Uint8Array.from(total, (v) => (v > det.threshold.value ? 1 : 0));
   const implausible: { t: number; sensor: string }[] = [];
   for (let i = 0; i < penalty.length; i++) if (penalty[i] > 0) implausible.push({ t: Math.floor(i / K), sensor: det.sensors[i % K] });
-  return { timestamps: filled.timestamps, sensors: det.sensors, total, perSensor: s.perSensor, surprise: surprises(det.calibration, s.perSensor, K), unseen, implausible, alerts, missing };
+  return { timestamps: filled.timestamps, sensors: det.sensors, total, perSensor: s.perSensor, surprise, unseen, implausible, alerts, missing };
 }
 
 /** The aggregate a detector's config asks for, with top-k's default k resolved for its K sensors. */
@@ -209,7 +211,7 @@ export function recalibrate(det: Detector, change: { scoreAggregate?: GanfConfig
   };
   const K = det.sensors.length;
   const calibration = fitCalibration(det.calibrationScores, K);
-  const threshold = fitThreshold(aggregateScores(det.calibrationScores, K, calibration, aggregateSpecOf(config.model, K)), config.threshold);
+  const threshold = fitThreshold(aggregateScores(det.calibrationScores, surprises(calibration, det.calibrationScores, K), K, aggregateSpecOf(config.model, K)), config.threshold);
   if (threshold.fallback) log(`warning: ${threshold.fallback}; using the robust tail threshold ${threshold.value.toPrecision(4)} instead`);
   const out: Detector = { ...det, config, calibration, threshold, calibrationMedians: calibrationMedians(calibration) };
   out.modelVersion = versionOf(out);

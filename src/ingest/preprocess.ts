@@ -296,14 +296,6 @@ function clip(z: number, f: FeatureScale): number {
   return z < f.lo ? f.lo : z > f.hi ? f.hi : z;
 }
 
-/** Whether a raw reading of kept sensor j, feature d lies outside its plausible range. */
-export function implausible(state: ScalerState, j: number, d: number, raw: number): boolean {
-  const f = state.kept[j].features[d];
-  if (f.constant) return false;
-  const z = (raw + (f.discrete ? f.discrete.gap / 2 : 0) - f.mean) / f.std;
-  return !(z >= f.lo && z <= f.hi);
-}
-
 /**
  * Per step, the sensors dropped as constant in training whose reading differs from that
  * constant: a value never seen in training (a command channel switching on, a stuck valve

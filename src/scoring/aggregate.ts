@@ -6,7 +6,6 @@
 // - max-sensor: the largest calibrated surprise (k = 1).
 // - joint: the raw joint window NLL -log p(x) = sum_j -log p(x_j | parents), the paper's score;
 //   kept for comparison: its scale is set by the noisiest sensors and its tail by the flow's.
-import { surprise, type SensorCalibration } from './calibration.ts';
 
 export type ScoreAggregate = 'top-k' | 'max-sensor' | 'joint';
 
@@ -25,29 +24,33 @@ export function aggregateSpecOf(model: { scoreAggregate: ScoreAggregate; scoreTo
   return { mode: model.scoreAggregate, k: model.scoreTopK ?? topKDefault(K) };
 }
 
-export function aggregateRow(perSensor: ArrayLike<number>, offset: number, K: number, cal: SensorCalibration, spec: AggregateSpec, scratch = new Float64Array(K)): number {
+/**
+ * One step's score from its K window NLLs (for joint) and their calibrated surprises (computed once
+ * by the caller, who also reports them) starting at `offset`.
+ */
+export function aggregateRow(perSensor: ArrayLike<number>, surprise: ArrayLike<number>, offset: number, K: number, spec: AggregateSpec, scratch = new Float64Array(K)): number {
   if (spec.mode === 'joint') {
     let s = 0;
     for (let k = 0; k < K; k++) s += perSensor[offset + k];
     return s;
   }
   const k = spec.mode === 'max-sensor' ? 1 : Math.min(Math.max(1, spec.k), K);
-  for (let j = 0; j < K; j++) scratch[j] = surprise(cal, j, perSensor[offset + j]);
   if (k === 1) {
     let m = -Infinity;
-    for (let j = 0; j < K; j++) m = Math.max(m, scratch[j]);
+    for (let j = 0; j < K; j++) m = Math.max(m, surprise[offset + j]);
     return m;
   }
+  for (let j = 0; j < K; j++) scratch[j] = surprise[offset + j];
   const top = scratch.subarray(0, K).sort();
   let s = 0;
   for (let j = K - k; j < K; j++) s += top[j];
   return s / k;
 }
 
-export function aggregateScores(perSensor: Float32Array, K: number, cal: SensorCalibration, spec: AggregateSpec): Float32Array {
+export function aggregateScores(perSensor: Float32Array, surprise: Float32Array, K: number, spec: AggregateSpec): Float32Array {
   const T = perSensor.length / K;
   const out = new Float32Array(T);
   const scratch = new Float64Array(K);
-  for (let t = 0; t < T; t++) out[t] = aggregateRow(perSensor, t * K, K, cal, spec, scratch);
+  for (let t = 0; t < T; t++) out[t] = aggregateRow(perSensor, surprise, t * K, K, spec, scratch);
   return out;
 }

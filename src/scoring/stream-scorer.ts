@@ -181,9 +181,9 @@ export class StreamScorer {
         s.push(nll);
         const m = Math.min(s.seen, s.w);
         const perSensor = Float32Array.from(s.sums, (v) => v / m);
-        const total = aggregateRow(perSensor, 0, K, det.calibration, spec);
         const surprise = new Float32Array(K);
         surpriseRow(det.calibration, perSensor, 0, K, surprise);
+        const total = aggregateRow(perSensor, surprise, 0, K, spec);
         const implausible: number[] = [];
         if (excess) for (let k = 0; k < K; k++) if (excess[(t * K + k) * B + b] > 0) implausible.push(k);
         results.push({ total, perSensor, surprise, implausible, alert: total > det.threshold.value });

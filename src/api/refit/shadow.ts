@@ -5,6 +5,7 @@
 import { seriesFrom } from '../../flow/chunks.ts';
 import { scoreSeries } from '../../scoring/batch-score.ts';
 import { aggregateScores } from '../../scoring/aggregate.ts';
+import { surprises } from '../../scoring/calibration.ts';
 import { aggregateSpec } from '../../detector.ts';
 import { applyScaler } from '../../ingest/preprocess.ts';
 import { fillMissing } from '../../ingest/missing.ts';
@@ -38,7 +39,7 @@ export function shadowScore(det: Detector, context: SeriesTable, heldOut: Series
   const base = { encoder: det.config.model.encoder, window: det.config.model.window, adjacency: det.adjacency, context: ctx };
   const step = scoreSeries(det.model, x, { ...base, scoreWindow: 1 });
   const windowed = scoreSeries(det.model, x, { ...base, scoreWindow: det.config.model.scoreWindow });
-  const scores = aggregateScores(windowed.perSensor, K, det.calibration, aggregateSpec(det));
+  const scores = aggregateScores(windowed.perSensor, surprises(det.calibration, windowed.perSensor, K), K, aggregateSpec(det));
   const jac = logJacobian(det);
   const nll = new Float64Array(x.steps);
   let sum = 0;
