@@ -5,6 +5,7 @@ import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import { CsvOptionsSchema } from './ingest/csv.ts';
 import { MissingPolicySchema } from './ingest/missing.ts';
+import { DEFAULT_PLAUSIBLE_MARGIN } from './ingest/preprocess.ts';
 
 /** CSV options plus the missing-value policy; one schema each, owned by src/ingest. */
 export const DataConfigSchema = CsvOptionsSchema.extend({
@@ -14,7 +15,7 @@ export const DataConfigSchema = CsvOptionsSchema.extend({
    * side. A reading outside it is implausible: clipped to the range before it reaches the model
    * (so one glitch cannot poison the carried encoder state) and reported.
    */
-  plausibleMargin: z.number().min(0).default(1),
+  plausibleMargin: z.number().min(0).default(DEFAULT_PLAUSIBLE_MARGIN),
 });
 
 export const ModelConfigSchema = z.object({

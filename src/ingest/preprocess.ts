@@ -4,13 +4,21 @@
 import { z } from 'zod';
 import { DataError, tableLength, type SeriesTable } from './table.ts';
 
+/**
+ * 10× the training range on each side: far enough that a system drifting to a new operating point
+ * (a grid after load changes, readings a few ranges past anything in training) is still seen as it
+ * is (clipping it would break the sensors' joint consistency the model scores), close enough that
+ * a glitch (1e6, a sign or unit error) is held off the encoder state.
+ */
+export const DEFAULT_PLAUSIBLE_MARGIN = 10;
+
 export const ScalerOptionsSchema = z.strictObject({
   /** A sensor with at most this many distinct training values is treated as discrete. */
   maxDiscreteLevels: z.number().int().min(1).default(5),
   /** std <= relativeStdTolerance * |mean| counts as constant (float noise around a fixed reading). */
   relativeStdTolerance: z.number().nonnegative().default(1e-8),
   /** Plausible range = training range widened by this fraction of itself on each side. */
-  plausibleMargin: z.number().min(0).default(1),
+  plausibleMargin: z.number().min(0).default(DEFAULT_PLAUSIBLE_MARGIN),
 });
 export type ScalerOptions = z.input<typeof ScalerOptionsSchema>;
 
