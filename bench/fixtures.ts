@@ -2,8 +2,8 @@
 // in the same run, with cell AUROC from truth.json's per-anomaly sensors - and the model variants
 // the earlier issue asked to compare (stateful vs windowed encoder, sinh-arcsinh vs affine flow).
 import { readFile } from 'node:fs/promises';
-import { readCsvFile } from '../src/ingest/csv.ts';
-import { tableLength } from '../src/ingest/table.ts';
+import { readCsvFile } from '../src/adapters/csv-file.ts';
+import { tableLength } from '../src/data/table.ts';
 import { edgeAuroc } from '../src/scoring/metrics.ts';
 import { METHODS, benchConfig, runMethods, evaluateMethods, summaryTable, detailTable, type BenchRow, type CellLabels, type MethodKey, type MethodOutput } from './methods.ts';
 

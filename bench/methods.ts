@@ -9,7 +9,7 @@ import { runBaseline, BASELINES, type BaselineName } from '../src/scoring/baseli
 import { detectionMetrics, type DetectionMetrics } from '../src/scoring/backtest.ts';
 import { auroc, auprc, cellAuroc } from '../src/scoring/metrics.ts';
 import { applyOverrides, loadConfigFile, parseConfig, type GanfConfig } from '../src/config.ts';
-import type { SeriesTable } from '../src/ingest/table.ts';
+import type { SeriesTable } from '../src/data/table.ts';
 
 export const METHODS = {
   ganf: 'GANF',

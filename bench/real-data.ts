@@ -4,8 +4,8 @@
 // ../shared/data/README.md; the Los-loop injection protocol is documented at losloop() below.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readCsvFile } from '../src/ingest/csv.ts';
-import { sliceRows, tableLength, type SeriesTable } from '../src/ingest/table.ts';
+import { readCsvFile } from '../src/adapters/csv-file.ts';
+import { sliceRows, tableLength, type SeriesTable } from '../src/data/table.ts';
 import { csvOptionsOf } from '../src/config.ts';
 import { detectionMetrics } from '../src/scoring/backtest.ts';
 import { seededUniform } from '../src/util/rng.ts';

@@ -2,8 +2,8 @@
 // synthetic series as sensor messages to Kafka at a fixed rate of readings per second, round robin
 // over the sites, and prints a JSON summary on stdout when done. Usage: stream-producer.ts META.json
 import { readFile } from 'node:fs/promises';
-import { createKafkaClient, type OutgoingMessage } from '../src/ingest/kafka-client.ts';
-import { encodeReading, encodeSnapshot } from '../src/ingest/messages.ts';
+import { createKafkaClient, type OutgoingMessage } from '../src/adapters/kafka-client.ts';
+import { encodeReading, encodeSnapshot } from '../src/stream/messages.ts';
 
 interface Meta {
   brokers: string[];

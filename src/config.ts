@@ -3,11 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
-import { CsvOptionsSchema } from './ingest/csv.ts';
-import { MissingPolicySchema } from './ingest/missing.ts';
-import { DEFAULT_PLAUSIBLE_MARGIN } from './ingest/preprocess.ts';
+import { CsvOptionsSchema } from './data/csv.ts';
+import { MissingPolicySchema } from './data/missing.ts';
+import { DEFAULT_PLAUSIBLE_MARGIN } from './data/preprocess.ts';
 
-/** CSV options plus the missing-value policy; one schema each, owned by src/ingest. */
+/** CSV options plus the missing-value policy; one schema each, owned by src/data. */
 export const DataConfigSchema = CsvOptionsSchema.extend({
   missing: MissingPolicySchema.prefault({}),
   /**

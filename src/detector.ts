@@ -9,13 +9,13 @@ import { aggregateScores, aggregateSpecOf, type AggregateSpec } from './scoring/
 import { fitCalibration, calibrationMedians, surprises, SURPRISE_SOFT_CAP, type SensorCalibration } from './scoring/calibration.ts';
 import { fitThreshold, type ThresholdState } from './scoring/threshold.ts';
 import { validationRows } from './scoring/split.ts';
-import { fitScaler, applyScaler, keptSensors, checkSensors, unseenConstantValues, rangeExcess, type ScalerState } from './ingest/preprocess.ts';
+import { fitScaler, applyScaler, keptSensors, checkSensors, unseenConstantValues, rangeExcess, type ScalerState } from './data/preprocess.ts';
 import { defaultMaxSteps } from './flow/budget.ts';
-import { fillMissing, type MissingReport } from './ingest/missing.ts';
-import { sliceRows, tableLength, DataError, type SeriesTable } from './ingest/table.ts';
+import { fillMissing, type MissingReport } from './data/missing.ts';
+import { sliceRows, tableLength, DataError, type SeriesTable } from './data/table.ts';
 import { graphToJSON, graphFromJSON, parentsOf, type DagGraph } from './dag-learning/extract.ts';
-import { loadPrior } from './dag-learning/prior.ts';
-import { saveModel, loadModel, fingerprint, libraryVersions } from './model-files.ts';
+import { loadPrior } from './adapters/prior-file.ts';
+import { saveModel, loadModel, fingerprint, libraryVersions } from './adapters/model-files.ts';
 import { seededUniform } from './util/rng.ts';
 import type { GanfConfig, ThresholdConfig } from './config.ts';
 

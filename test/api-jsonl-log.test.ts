@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { JsonLinesLog } from '../src/api/fs-atomic.ts';
+import { JsonLinesLog } from '../src/adapters/fs-atomic.ts';
 import { JsonlAlertStore } from '../src/api/alerts/store.ts';
 import { ingestAlert } from '../src/api/alerts/ingest.ts';
 import { sampleAlert } from './helpers/api.ts';

@@ -11,7 +11,7 @@ import { readdir, writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadDetector, type Detector } from '../src/detector.ts';
-import { sliceRows, type SeriesTable } from '../src/ingest/table.ts';
+import { sliceRows, type SeriesTable } from '../src/data/table.ts';
 import { StreamScorer } from '../src/scoring/stream-scorer.ts';
 import { fitTiny, reroutedGrid, sampleAlert, startTestService } from './helpers/api.ts';
 import { shadowScore } from '../src/api/refit/shadow.ts';

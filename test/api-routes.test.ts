@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { scoreTable } from '../src/detector.ts';
-import { selectSensors } from '../src/ingest/table.ts';
+import { selectSensors } from '../src/data/table.ts';
 import { graphToJSON } from '../src/dag-learning/extract.ts';
 import type { Detector } from '../src/detector.ts';
 import { fitTiny, fixtureRows, sampleAlert, startTestService, tinyConfig, type TestService } from './helpers/api.ts';

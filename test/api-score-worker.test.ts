@@ -4,7 +4,7 @@
 // Real HTTP on 127.0.0.1.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { selectSensors } from '../src/ingest/table.ts';
+import { selectSensors } from '../src/data/table.ts';
 import type { Detector } from '../src/detector.ts';
 import { fitTiny, fixtureRows, startTestService, TEST_KEYS, type TestService } from './helpers/api.ts';
 

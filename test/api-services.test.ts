@@ -7,8 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createKafkaClient, type IncomingMessage } from '../src/ingest/kafka-client.ts';
-import { InfluxScoreStore } from '../src/ingest/influx-store.ts';
+import { createKafkaClient, type IncomingMessage } from '../src/adapters/kafka-client.ts';
+import { InfluxScoreStore } from '../src/adapters/influx-store.ts';
 import { InfluxSink } from '../src/stream/sinks.ts';
 import type { ScoredStep } from '../src/stream/processor.ts';
 import { scoreTable } from '../src/detector.ts';

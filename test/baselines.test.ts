@@ -6,7 +6,7 @@ import { runBaseline } from '../src/scoring/baselines/index.ts';
 import { validationRows } from '../src/scoring/split.ts';
 import { parseConfig } from '../src/config.ts';
 import { seededUniform } from '../src/util/rng.ts';
-import type { SeriesTable } from '../src/ingest/table.ts';
+import type { SeriesTable } from '../src/data/table.ts';
 
 const close = (a: number, b: number, tol: number) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b} (tol ${tol})`);
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { injectLosLoop } from '../bench/real-data.ts';
-import type { SeriesTable } from '../src/ingest/table.ts';
+import type { SeriesTable } from '../src/data/table.ts';
 
 function speeds(T: number, K: number): SeriesTable {
   return {

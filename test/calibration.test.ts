@@ -6,9 +6,9 @@ import { seededUniform } from '../src/util/rng.ts';
 import { fitCalibration, surprise, surprises, calibrationMedians, SURPRISE_SOFT_CAP } from '../src/scoring/calibration.ts';
 import { aggregateRow, topKDefault } from '../src/scoring/aggregate.ts';
 import { fitThreshold, robustThreshold, spotThreshold, thresholdProblem } from '../src/scoring/threshold.ts';
-import { fitScaler, applyScaler, standardiseRow, unseenConstantValues } from '../src/ingest/preprocess.ts';
+import { fitScaler, applyScaler, standardiseRow, unseenConstantValues } from '../src/data/preprocess.ts';
 import { parseConfig } from '../src/config.ts';
-import type { SeriesTable } from '../src/ingest/table.ts';
+import type { SeriesTable } from '../src/data/table.ts';
 
 /** [T*K] NLLs where sensor k is Exp(1) shifted by k and scaled by (k + 1): very different raw scales. */
 function exponentialColumns(T: number, K: number, seed: number): Float32Array {

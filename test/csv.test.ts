@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseCsv, readCsvFile, DataError, CsvOptionsSchema } from '../src/ingest/csv.ts';
-import { sliceRows, selectSensors, tableLength, filterRows, type SeriesTable } from '../src/ingest/table.ts';
-import { fitScaler } from '../src/ingest/preprocess.ts';
+import { parseCsv, DataError, CsvOptionsSchema } from '../src/data/csv.ts';
+import { readCsvFile } from '../src/adapters/csv-file.ts';
+import { sliceRows, selectSensors, tableLength, filterRows, type SeriesTable } from '../src/data/table.ts';
+import { fitScaler } from '../src/data/preprocess.ts';
 
 const at = (t: SeriesTable, row: number, k: number, d = 0) => t.values[(row * t.sensors.length + k) * t.features.length + d];
 

@@ -10,7 +10,7 @@ import { StreamMetrics } from '../src/stream/metrics.ts';
 import { InfluxSink } from '../src/stream/sinks.ts';
 import type { AlertMessage } from '../src/scoring/alert-engine.ts';
 import type { PipelineStats } from '../src/stream/kafka-pipeline.ts';
-import type { InfluxScoreStore } from '../src/ingest/influx-store.ts';
+import type { InfluxScoreStore } from '../src/adapters/influx-store.ts';
 import { influxStore, runId } from './helpers/services.ts';
 
 interface Target { expr?: string; query?: string; refId: string }

@@ -7,8 +7,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initBackend } from '../src/flow/tf.ts';
-import { readCsvFile } from '../src/ingest/csv.ts';
-import { selectSensors, sliceRows } from '../src/ingest/table.ts';
+import { readCsvFile } from '../src/adapters/csv-file.ts';
+import { selectSensors, sliceRows } from '../src/data/table.ts';
 import { fitDetector, scoreTable, saveDetector, loadDetector, topContributors } from '../src/detector.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
 

@@ -15,7 +15,7 @@ import {
 } from '../src/scoring/metrics.ts';
 import { detectionMetrics, spanDays } from '../src/scoring/backtest.ts';
 import { fitZScoreBaseline, scoreZScore } from '../src/scoring/baselines/zscore.ts';
-import type { SeriesTable } from '../src/ingest/table.ts';
+import type { SeriesTable } from '../src/data/table.ts';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
 

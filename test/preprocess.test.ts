@@ -1,9 +1,9 @@
 import { seededUniform } from '../src/util/rng.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fillMissing } from '../src/ingest/missing.ts';
-import { fitScaler, applyScaler, checkSensors, parseScalerState, keptSensors } from '../src/ingest/preprocess.ts';
-import { DataError, type SeriesTable } from '../src/ingest/table.ts';
+import { fillMissing } from '../src/data/missing.ts';
+import { fitScaler, applyScaler, checkSensors, parseScalerState, keptSensors } from '../src/data/preprocess.ts';
+import { DataError, type SeriesTable } from '../src/data/table.ts';
 
 /** mulberry32, local so the test does not depend on other modules' rng. */
 const rng = seededUniform;

@@ -4,7 +4,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { initBackend } from '../src/flow/tf.ts';
-import { readCsvFile } from '../src/ingest/csv.ts';
+import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { fitDetector, scoreTable } from '../src/detector.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
 import { auroc, edgeAuroc } from '../src/scoring/metrics.ts';

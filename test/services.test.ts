@@ -13,13 +13,13 @@ import {
   ensureTopics,
   type IncomingMessage,
   type KafkaClient,
-} from '../src/ingest/kafka-client.ts';
+} from '../src/adapters/kafka-client.ts';
 import {
   InfluxScoreStore,
   quoteIdentifier,
   seriesRows,
   toLineProtocol,
-} from '../src/ingest/influx-store.ts';
+} from '../src/adapters/influx-store.ts';
 
 const RUN_ID = `${Date.now()}-${randomBytes(3).toString('hex')}`;
 

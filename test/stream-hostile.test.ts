@@ -7,11 +7,11 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../src/flow/tf.ts';
 import { StreamProcessor, ProcessorSettingsSchema, type Rejection, type ScoredStep } from '../src/stream/processor.ts';
-import { encodeReading, encodeSnapshot } from '../src/ingest/messages.ts';
-import type { IncomingMessage } from '../src/ingest/kafka-client.ts';
+import { encodeReading, encodeSnapshot } from '../src/stream/messages.ts';
+import type { IncomingMessage } from '../src/adapters/kafka-client.ts';
 import type { Detector } from '../src/detector.ts';
-import type { SeriesTable } from '../src/ingest/table.ts';
-import { selectSensors } from '../src/ingest/table.ts';
+import type { SeriesTable } from '../src/data/table.ts';
+import { selectSensors } from '../src/data/table.ts';
 import { tinyDetector, readingMessages, asIncoming, batchScores } from './helpers/stream-fixture.ts';
 
 let det: Detector;

@@ -3,12 +3,12 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../src/flow/tf.ts';
-import { selectSensors } from '../src/ingest/table.ts';
+import { selectSensors } from '../src/data/table.ts';
 import { StreamScorer } from '../src/scoring/stream-scorer.ts';
 import { StreamProcessor, ProcessorSettingsSchema, type ScoredStep } from '../src/stream/processor.ts';
 import type { AlertMessage } from '../src/scoring/alert-engine.ts';
 import type { Detector } from '../src/detector.ts';
-import type { SeriesTable } from '../src/ingest/table.ts';
+import type { SeriesTable } from '../src/data/table.ts';
 import { tinyDetector, readingMessages, asIncoming, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
 
 let det: Detector;

@@ -3,8 +3,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../src/flow/tf.ts';
-import { readCsvFile } from '../src/ingest/csv.ts';
-import { sliceRows, selectSensors } from '../src/ingest/table.ts';
+import { readCsvFile } from '../src/adapters/csv-file.ts';
+import { sliceRows, selectSensors } from '../src/data/table.ts';
 import { fitDetector, scoreTable } from '../src/detector.ts';
 import { StreamScorer } from '../src/scoring/stream-scorer.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';

@@ -7,10 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../src/flow/tf.ts';
-import { selectSensors } from '../src/ingest/table.ts';
-import { encodeSnapshot } from '../src/ingest/messages.ts';
-import type { OutgoingMessage } from '../src/ingest/kafka-client.ts';
-import { InfluxScoreStore, seriesRows } from '../src/ingest/influx-store.ts';
+import { selectSensors } from '../src/data/table.ts';
+import { encodeSnapshot } from '../src/stream/messages.ts';
+import type { OutgoingMessage } from '../src/adapters/kafka-client.ts';
+import { InfluxScoreStore, seriesRows } from '../src/adapters/influx-store.ts';
 import { KafkaPipeline } from '../src/stream/kafka-pipeline.ts';
 import { KafkaSettingsSchema } from '../src/stream/config.ts';
 import { ProcessorSettingsSchema } from '../src/stream/processor.ts';

@@ -7,11 +7,11 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../src/flow/tf.ts';
 import { StreamProcessor, ProcessorSettingsSchema, type ScoredStep } from '../src/stream/processor.ts';
-import { encodeSnapshot } from '../src/ingest/messages.ts';
+import { encodeSnapshot } from '../src/stream/messages.ts';
 import { noDataFingerprint, ZERO_TIME, type AlertMessage } from '../src/scoring/alert-engine.ts';
-import type { IncomingMessage } from '../src/ingest/kafka-client.ts';
+import type { IncomingMessage } from '../src/adapters/kafka-client.ts';
 import type { Detector } from '../src/detector.ts';
-import { selectSensors, type SeriesTable } from '../src/ingest/table.ts';
+import { selectSensors, type SeriesTable } from '../src/data/table.ts';
 import { tinyDetector } from './helpers/stream-fixture.ts';
 import { normaliseAlert } from '../src/api/alerts/model.ts';
 

@@ -1,7 +1,7 @@
 // The streaming pipeline's pure parts: message contract, event-time aligner, alert state machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSensorMessage, parseTimestamp, encodeReading, encodeSnapshot } from '../src/ingest/messages.ts';
+import { parseSensorMessage, parseTimestamp, encodeReading, encodeSnapshot } from '../src/stream/messages.ts';
 import { StepAligner, AlignConfigSchema, type AlignedStep } from '../src/stream/aligner.ts';
 import { AlertEngine, AlertRuleSchema, alertFingerprint, ZERO_TIME, type AlertMessage } from '../src/scoring/alert-engine.ts';
 import { quantileThreshold, spotThreshold, tailProbability } from '../src/scoring/threshold.ts';

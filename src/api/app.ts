@@ -27,7 +27,7 @@ import type { ScoringPool } from './scoring/pool.ts';
 import type { ModelRegistry } from './models/registry.ts';
 import type { LiveScorer } from './scoring/live-scorer.ts';
 import type { RefitJobs } from './refit/jobs.ts';
-import type { ScoreStore } from '../ingest/influx-store.ts';
+import type { ScoreStore } from '../adapters/influx-store.ts';
 
 export interface AppDeps {
   config: ApiConfig;

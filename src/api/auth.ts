@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { RoleSchema, type ApiConfig, type Role } from './config.ts';
-import { writeFileAtomic } from './fs-atomic.ts';
+import { writeFileAtomic } from '../adapters/fs-atomic.ts';
 import { HttpProblem, problemResponses } from './problems.ts';
 
 export const ROLE_RANK: Record<Role, number> = { reader: 1, operator: 2, admin: 3 };

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin';
 import { z } from 'zod';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { DataError } from '../ingest/table.ts';
+import { DataError } from '../data/table.ts';
 
 export const ProblemSchema = z.object({
   type: z.string().describe('URI reference naming the problem type, e.g. /problems/validation-error'),

@@ -4,8 +4,8 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { initBackend } from '../flow/tf.ts';
-import { InfluxScoreStore, quoteIdentifier, seriesRows } from '../ingest/influx-store.ts';
-import { createKafkaClient } from '../ingest/kafka-client.ts';
+import { InfluxScoreStore, quoteIdentifier, seriesRows } from '../adapters/influx-store.ts';
+import { createKafkaClient } from '../adapters/kafka-client.ts';
 import { buildApp, type AppDeps } from './app.ts';
 import { KeyStore } from './auth.ts';
 import type { ApiConfig } from './config.ts';

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { writeReport, labelledEvents, type ReportInput, type ReportMethod } from '../report/index.ts';
 import { topContributors, type Detector, type TableScores } from '../detector.ts';
 import type { DetectionMetrics } from '../scoring/backtest.ts';
-import type { SeriesTable } from '../ingest/table.ts';
+import type { SeriesTable } from '../data/table.ts';
 
 export interface ReportMethodResult extends ReportMethod {
   metrics: DetectionMetrics;

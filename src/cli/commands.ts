@@ -2,8 +2,8 @@
 import { writeFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../flow/tf.ts';
-import { readCsvFile } from '../ingest/csv.ts';
-import { sliceRows, tableLength, type SeriesTable } from '../ingest/table.ts';
+import { readCsvFile } from '../adapters/csv-file.ts';
+import { sliceRows, tableLength, type SeriesTable } from '../data/table.ts';
 import { fitDetector, scoreTable, saveDetector, loadDetector, recalibrate, type Detector } from '../detector.ts';
 import { detectionMetrics, scoresCsv, perSensorCsv, writeBacktest } from '../scoring/backtest.ts';
 import { BASELINES, runBaseline, type BaselineName } from '../scoring/baselines/index.ts';

@@ -2,10 +2,10 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../flow/tf.ts';
-import { readCsvFile } from '../ingest/csv.ts';
-import { tableLength, type SeriesTable } from '../ingest/table.ts';
-import { createKafkaClient, ensureTopics } from '../ingest/kafka-client.ts';
-import { InfluxScoreStore } from '../ingest/influx-store.ts';
+import { readCsvFile } from '../adapters/csv-file.ts';
+import { tableLength, type SeriesTable } from '../data/table.ts';
+import { createKafkaClient, ensureTopics } from '../adapters/kafka-client.ts';
+import { InfluxScoreStore } from '../adapters/influx-store.ts';
 import { fitDetector, loadDetector, saveDetector, type Detector } from '../detector.ts';
 import { applyOverrides, csvOptionsOf, loadConfigFile, parseConfig } from '../config.ts';
 import { loadStreamConfig, parseStreamConfig, type StreamConfig } from '../stream/config.ts';

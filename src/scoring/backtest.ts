@@ -5,7 +5,7 @@ import path from 'node:path';
 import { auroc, auprc, bestF1, eventMetrics, pointMetrics, pointAdjustedF1, type EventMetrics, type PointMetrics } from './metrics.ts';
 import { topContributors, type Detector, type TableScores } from '../detector.ts';
 import { runBaseline, type ProtocolConfig } from './baselines/index.ts';
-import type { SeriesTable } from '../ingest/table.ts';
+import type { SeriesTable } from '../data/table.ts';
 import { SURPRISE_SOFT_CAP } from './calibration.ts';
 
 export interface DetectionMetrics {

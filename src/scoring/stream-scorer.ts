@@ -12,7 +12,7 @@ import { seriesFrom } from '../flow/chunks.ts';
 import { statefulNll } from './batch-score.ts';
 import { aggregateRow, aggregateSpecOf } from './aggregate.ts';
 import { surpriseRow } from './calibration.ts';
-import { standardiseRow } from '../ingest/preprocess.ts';
+import { standardiseRow } from '../data/preprocess.ts';
 import type { Detector } from '../detector.ts';
 
 export const ScorerSnapshotSchema = z.strictObject({

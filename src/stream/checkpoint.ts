@@ -8,7 +8,7 @@
  * Restoring reads the state partitions to their end; the last record of each key wins.
  */
 import { z } from 'zod';
-import type { IncomingMessage, KafkaClient, OutgoingMessage } from '../ingest/kafka-client.ts';
+import type { IncomingMessage, KafkaClient, OutgoingMessage } from '../adapters/kafka-client.ts';
 import type { SiteSnapshot } from './processor.ts';
 
 export const PositionSchema = z.strictObject({

@@ -14,7 +14,7 @@
  * check in messages.ts still bounds it).
  */
 import { z } from 'zod';
-import type { IncomingMessage } from '../ingest/kafka-client.ts';
+import type { IncomingMessage } from '../adapters/kafka-client.ts';
 
 export const EventTimeGuardSchema = z.strictObject({
   /** A message this far (event time) ahead of the site's newest accepted reading is held as a candidate jump. */

@@ -4,8 +4,8 @@
  * sinks), so `ganf serve` works without any broker or database.
  */
 import type { Detector } from '../detector.ts';
-import type { SeriesTable } from '../ingest/table.ts';
-import type { IncomingMessage } from '../ingest/kafka-client.ts';
+import type { SeriesTable } from '../data/table.ts';
+import type { IncomingMessage } from '../adapters/kafka-client.ts';
 import type { AlertMessage } from '../scoring/alert-engine.ts';
 import { StreamProcessor, type ProcessorSettings, type SiteStats } from './processor.ts';
 import { replayTable } from './replay.ts';

@@ -20,14 +20,14 @@
 import type { Detector } from '../detector.ts';
 import {
   ensureTopics, type BatchControl, type IncomingMessage, type KafkaClient, type MessageBatch, type MessageConsumer, type OutgoingMessage, type TransactionalProducer,
-} from '../ingest/kafka-client.ts';
-import { chunkByBytes, deadLetterRecord, DEFAULT_DEAD_LETTER_MAX_BYTES } from '../ingest/dead-letter.ts';
+} from '../adapters/kafka-client.ts';
+import { chunkByBytes, deadLetterRecord, DEFAULT_DEAD_LETTER_MAX_BYTES } from '../adapters/dead-letter.ts';
 import { StreamProcessor, type ProcessorSettings, type Rejection, type ScoredStep } from './processor.ts';
 import { checkpointMessages, readCheckpoints, STATE_TOPIC_CONFIGS, type Position } from './checkpoint.ts';
 import type { StreamOutput, StreamSink } from './sinks.ts';
 import type { KafkaSettings } from './config.ts';
 import type { AlertMessage } from '../scoring/alert-engine.ts';
-import { messageKey } from '../ingest/messages.ts';
+import { messageKey } from './messages.ts';
 import { z } from 'zod';
 import { SinkSettingsSchema } from './config.ts';
 

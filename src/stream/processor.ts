@@ -10,9 +10,9 @@
 import { z } from 'zod';
 import type { Detector } from '../detector.ts';
 import { parentsOf } from '../dag-learning/extract.ts';
-import { encodeSnapshot, messageKey, parseSensorMessage, type AcceptedMessage, type RejectKind } from '../ingest/messages.ts';
+import { encodeSnapshot, messageKey, parseSensorMessage, type AcceptedMessage, type RejectKind } from './messages.ts';
 import { EventTimeGuardSchema, HeldMessageSchema, guardEventTime, releaseMessage, type HeldMessage } from './event-time-guard.ts';
-import type { IncomingMessage } from '../ingest/kafka-client.ts';
+import type { IncomingMessage } from '../adapters/kafka-client.ts';
 import { AlignConfigSchema, AlignerStateSchema, StepAligner, type AlignConfig, type AlignedStep } from './aligner.ts';
 import { StreamScorer, ScorerSnapshotSchema } from '../scoring/stream-scorer.ts';
 import type { StepScore } from '../scoring/stream-scorer.ts';

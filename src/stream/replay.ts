@@ -2,11 +2,11 @@
  * A CSV (e.g. a fixture's test part) as a stream of sensor messages, at a chosen rate: the source
  * of `ganf replay`, of the in-process mode, of the end-to-end tests and of the benchmark.
  */
-import type { SeriesTable } from '../ingest/table.ts';
-import { encodeReading, encodeSnapshot, messageKey } from '../ingest/messages.ts';
-import type { MessageProducer, OutgoingMessage } from '../ingest/kafka-client.ts';
+import type { SeriesTable } from '../data/table.ts';
+import { encodeReading, encodeSnapshot, messageKey } from './messages.ts';
+import type { MessageProducer, OutgoingMessage } from '../adapters/kafka-client.ts';
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../api/fs-atomic.ts';
+import { writeFileAtomic } from '../adapters/fs-atomic.ts';
 
 export interface ReplayOptions {
   site: string;

@@ -6,7 +6,7 @@
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { escapeKey, escapeMeasurement, quoteFieldString, type ScoreStore } from '../ingest/influx-store.ts';
+import { escapeKey, escapeMeasurement, quoteFieldString, type ScoreStore } from '../adapters/influx-store.ts';
 import type { AlertMessage } from '../scoring/alert-engine.ts';
 import type { ScoredStep, SiteStats } from './processor.ts';
 

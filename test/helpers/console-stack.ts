@@ -9,13 +9,13 @@ import { ProcessorSettingsSchema } from '../../src/stream/processor.ts';
 import { InfluxSink } from '../../src/stream/sinks.ts';
 import { startTestService, type TestService } from './api.ts';
 import type { Detector } from '../../src/detector.ts';
-import type { SeriesTable } from '../../src/ingest/table.ts';
-import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
-import type { InfluxScoreStore } from '../../src/ingest/influx-store.ts';
+import type { SeriesTable } from '../../src/data/table.ts';
+import type { KafkaClient } from '../../src/adapters/kafka-client.ts';
+import type { InfluxScoreStore } from '../../src/adapters/influx-store.ts';
 import { tinyDetector, readingMessages, asOutgoing, TINY, type FixtureMessage } from './stream-fixture.ts';
 import { fitDetector } from '../../src/detector.ts';
-import { readCsvFile } from '../../src/ingest/csv.ts';
-import { sliceRows } from '../../src/ingest/table.ts';
+import { readCsvFile } from '../../src/adapters/csv-file.ts';
+import { sliceRows } from '../../src/data/table.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../../src/config.ts';
 import { kafkaClient, influxStore, runId, waitFor, KAFKA_BROKERS, INFLUX_URL } from './services.ts';
 

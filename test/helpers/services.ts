@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { createKafkaClient, type IncomingMessage, type KafkaClient } from '../../src/ingest/kafka-client.ts';
-import { InfluxScoreStore, seriesRows } from '../../src/ingest/influx-store.ts';
+import { createKafkaClient, type IncomingMessage, type KafkaClient } from '../../src/adapters/kafka-client.ts';
+import { InfluxScoreStore, seriesRows } from '../../src/adapters/influx-store.ts';
 
 export const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 export const INFLUX_URL = process.env.INFLUX_URL ?? 'http://127.0.0.1:8086';

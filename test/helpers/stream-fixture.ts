@@ -1,14 +1,14 @@
 // Shared by the streaming tests: a tiny GANF fitted quickly on a fixture, the fixture's test part
 // as sensor messages, and the alerts an uninterrupted run must produce (computed offline from
 // batch scores with the same alert engine).
-import { readCsvFile } from '../../src/ingest/csv.ts';
-import { selectSensors, sliceRows, type SeriesTable } from '../../src/ingest/table.ts';
+import { readCsvFile } from '../../src/adapters/csv-file.ts';
+import { selectSensors, sliceRows, type SeriesTable } from '../../src/data/table.ts';
 import { fitDetector, scoreTable, type Detector, type TableScores } from '../../src/detector.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../../src/config.ts';
 import { parentsOf } from '../../src/dag-learning/extract.ts';
 import { AlertEngine, type AlertMessage, type AlertRule, type StepObservation } from '../../src/scoring/alert-engine.ts';
-import { encodeReading } from '../../src/ingest/messages.ts';
-import type { IncomingMessage, OutgoingMessage } from '../../src/ingest/kafka-client.ts';
+import { encodeReading } from '../../src/stream/messages.ts';
+import type { IncomingMessage, OutgoingMessage } from '../../src/adapters/kafka-client.ts';
 
 export const TINY = { 'train.maxSteps': 80, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8 };
 

@@ -6,8 +6,8 @@
 import { normaliseAlert, AlertParseError, type Alert } from './model.ts';
 import type { AlertChange, AlertStore, IngestOutcome } from './store.ts';
 import type { ApiMetrics } from '../metrics.ts';
-import { ensureTopics, type KafkaClient, type MessageConsumer, type MessageProducer, type OutgoingMessage } from '../../ingest/kafka-client.ts';
-import { chunkByBytes, DEFAULT_DEAD_LETTER_MAX_BYTES } from '../../ingest/dead-letter.ts';
+import { ensureTopics, type KafkaClient, type MessageConsumer, type MessageProducer, type OutgoingMessage } from '../../adapters/kafka-client.ts';
+import { chunkByBytes, DEFAULT_DEAD_LETTER_MAX_BYTES } from '../../adapters/dead-letter.ts';
 
 /** Dead-lettered alert values are cut to this many bytes (room for key and headers under the default topic limit). */
 const DEAD_VALUE_MAX = DEFAULT_DEAD_LETTER_MAX_BYTES - 8192;

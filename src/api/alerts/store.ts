@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { JsonLinesLog } from '../fs-atomic.ts';
+import { JsonLinesLog } from '../../adapters/fs-atomic.ts';
 import { AlertSchema, type Alert, type AlertStatus } from './model.ts';
 
 export interface AckRecord {

@@ -15,9 +15,9 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { loadDetector, saveDetector, type Detector } from '../../detector.ts';
-import { ManifestSchema, type Manifest } from '../../model-files.ts';
+import { ManifestSchema, type Manifest } from '../../adapters/model-files.ts';
 import { graphFromJSON, type DagGraph } from '../../dag-learning/extract.ts';
-import { writeFileAtomic } from '../fs-atomic.ts';
+import { writeFileAtomic } from '../../adapters/fs-atomic.ts';
 import { HttpProblem } from '../problems.ts';
 
 const VERSION_RE = /^[\w.-]{1,128}$/;

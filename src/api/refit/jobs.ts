@@ -8,7 +8,7 @@ import { startModuleWorker } from '../../util/worker.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { JsonLinesLog } from '../fs-atomic.ts';
+import { JsonLinesLog } from '../../adapters/fs-atomic.ts';
 import { redactPaths } from '../redact.ts';
 import { HttpProblem } from '../problems.ts';
 import type { ApiMetrics } from '../metrics.ts';
@@ -17,7 +17,7 @@ import type { ModelRegistry } from '../models/registry.ts';
 import type { LiveScorer } from '../scoring/live-scorer.ts';
 import type { RefitInput, RefitOutput, RefitSource } from './run.ts';
 import type { PromotionRule } from './shadow.ts';
-import type { SeriesTable } from '../../ingest/table.ts';
+import type { SeriesTable } from '../../data/table.ts';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 

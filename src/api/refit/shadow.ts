@@ -7,9 +7,9 @@ import { scoreSeries } from '../../scoring/batch-score.ts';
 import { aggregateScores } from '../../scoring/aggregate.ts';
 import { surprises } from '../../scoring/calibration.ts';
 import { aggregateSpec } from '../../detector.ts';
-import { applyScaler } from '../../ingest/preprocess.ts';
-import { fillMissing } from '../../ingest/missing.ts';
-import type { SeriesTable } from '../../ingest/table.ts';
+import { applyScaler } from '../../data/preprocess.ts';
+import { fillMissing } from '../../data/missing.ts';
+import type { SeriesTable } from '../../data/table.ts';
 import type { Detector } from '../../detector.ts';
 import type { Evaluation } from '../models/registry.ts';
 

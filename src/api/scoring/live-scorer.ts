@@ -6,9 +6,9 @@
 // carry a sequence number and the version that scored them; a step is scored exactly once.
 import { EventEmitter } from 'node:events';
 import { StreamScorer } from '../../scoring/stream-scorer.ts';
-import { standardiseRow } from '../../ingest/preprocess.ts';
+import { standardiseRow } from '../../data/preprocess.ts';
 import { topContributors, type Contribution, type Detector } from '../../detector.ts';
-import { DataError, type SeriesTable } from '../../ingest/table.ts';
+import { DataError, type SeriesTable } from '../../data/table.ts';
 import { DriftMonitor, type DriftConfig } from '../drift.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import type { ApiMetrics } from '../metrics.ts';

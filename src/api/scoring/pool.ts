@@ -3,7 +3,7 @@
 // request is refused at once with 503 + retry-after instead of piling up memory and latency.
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../../util/worker.ts';
-import { DataError } from '../../ingest/table.ts';
+import { DataError } from '../../data/table.ts';
 import { HttpProblem } from '../problems.ts';
 
 export interface ScoreJob {

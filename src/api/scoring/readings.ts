@@ -2,7 +2,7 @@
 // object per step with a time and a value per sensor (null = missing; an array for D > 1).
 // The same schema and the same table checks are used everywhere.
 import { z } from 'zod';
-import { DataError, type SeriesTable } from '../../ingest/table.ts';
+import { DataError, type SeriesTable } from '../../data/table.ts';
 import { ReadingTime } from '../schemas.ts';
 
 export const ReadingSchema = z.object({

@@ -4,14 +4,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { quoteIdentifier, quoteString, seriesRows, type InfluxSeries, type ScoreStore } from '../../ingest/influx-store.ts';
+import { quoteIdentifier, quoteString, seriesRows, type InfluxSeries, type ScoreStore } from '../../adapters/influx-store.ts';
 import { HttpProblem, problemResponses } from '../problems.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { TimeParam } from '../schemas.ts';
 import { ScoreBodySchema, ScoreResponseSchema } from './score-body.ts';
 import type { ScoringPool } from './pool.ts';
-import { MAX_EVENT_MS, MIN_EVENT_MS } from '../../ingest/messages.ts';
+import { MAX_EVENT_MS, MIN_EVENT_MS } from '../../stream/messages.ts';
 
 /** InfluxDB 1.x stores int64 nanoseconds: times outside this range cannot be queried. */
 const INFLUX_RANGE = 'must lie between 1677-09-22 and 2262-04-10 (InfluxDB\'s time range)';

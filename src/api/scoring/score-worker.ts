@@ -4,7 +4,7 @@
 // bounds them.
 import { parentPort } from 'node:worker_threads';
 import { loadDetector, scoreTable, topContributors, type Detector } from '../../detector.ts';
-import { DataError, type SeriesTable } from '../../ingest/table.ts';
+import { DataError, type SeriesTable } from '../../data/table.ts';
 import { initBackend } from '../../flow/tf.ts';
 import { readingsToTable } from './readings.ts';
 import { bodyIssues, ScoreBodySchema } from './score-body.ts';

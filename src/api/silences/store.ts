@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { writeFileAtomic } from '../fs-atomic.ts';
+import { writeFileAtomic } from '../../adapters/fs-atomic.ts';
 import type { Alert } from '../alerts/model.ts';
 
 export const MatcherSchema = z.strictObject({

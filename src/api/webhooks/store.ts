@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { JsonLinesLog, writeFileAtomic } from '../fs-atomic.ts';
+import { JsonLinesLog, writeFileAtomic } from '../../adapters/fs-atomic.ts';
 import { AlertStatusSchema } from '../alerts/model.ts';
 
 export const SubscriptionFilterSchema = z.strictObject({

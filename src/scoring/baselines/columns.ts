@@ -1,6 +1,6 @@
 // The plain numeric view the matrix baselines (PCA, IsolationForest) work on: one row of K*D
 // numbers per step, in the sensor order they were fitted on.
-import { DataError, tableLength, type SeriesTable } from '../../ingest/table.ts';
+import { DataError, tableLength, type SeriesTable } from '../../data/table.ts';
 
 export interface ColumnSet {
   sensors: string[];

@@ -4,8 +4,8 @@
 // validation tail, and averaged over the same trailing score window.
 import { fitThreshold } from '../threshold.ts';
 import { validationRows } from '../split.ts';
-import { fillMissing } from '../../ingest/missing.ts';
-import { sliceRows, tableLength, DataError, type SeriesTable } from '../../ingest/table.ts';
+import { fillMissing } from '../../data/missing.ts';
+import { sliceRows, tableLength, DataError, type SeriesTable } from '../../data/table.ts';
 import { trailingMean } from '../batch-score.ts';
 import { fitPca, scorePca } from './pca.ts';
 import { fitIsolationForest, scoreIsolationForest } from './isolation-forest.ts';

@@ -1,7 +1,7 @@
 // IsolationForest (Liu, Ting & Zhou, ICDM 2008), small and seeded: the npm packages for it are
 // unmaintained single-author releases without a seed, and a benchmark row has to be reproducible.
 // 100 trees on subsamples of 256 rows, height limit ceil(log2 256) = 8, score 2^(-E[h(x)] / c(256)).
-import { DataError, type SeriesTable } from '../../ingest/table.ts';
+import { DataError, type SeriesTable } from '../../data/table.ts';
 import { seededUniform } from '../../util/rng.ts';
 import { columnsOf, rowsOf, type ColumnSet } from './columns.ts';
 import type { BaselineScores } from './types.ts';

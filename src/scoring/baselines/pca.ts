@@ -2,7 +2,7 @@
 // correlated sensor networks typically already run. Standardised with the training mean/std, the
 // principal subspace keeps 95 % of the training variance; a step scores by how far it falls off it.
 import { PCA } from 'ml-pca';
-import { DataError, type SeriesTable } from '../../ingest/table.ts';
+import { DataError, type SeriesTable } from '../../data/table.ts';
 import { columnsOf, rowsOf, type ColumnSet } from './columns.ts';
 import type { BaselineScores } from './types.ts';
 

@@ -1,6 +1,6 @@
 // Per-sensor z-score baseline: the simplest detector that uses no graph and no density model, run
 // beside GANF so any claimed gain is measured against something that costs nothing.
-import { DataError, tableLength, type SeriesTable } from '../../ingest/table.ts';
+import { DataError, tableLength, type SeriesTable } from '../../data/table.ts';
 import { rowsOf } from './columns.ts';
 import type { BaselineScores } from './types.ts';
 

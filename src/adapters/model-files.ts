@@ -5,11 +5,11 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { z } from 'zod';
-import { GanfConfigSchema } from './config.ts';
-import { parseScalerState, type ScalerState } from './ingest/preprocess.ts';
-import { ThresholdStateSchema } from './scoring/threshold.ts';
-import { SensorCalibrationSchema } from './scoring/calibration.ts';
-import type { ParamSpec } from './flow/params.ts';
+import { GanfConfigSchema } from '../config.ts';
+import { parseScalerState, type ScalerState } from '../data/preprocess.ts';
+import { ThresholdStateSchema } from '../scoring/threshold.ts';
+import { SensorCalibrationSchema } from '../scoring/calibration.ts';
+import type { ParamSpec } from '../flow/params.ts';
 
 export const MANIFEST_VERSION = 1;
 

@@ -1,7 +1,6 @@
-// CSV -> SeriesTable. Strict on purpose: a garbage cell, a duplicate header or a timestamp going
+// CSV text -> SeriesTable (reading the file is src/adapters/csv-file.ts). Strict on purpose: a garbage cell, a duplicate header or a timestamp going
 // backwards is an error naming the line and column, because a silently mis-parsed sensor would
 // surface much later as a baffling anomaly score.
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { DataError, type SeriesTable } from './table.ts';
 
@@ -416,9 +415,4 @@ function dropIndexColumns(table: SeriesTable, notify: Notify, source?: string): 
   const values = new Float32Array(T * keep.length);
   for (let t = 0; t < T; t++) keep.forEach((k, j) => (values[t * keep.length + j] = table.values[t * K + k]));
   return { ...table, sensors: keep.map((k) => table.sensors[k]), values };
-}
-
-export async function readCsvFile(path: string, options: CsvOptions = {}, notify?: Notify): Promise<SeriesTable> {
-  const text = await readFile(path, 'utf8');
-  return parseCsv(text, options, path, notify);
 }
