@@ -6,6 +6,8 @@ import { parseCsv, DataError, CsvOptionsSchema } from '../src/data/csv.ts';
 import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { sliceRows, selectSensors, tableLength, filterRows, type SeriesTable } from '../src/data/table.ts';
 import { fitScaler } from '../src/data/preprocess.ts';
+import { parseTimestamp } from '../src/stream/messages.ts';
+import { parseTableCsv } from '../src/fixtures/io.ts';
 
 const at = (t: SeriesTable, row: number, k: number, d = 0) => t.values[(row * t.sensors.length + k) * t.features.length + d];
 
@@ -140,6 +142,23 @@ test('errors name the column, the reason and the 1-based line', () => {
   throwsData(() => parseCsv('a\n1\n', { bogus: true } as never), /options/);
   throwsData(() => parseCsv('a,b\n"1,2\n'), /unterminated quoted field/);
   throwsData(() => parseCsv('timestamp,a\n2020-01-01,1\n\n2020-01-03,2\n'), /line 3: expected 2 fields, found 1/);
+});
+
+test('one timestamp parser: a CSV time cell and a sensor message\'s ts read the same text as the same instant', () => {
+  const texts = ['2023-12-31T23:00:00,5-01:00', '2024-01-01 00:05:00Z', '2024-02-29T23:59:59.1234+05:30'];
+  const t = parseCsv(`time;x\n${texts.map((ts, i) => `${ts};${i}`).join('\n')}\n`, { delimiter: ';', timestampFormat: 'iso' });
+  assert.deepEqual([...t.timestamps], texts.map((ts) => parseTimestamp(ts)));
+  assert.equal(t.timestamps[2], Date.parse('2024-02-29T18:29:59.123Z'));
+  // The message contract still wants a zone and a time of day; CSV reads both as UTC midnight.
+  assert.match(String(parseTimestamp('2024-01-01')), /not epoch milliseconds or ISO 8601 with a zone/);
+  assert.equal(parseCsv('time,x\n2024-01-01,1\n').timestamps[0], Date.UTC(2024, 0, 1));
+  // Fixture tables go through the same tokenizer and parser: a bad time is reported, not NaN.
+  assert.throws(() => parseTableCsv('timestamp,a,label\n2024-02-30T00:00:00Z,1,0\n'), /row 2: bad timestamp 2024-02-30T00:00:00Z/);
+});
+
+test('the CSV tokenizer rejects text after a closing quote', () => {
+  throwsData(() => parseCsv('a,b\n"1"2,3\n'), /line 2: unexpected text after a quoted field/);
+  assert.deepEqual(parseCsv('a,b\n"1" ,3\n').sensors, ['a', 'b']);
 });
 
 test('CsvOptionsSchema fills documented defaults', () => {

@@ -2,6 +2,7 @@
 // layouts: an edge list `source,target[,weight]`, or a K×K adjacency matrix whose row/column order
 // is the sensor order (as ../shared/data/los-loop/los_adj.csv, which has no header and follows the
 // column order of los_speed.csv) or is named by a header row.
+import { csvRecords } from '../data/csv.ts';
 
 export interface PriorEdge {
   from: number;
@@ -16,49 +17,14 @@ interface CsvLine {
   fields: string[];
 }
 
-/** Non-blank, non-# lines split into trimmed fields; double-quoted fields may contain commas. */
+/**
+ * The records of the project's CSV tokenizer (src/data/csv.ts), without blank lines and `#`
+ * comment lines: a hand-written prior may be annotated and spaced out.
+ */
 export function readCsvLines(text: string): CsvLine[] {
-  const out: CsvLine[] = [];
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  lines.forEach((raw, i) => {
-    if (raw.trim() === '' || raw.trimStart().startsWith('#')) return;
-    out.push({ line: i + 1, fields: splitCsvLine(raw, i + 1) });
-  });
-  return out;
-}
-
-function splitCsvLine(raw: string, line: number): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    while (raw[i] === ' ' || raw[i] === '\t') i++;
-    let field = '';
-    if (raw[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= raw.length) throw new Error(`line ${line}: unterminated quoted field`);
-        if (raw[i] === '"') {
-          if (raw[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += raw[i++];
-      }
-      while (raw[i] === ' ' || raw[i] === '\t') i++;
-      if (i < raw.length && raw[i] !== ',') throw new Error(`line ${line}: unexpected text after a quoted field`);
-    } else {
-      const end = raw.indexOf(',', i);
-      field = (end === -1 ? raw.slice(i) : raw.slice(i, end)).trim();
-      i = end === -1 ? raw.length : end;
-    }
-    fields.push(field);
-    if (i >= raw.length) return fields;
-    i++; // the comma
-  }
+  // Comment lines are blanked before tokenizing (line numbers kept), so a quote in a comment is no error.
+  const uncommented = text.replace(/^[ \t]*#.*$/gm, '');
+  return csvRecords(uncommented, ',').filter((r) => !(r.fields.length === 1 && r.fields[0] === ''));
 }
 
 const isNumber = (s: string): boolean => s !== '' && Number.isFinite(Number(s));

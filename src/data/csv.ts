@@ -3,6 +3,7 @@
 // surface much later as a baffling anomaly score.
 import { z } from 'zod';
 import { DataError, type SeriesTable } from './table.ts';
+import { NUMBER_RE, timestampParser } from './timestamps.ts';
 
 export { DataError } from './table.ts';
 
@@ -27,16 +28,19 @@ type ResolvedCsvOptions = z.output<typeof CsvOptionsSchema>;
 const TIMESTAMP_NAMES = ['timestamp', 'time', 'datetime', 'date'];
 const LABEL_NAMES = ['label', 'anomaly', 'attack', 'att_flag'];
 const MISSING_TOKENS = new Set(['', 'nan', 'null', 'na']);
-const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-interface CsvRecord {
+export interface CsvRecord {
   fields: string[];
   /** 1-based line where the record starts. */
   line: number;
 }
 
-/** RFC 4180 records: quoted fields may hold delimiters, doubled quotes and newlines. */
-function tokenize(text: string, delimiter: string, source?: string): CsvRecord[] {
+/**
+ * RFC 4180 records: quoted fields may hold delimiters, doubled quotes and newlines. The project's
+ * one CSV tokenizer: parseCsv below, fixture tables (src/fixtures/io.ts) and prior topologies read
+ * through it.
+ */
+export function csvRecords(text: string, delimiter: string = ',', source?: string): CsvRecord[] {
   const records: CsvRecord[] = [];
   let fields: string[] = [];
   let field = '';
@@ -45,7 +49,10 @@ function tokenize(text: string, delimiter: string, source?: string): CsvRecord[]
   let recordLine = 1;
   const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
 
+  /** A quoted field was closed: only spaces may follow before the next delimiter. */
+  let afterQuote = false;
   const endField = () => {
+    afterQuote = false;
     // Every cell here is a name, number or timestamp, where surrounding spaces never carry meaning
     // (BATADAL pads some header names).
     fields.push(field.trim());
@@ -66,11 +73,14 @@ function tokenize(text: string, delimiter: string, source?: string): CsvRecord[]
           i++;
         } else {
           quoted = false;
+          afterQuote = true;
         }
       } else {
         if (c === '\n') line++;
         field += c;
       }
+    } else if (afterQuote && c !== delimiter && c !== '\n' && c !== '\r' && c.trim() !== '') {
+      throw new DataError({ source, line, reason: 'unexpected text after a quoted field' });
     } else if (c === '"') {
       if (field.trim() !== '') {
         throw new DataError({ source, line, reason: 'quote inside an unquoted field' });
@@ -99,95 +109,6 @@ function tokenize(text: string, delimiter: string, source?: string): CsvRecord[]
 
 function isMissing(cell: string): boolean {
   return MISSING_TOKENS.has(cell.toLowerCase());
-}
-
-// ---------------------------------------------------------------------------------------------
-// Timestamps
-
-type TimestampParser = (cell: string) => number | undefined;
-
-function utcMs(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number | undefined {
-  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 60 || ms > 999) return undefined;
-  const t = Date.UTC(y, mo - 1, d, h, mi, s, ms);
-  // Date.UTC rolls 31/02 over into March; reject instead of moving the reading.
-  return new Date(t).getUTCDate() === d ? t : undefined;
-}
-
-const ISO_RE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
-
-function parseIso(cell: string): number | undefined {
-  const m = ISO_RE.exec(cell);
-  if (!m) return undefined;
-  const frac = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
-  const t = utcMs(+m[1], +m[2], +m[3], m[4] ? +m[4] : 0, m[5] ? +m[5] : 0, m[6] ? +m[6] : 0, frac);
-  if (t === undefined) return undefined;
-  // No zone means UTC (not local time, as Date.parse would assume) so results do not depend on the host.
-  const zone = m[8];
-  if (!zone || zone.toUpperCase() === 'Z') return t;
-  const sign = zone[0] === '-' ? -1 : 1;
-  const digits = zone.slice(1).replace(':', '');
-  return t - sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
-}
-
-const PATTERN_TOKENS: Record<string, string> = {
-  yyyy: '(\\d{4})',
-  yy: '(\\d{2})',
-  MM: '(\\d{1,2})',
-  dd: '(\\d{1,2})',
-  HH: '(\\d{1,2})',
-  mm: '(\\d{1,2})',
-  ss: '(\\d{1,2})',
-  SSS: '(\\d{1,3})',
-};
-
-function compilePattern(pattern: string): TimestampParser {
-  const order: string[] = [];
-  let re = '';
-  for (let i = 0; i < pattern.length; ) {
-    const token = ['yyyy', 'SSS', 'yy', 'MM', 'dd', 'HH', 'mm', 'ss'].find((tk) => pattern.startsWith(tk, i));
-    if (token) {
-      if (order.includes(token)) throw new DataError({ field: 'timestampFormat', reason: `token ${token} appears twice in "${pattern}"` });
-      order.push(token);
-      re += PATTERN_TOKENS[token];
-      i += token.length;
-    } else {
-      re += pattern[i].replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      i++;
-    }
-  }
-  if (!order.includes('yyyy') && !order.includes('yy')) {
-    throw new DataError({ field: 'timestampFormat', reason: `pattern "${pattern}" has no year (yyyy or yy)` });
-  }
-  const regex = new RegExp(`^${re}$`);
-  return (cell) => {
-    const m = regex.exec(cell);
-    if (!m) return undefined;
-    const get = (tk: string, fallback: number) => {
-      const at = order.indexOf(tk);
-      return at < 0 ? fallback : Number(m[at + 1]);
-    };
-    // Two-digit years pivot at 70, the usual POSIX convention (BATADAL's "14" is 2014).
-    const yy = get('yy', -1);
-    const year = order.includes('yyyy') ? get('yyyy', 0) : yy < 70 ? 2000 + yy : 1900 + yy;
-    const sss = order.indexOf('SSS') >= 0 ? Number(m[order.indexOf('SSS') + 1].padEnd(3, '0')) : 0;
-    return utcMs(year, get('MM', 1), get('dd', 1), get('HH', 0), get('mm', 0), get('ss', 0), sss);
-  };
-}
-
-function timestampParser(format: string | undefined, firstCell: string): { parse: TimestampParser; describe: string } {
-  const epoch = (scale: number): TimestampParser => (cell) => (NUMBER_RE.test(cell) ? Number(cell) * scale : undefined);
-  if (format === 'iso') return { parse: parseIso, describe: 'ISO 8601' };
-  if (format === 'epoch-ms') return { parse: epoch(1), describe: 'epoch milliseconds' };
-  if (format === 'epoch-s') return { parse: epoch(1000), describe: 'epoch seconds' };
-  if (format !== undefined) return { parse: compilePattern(format), describe: `pattern "${format}"` };
-  if (NUMBER_RE.test(firstCell)) {
-    // 1e11 ms is 1973 while 1e11 s is the year 5138, so the magnitude settles the unit.
-    return Math.abs(Number(firstCell)) >= 1e11
-      ? { parse: epoch(1), describe: 'epoch milliseconds (auto)' }
-      : { parse: epoch(1000), describe: 'epoch seconds (auto)' };
-  }
-  return { parse: parseIso, describe: 'ISO 8601 (auto)' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,7 +234,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, source?: string
     throw new DataError({ source, field: 'options', reason: z.prettifyError(parsed.error) });
   }
   const opts = parsed.data;
-  const records = tokenize(text, opts.delimiter, source);
+  const records = csvRecords(text, opts.delimiter, source);
   if (records.length === 0) throw new DataError({ source, reason: 'file is empty' });
 
   const header = records[0].fields.map((h) => h.trim());

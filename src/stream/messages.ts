@@ -14,6 +14,7 @@
  * of error, for the dead-letter topic.
  */
 import { z } from 'zod';
+import { fieldsInRange, isCalendarDate, isoToMs, matchIso } from '../data/timestamps.ts';
 
 export interface Reading {
   site: string;
@@ -93,9 +94,6 @@ export const SnapshotMessageSchema = z.strictObject({
 export type ReadingMessage = z.infer<typeof ReadingMessageSchema>;
 export type SnapshotMessage = z.infer<typeof SnapshotMessageSchema>;
 
-// ISO 8601 date-time with an explicit zone; fractional seconds up to nanoseconds (truncated to ms).
-const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$/i;
-
 /** Epoch ms from a contract timestamp, or an error string. */
 export function parseTimestamp(ts: number | string): number | string {
   if (typeof ts === 'number') {
@@ -104,23 +102,17 @@ export function parseTimestamp(ts: number | string): number | string {
     if (ts > MAX_EVENT_MS) return `timestamp ${ts} (epoch ms) is outside ${RANGE_TEXT}`;
     return Math.floor(ts);
   }
-  const m = ISO_RE.exec(ts.trim());
-  if (!m) return `timestamp "${ts}" is not epoch milliseconds or ISO 8601 with a zone (e.g. 2024-01-01T00:05:00Z)`;
-  const [, y, mo, d, h, mi, s = '0', frac = '', zone] = m;
-  const month = Number(mo);
-  const day = Number(d);
-  if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
-    return `timestamp "${ts}" has a field out of range`;
+  // The project's ISO 8601 parser (src/data/timestamps.ts); the contract also wants a time of day
+  // and an explicit zone, since a producer's local time cannot be guessed.
+  const t = matchIso(ts.trim());
+  if (!t || !t.hasTime || t.offsetMinutes === undefined) {
+    return `timestamp "${ts}" is not epoch milliseconds or ISO 8601 with a zone (e.g. 2024-01-01T00:05:00Z)`;
   }
+  if (!fieldsInRange(t)) return `timestamp "${ts}" has a field out of range`;
   // Checked on the year itself first: Date.UTC maps years 0..99 to 1900..1999.
-  if (Number(y) < 1677 || Number(y) > 2262) return `timestamp "${ts}" is outside ${RANGE_TEXT}`;
-  let ms = Date.UTC(Number(y), month - 1, day, Number(h), Number(mi), Number(s), Number((frac + '000').slice(0, 3)));
-  if (new Date(Date.UTC(Number(y), month - 1, day)).getUTCDate() !== day) return `timestamp "${ts}" is not a calendar date`;
-  if (zone.toUpperCase() !== 'Z') {
-    const sign = zone[0] === '-' ? -1 : 1;
-    const digits = zone.slice(1).replace(':', '');
-    ms -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60000;
-  }
+  if (t.year < 1677 || t.year > 2262) return `timestamp "${ts}" is outside ${RANGE_TEXT}`;
+  if (!isCalendarDate(t)) return `timestamp "${ts}" is not a calendar date`;
+  const ms = isoToMs(t)!;
   if (!(ms >= MIN_EVENT_MS && ms <= MAX_EVENT_MS)) return `timestamp "${ts}" is outside ${RANGE_TEXT}`;
   return ms;
 }
