@@ -3,11 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
-import { CsvOptionsSchema } from './data/csv.ts';
-import { MissingPolicySchema } from './data/missing.ts';
-import { DEFAULT_PLAUSIBLE_MARGIN } from './data/preprocess.ts';
+import { CsvOptionsSchema, DEFAULT_PLAUSIBLE_MARGIN, MissingPolicySchema } from './data/options.ts';
 
-/** CSV options plus the missing-value policy; one schema each, owned by src/data. */
+/** CSV options plus the missing-value policy; one schema each, in src/data/options.ts. */
 export const DataConfigSchema = CsvOptionsSchema.extend({
   missing: MissingPolicySchema.prefault({}),
   /**

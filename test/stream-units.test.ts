@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSensorMessage, parseTimestamp, encodeReading, encodeSnapshot } from '../src/stream/messages.ts';
-import { StepAligner, AlignConfigSchema, type AlignedStep } from '../src/stream/aligner.ts';
+import { StepAligner, type AlignedStep } from '../src/stream/aligner.ts';
+import { AlignConfigSchema } from '../src/stream/config.ts';
 import { AlertEngine, AlertRuleSchema, alertFingerprint, ZERO_TIME, type AlertMessage } from '../src/scoring/alert-engine.ts';
 import { quantileThreshold, spotThreshold, tailProbability } from '../src/scoring/threshold.ts';
 

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { MEASUREMENTS } from '../stream/sinks.ts';
+import { MEASUREMENTS } from '../stream/config.ts';
 import { loadConfigFile, parseWith } from '../config.ts';
 import { isIP } from 'node:net';
 
@@ -103,7 +103,7 @@ export const ApiConfigSchema = z.strictObject({
   influx: z.strictObject({
     url: z.string().default('http://127.0.0.1:8086'),
     database: z.string().default('ganf'),
-    /** The streaming pipeline's layout (src/stream/sinks.ts MEASUREMENTS): per-step scores... */
+    /** The streaming pipeline's layout (src/stream/config.ts MEASUREMENTS, written by sinks.ts): per-step scores... */
     scoresMeasurement: z.string().default(MEASUREMENTS.scores),
     /** ...and per-sensor scores (tag sensor). */
     sensorScoresMeasurement: z.string().default(MEASUREMENTS.sensorScores),

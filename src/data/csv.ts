@@ -3,26 +3,12 @@
 // surface much later as a baffling anomaly score.
 import { z } from 'zod';
 import { DataError, type SeriesTable } from './table.ts';
+import { CsvOptionsSchema, type CsvOptions } from './options.ts';
 import { NUMBER_RE, timestampParser } from './timestamps.ts';
 
 export { DataError } from './table.ts';
+export type { CsvOptions } from './options.ts';
 
-export const CsvOptionsSchema = z.strictObject({
-    delimiter: z.enum([',', ';', '\t']).default(','),
-    /** Column holding the time; null = none (row index * intervalMs). Default: auto-detect. */
-    timestampColumn: z.string().min(1).nullable().optional(),
-    /** 'iso' | 'epoch-ms' | 'epoch-s' | a pattern of yyyy yy MM dd HH mm ss SSS (UTC). Default: auto. */
-    timestampFormat: z.string().min(1).optional(),
-    /** Spacing of synthetic timestamps when there is no timestamp column. */
-    intervalMs: z.number().positive().default(1000),
-    /** 0/1 ground truth column; null = none. Default: auto-detect. */
-    labelColumn: z.string().min(1).nullable().optional(),
-    dropColumns: z.array(z.string()).default([]),
-    /** Splits "bus4.vm" into sensor "bus4", feature "vm" (at the last occurrence). */
-    featureSeparator: z.string().min(1).optional(),
-});
-
-export type CsvOptions = z.input<typeof CsvOptionsSchema>;
 type ResolvedCsvOptions = z.output<typeof CsvOptionsSchema>;
 
 const TIMESTAMP_NAMES = ['timestamp', 'time', 'datetime', 'date'];

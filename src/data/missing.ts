@@ -3,16 +3,7 @@
 // exactly the kind of jump it is trained to call anomalous.
 import { z } from 'zod';
 import { DataError, filterRows, tableLength, type SeriesTable } from './table.ts';
-
-export const MissingPolicySchema = z.strictObject({
-  /** ffill: last valid value; interpolate: linear between the valid neighbours; error: any gap fails. */
-  method: z.enum(['ffill', 'interpolate', 'error']).default('ffill'),
-  /** Longest run of consecutive missing steps that may be filled. */
-  limit: z.number().int().nonnegative().default(3),
-  onLongGap: z.enum(['error', 'drop-rows']).default('error'),
-});
-
-export type MissingPolicy = z.input<typeof MissingPolicySchema>;
+import { MissingPolicySchema, type MissingPolicy } from './options.ts';
 
 export interface DroppedGap {
   sensor: string;

@@ -3,14 +3,7 @@
 // uniform noise because a normalizing flow fitted to point masses drives its density to infinity.
 import { z } from 'zod';
 import { DataError, tableLength, type SeriesTable } from './table.ts';
-
-/**
- * 10× the training range on each side: far enough that a system drifting to a new operating point
- * (a grid after load changes, readings a few ranges past anything in training) is still seen as it
- * is (clipping it would break the sensors' joint consistency the model scores), close enough that
- * a glitch (1e6, a sign or unit error) is held off the encoder state.
- */
-export const DEFAULT_PLAUSIBLE_MARGIN = 10;
+import { DEFAULT_PLAUSIBLE_MARGIN } from './options.ts';
 
 export const ScalerOptionsSchema = z.strictObject({
   /** A sensor with at most this many distinct training values is treated as discrete. */

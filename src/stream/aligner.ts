@@ -20,19 +20,7 @@
  * alone, not of how it was batched: a replay from a checkpoint makes the same decisions.
  */
 import { z } from 'zod';
-
-export const AlignConfigSchema = z.strictObject({
-  /** How long (event time) a step stays open after its bucket ends, for late and out-of-order readings. */
-  allowedLatenessMs: z.number().int().min(0).default(600_000),
-  /** A missing reading is filled with the sensor's last value for at most this many consecutive steps. */
-  carryForwardSteps: z.number().int().min(0).default(3),
-  bucket: z.enum(['nearest', 'floor']).default('nearest'),
-  /** More consecutive empty steps than this restart the series instead of being filled. */
-  maxGapSteps: z.number().int().min(1).default(288),
-  /** Close a step as soon as it is complete (low latency) instead of waiting for the watermark. */
-  emitWhenComplete: z.boolean().default(true),
-});
-export type AlignConfig = z.infer<typeof AlignConfigSchema>;
+import type { AlignConfig } from './config.ts';
 
 export interface AlignedStep {
   /** Step index: tsMs / intervalMs. */

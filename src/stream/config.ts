@@ -4,8 +4,90 @@
  * needs no services; with one it consumes the input topic as a consumer group.
  */
 import { z } from 'zod';
-import { ProcessorSettingsSchema } from './processor.ts';
+import { AlertRuleSchema } from '../scoring/alert-rule.ts';
 import { loadConfigFile, parseWith } from '../config.ts';
+
+// The stream's settings are all here, as schemas only (a leaf: the aligner, the event-time guard,
+// the processor and the sinks import their settings from this file, never the other way round).
+
+/** The event-time aligner's settings (aligner.ts). */
+export const AlignConfigSchema = z.strictObject({
+  /** How long (event time) a step stays open after its bucket ends, for late and out-of-order readings. */
+  allowedLatenessMs: z.number().int().min(0).default(600_000),
+  /** A missing reading is filled with the sensor's last value for at most this many consecutive steps. */
+  carryForwardSteps: z.number().int().min(0).default(3),
+  bucket: z.enum(['nearest', 'floor']).default('nearest'),
+  /** More consecutive empty steps than this restart the series instead of being filled. */
+  maxGapSteps: z.number().int().min(1).default(288),
+  /** Close a step as soon as it is complete (low latency) instead of waiting for the watermark. */
+  emitWhenComplete: z.boolean().default(true),
+});
+export type AlignConfig = z.infer<typeof AlignConfigSchema>;
+
+/** The per-site event-time guard's settings (event-time-guard.ts). */
+export const EventTimeGuardSchema = z.strictObject({
+  /** A message this far (event time) ahead of the site's newest accepted reading is held as a candidate jump. */
+  maxAheadMs: z.number().int().min(0).default(600_000),
+  /** Held messages in a row (times within maxAheadMs of each other) that confirm a jump. */
+  jumpConfirmations: z.number().int().min(1).max(16).default(3),
+});
+export type EventTimeGuardSettings = z.infer<typeof EventTimeGuardSchema>;
+
+/** The stream processor's settings (processor.ts): `processing` in the serve config. */
+export const ProcessorSettingsSchema = z.strictObject({
+  align: AlignConfigSchema.prefault({}),
+  alerts: AlertRuleSchema.prefault({}),
+  /** Start each site's scorer from the model's training tail (data that directly follows training). */
+  warmStart: z.boolean().default(false),
+  /**
+   * Steps after a cold start (or a restart after a long gap) that are scored but not used for
+   * alerting: the recurrent state starts at zero, which the model never saw in training (it
+   * warms its state up over burn-in steps). Default: the model's window. Not applied with warmStart.
+   */
+  warmupSteps: z.number().int().min(0).optional(),
+  /**
+   * Readings stamped more than this far ahead of their Kafka record's timestamp are rejected to the
+   * dead-letter topic (the record timestamp, not the wall clock: a replay decides the same way).
+   */
+  maxFutureMs: z.number().int().min(0).default(300_000),
+  /** Readings far ahead of the site's own recent data (see event-time-guard.ts). */
+  eventTime: EventTimeGuardSchema.prefault({}),
+  /**
+   * Sites that stop sending, judged by record time (the Kafka record timestamps of the partition's
+   * messages, never the wall clock inside the processor, so a replay decides the same way): a site
+   * whose newest record is `closeAfterMs` older than the partition's newest record gets its open
+   * steps closed (missing cells carried forward or degraded as usual); after `noDataAfterMs` it
+   * raises a no-data alert (`alerts.noDataAlertname`), resolved by its next reading.
+   * Defaults: closeAfterMs = align.allowedLatenessMs + the model's interval;
+   * noDataAfterMs = max(closeAfterMs, 5 intervals).
+   */
+  silence: z.strictObject({
+    enabled: z.boolean().default(true),
+    closeAfterMs: z.number().int().min(1).optional(),
+    noDataAfterMs: z.number().int().min(1).optional(),
+    /**
+     * `ganf serve` (Kafka): every this often, a partition that received nothing for as long gets the
+     * wall clock as its record-time clock (see KafkaPipeline.tickIdle); 0 = never.
+     */
+    wallClockTickMs: z.number().int().min(0).default(30_000),
+  }).prefault({}),
+  /** Bounds on per-partition state, so a flood of names cannot grow a checkpoint past the state topic's limit. */
+  limits: z.strictObject({
+    /** Sites one input partition keeps state for; a message for a further site is dead-lettered (`site-limit`). */
+    maxSitesPerPartition: z.number().int().min(1).default(10_000),
+    /** Distinct unknown sensor names counted per site; a message naming a further one is dead-lettered (`unknown-sensor-limit`). */
+    maxUnknownSensorsPerSite: z.number().int().min(0).default(1000),
+  }).prefault({}),
+});
+export type ProcessorSettings = z.infer<typeof ProcessorSettingsSchema>;
+
+/** InfluxDB measurements the pipeline writes (sinks.ts) and the API reads (api/config.ts defaults). */
+export const MEASUREMENTS = {
+  scores: 'ganf_scores',
+  sensorScores: 'ganf_sensor_scores',
+  alerts: 'ganf_alerts',
+  ingest: 'ganf_ingest',
+} as const;
 
 export const KafkaSettingsSchema = z.strictObject({
   brokers: z.array(z.string().min(1)).min(1),

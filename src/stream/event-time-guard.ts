@@ -14,15 +14,8 @@
  * check in messages.ts still bounds it).
  */
 import { z } from 'zod';
+import type { EventTimeGuardSettings } from './config.ts';
 import type { IncomingMessage } from '../adapters/kafka-client.ts';
-
-export const EventTimeGuardSchema = z.strictObject({
-  /** A message this far (event time) ahead of the site's newest accepted reading is held as a candidate jump. */
-  maxAheadMs: z.number().int().min(0).default(600_000),
-  /** Held messages in a row (times within maxAheadMs of each other) that confirm a jump. */
-  jumpConfirmations: z.number().int().min(1).max(16).default(3),
-});
-export type EventTimeGuardSettings = z.infer<typeof EventTimeGuardSchema>;
 
 /** A held message as the checkpoint stores it (value as base64 of the original bytes). */
 export const HeldMessageSchema = z.strictObject({

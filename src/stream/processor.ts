@@ -11,62 +11,19 @@ import { z } from 'zod';
 import type { Detector } from '../detector.ts';
 import { parentsOf } from '../dag-learning/extract.ts';
 import { encodeSnapshot, messageKey, parseSensorMessage, type AcceptedMessage, type RejectKind } from './messages.ts';
-import { EventTimeGuardSchema, HeldMessageSchema, guardEventTime, releaseMessage, type HeldMessage } from './event-time-guard.ts';
+import { HeldMessageSchema, guardEventTime, releaseMessage, type HeldMessage } from './event-time-guard.ts';
 import type { IncomingMessage } from '../adapters/kafka-client.ts';
-import { AlignConfigSchema, AlignerStateSchema, StepAligner, type AlignConfig, type AlignedStep } from './aligner.ts';
+import { AlignerStateSchema, StepAligner, type AlignedStep } from './aligner.ts';
+import type { AlignConfig, ProcessorSettings } from './config.ts';
 import { StreamScorer, ScorerSnapshotSchema } from '../scoring/stream-scorer.ts';
 import type { StepScore } from '../scoring/stream-scorer.ts';
 
 /** Sites scored in one model call at most (bounds the chunk tensor). */
 const MAX_STREAMS = 64;
-import { AlertEngine, AlertEngineStateSchema, AlertRuleSchema, type AlertMessage, type AlertRule } from '../scoring/alert-engine.ts';
+import { AlertEngine, AlertEngineStateSchema, type AlertMessage, type AlertRule } from '../scoring/alert-engine.ts';
 
-export const ProcessorSettingsSchema = z.strictObject({
-  align: AlignConfigSchema.prefault({}),
-  alerts: AlertRuleSchema.prefault({}),
-  /** Start each site's scorer from the model's training tail (data that directly follows training). */
-  warmStart: z.boolean().default(false),
-  /**
-   * Steps after a cold start (or a restart after a long gap) that are scored but not used for
-   * alerting: the recurrent state starts at zero, which the model never saw in training (it
-   * warms its state up over burn-in steps). Default: the model's window. Not applied with warmStart.
-   */
-  warmupSteps: z.number().int().min(0).optional(),
-  /**
-   * Readings stamped more than this far ahead of their Kafka record's timestamp are rejected to the
-   * dead-letter topic (the record timestamp, not the wall clock: a replay decides the same way).
-   */
-  maxFutureMs: z.number().int().min(0).default(300_000),
-  /** Readings far ahead of the site's own recent data (see event-time-guard.ts). */
-  eventTime: EventTimeGuardSchema.prefault({}),
-  /**
-   * Sites that stop sending, judged by record time (the Kafka record timestamps of the partition's
-   * messages, never the wall clock inside the processor, so a replay decides the same way): a site
-   * whose newest record is `closeAfterMs` older than the partition's newest record gets its open
-   * steps closed (missing cells carried forward or degraded as usual); after `noDataAfterMs` it
-   * raises a no-data alert (`alerts.noDataAlertname`), resolved by its next reading.
-   * Defaults: closeAfterMs = align.allowedLatenessMs + the model's interval;
-   * noDataAfterMs = max(closeAfterMs, 5 intervals).
-   */
-  silence: z.strictObject({
-    enabled: z.boolean().default(true),
-    closeAfterMs: z.number().int().min(1).optional(),
-    noDataAfterMs: z.number().int().min(1).optional(),
-    /**
-     * `ganf serve` (Kafka): every this often, a partition that received nothing for as long gets the
-     * wall clock as its record-time clock (see KafkaPipeline.tickIdle); 0 = never.
-     */
-    wallClockTickMs: z.number().int().min(0).default(30_000),
-  }).prefault({}),
-  /** Bounds on per-partition state, so a flood of names cannot grow a checkpoint past the state topic's limit. */
-  limits: z.strictObject({
-    /** Sites one input partition keeps state for; a message for a further site is dead-lettered (`site-limit`). */
-    maxSitesPerPartition: z.number().int().min(1).default(10_000),
-    /** Distinct unknown sensor names counted per site; a message naming a further one is dead-lettered (`unknown-sensor-limit`). */
-    maxUnknownSensorsPerSite: z.number().int().min(0).default(1000),
-  }).prefault({}),
-});
-export type ProcessorSettings = z.infer<typeof ProcessorSettingsSchema>;
+// The settings' schema lives in config.ts (a leaf); re-exported for the callers that build a processor.
+export { ProcessorSettingsSchema, type ProcessorSettings } from './config.ts';
 
 export interface ScoredStep {
   site: string;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { escapeKey, escapeMeasurement, quoteFieldString, type ScoreStore } from '../adapters/influx-store.ts';
 import type { AlertMessage } from '../scoring/alert-engine.ts';
 import type { ScoredStep, SiteStats } from './processor.ts';
+import { MEASUREMENTS } from './config.ts';
 
 export interface StreamOutput {
   steps: ScoredStep[];
@@ -23,13 +24,6 @@ export interface StreamSink {
   write(out: StreamOutput): Promise<void>;
   close(): Promise<void>;
 }
-
-export const MEASUREMENTS = {
-  scores: 'ganf_scores',
-  sensorScores: 'ganf_sensor_scores',
-  alerts: 'ganf_alerts',
-  ingest: 'ganf_ingest',
-} as const;
 
 export interface InfluxSinkOptions {
   sensors: readonly string[];
