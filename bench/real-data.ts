@@ -5,6 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readCsvFile } from '../src/adapters/csv-file.ts';
+import { csvRecords } from '../src/data/csv.ts';
 import { sliceRows, tableLength, type SeriesTable } from '../src/data/table.ts';
 import { csvOptionsOf } from '../src/config.ts';
 import { detectionMetrics } from '../src/scoring/backtest.ts';
@@ -160,7 +161,8 @@ async function losloop(root: string): Promise<BenchRow> {
   const adjFile = path.join(root, 'los-loop/los_adj.csv');
   const c = benchConfig('los-loop', { 'dag.prior.path': adjFile });
   const all = await readCsvFile(path.join(root, 'los-loop/los_speed.csv'), csvOptionsOf(c.data));
-  const adjacency = (await readFile(adjFile, 'utf8')).trim().split(/\r?\n/).map((l) => l.split(',').map(Number));
+  // Through the project's CSV tokenizer; the matrix itself is the prior's (see dag.prior above).
+  const adjacency = csvRecords(await readFile(adjFile, 'utf8')).map((r) => r.fields.map(Number));
   const cut = Math.round(tableLength(all) * 0.8);
   const train = sliceRows(all, 0, cut);
   const test = sliceRows(all, cut);

@@ -5,6 +5,7 @@ import { writeReport, labelledEvents, type ReportInput, type ReportMethod } from
 import { topContributors, type Detector, type TableScores } from '../detector.ts';
 import type { DetectionMetrics } from '../scoring/backtest.ts';
 import type { SeriesTable } from '../data/table.ts';
+import { parseIso } from '../data/timestamps.ts';
 
 export interface ReportMethodResult extends ReportMethod {
   metrics: DetectionMetrics;
@@ -63,5 +64,11 @@ async function truthIntervals(file: string, ts: Float64Array): Promise<{ start: 
     while (i < ts.length && ts[i] < ms) i++;
     return i;
   };
-  return truth.anomalies.map((x) => ({ start: index(Date.parse(x.start)), end: index(Date.parse(x.end)), kind: x.kind, sensors: x.sensors }));
+  // The project's ISO 8601 parser, as for the data's own time column (no zone = UTC, not host time).
+  const time = (text: string) => {
+    const ms = parseIso(text);
+    if (ms === undefined) throw new Error(`${file}: "${text}" is not an ISO 8601 time`);
+    return ms;
+  };
+  return truth.anomalies.map((x) => ({ start: index(time(x.start)), end: index(time(x.end)), kind: x.kind, sensors: x.sensors }));
 }
