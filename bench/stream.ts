@@ -179,7 +179,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
     const sec = Math.floor((c.committedAtMs - t0) / 1000);
     perSecond.set(sec, (perSecond.get(sec) ?? 0) + c.steps.length * K);
   };
-  const influx = new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value, perSensor: PER_SENSOR });
+  const influx = new InfluxSink(store, { perSensor: PER_SENSOR });
   const sink: StreamSink = {
     name: influx.name,
     async write(out) {

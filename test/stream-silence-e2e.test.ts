@@ -35,7 +35,7 @@ async function scenario(name: string) {
     brokers: KAFKA_BROKERS, groupId: `ganf-${name}-${id}`, clientId: `ganf-${name}-${id}`, partitions: 1, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing', ...t,
   });
   const store = new InfluxScoreStore({ url: INFLUX_URL, database: `ganf_${name}_${id}` });
-  const sink = () => new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
+  const sink = () => new InfluxSink(store, {});
   const rows = selectSensors(table, det.sensors);
   const K = det.sensors.length;
   const ts = (s: number) => rows.timestamps[s];

@@ -16,6 +16,11 @@ export const KafkaSettingsSchema = z.strictObject({
   deadLetterTopic: z.string().min(1).default('ganf.readings.dlq'),
   /** Compacted changelog of the pipeline's state (checkpoints), one partition per input partition. */
   stateTopic: z.string().min(1).default('ganf.state'),
+  /**
+   * Every scored step (score, usability, raw values), written in the batch's transaction: what the
+   * API's drift monitors and refit buffer consume (src/ingest/step-records.ts). null: not written.
+   */
+  stepsTopic: z.string().min(1).nullable().default('ganf.steps'),
   /** Partitions of topics the pipeline creates. */
   partitions: z.number().int().min(1).default(3),
   createTopics: z.boolean().default(true),
@@ -60,8 +65,18 @@ export const SinkSettingsSchema = z.strictObject({
 });
 
 export const StreamConfigSchema = z.strictObject({
-  /** Model directory written by `ganf train` / `ganf backtest --save-model` / the demo. */
+  /** Model directory written by `ganf train` / `ganf backtest --save-model` / the demo (used without `registry`). */
   model: z.string().min(1).default('runs/demo/model'),
+  /**
+   * Follow the model registry instead of one directory: the version named by
+   * `<modelsRoot>/active` (the API's `modelsRoot`, on a shared disk), re-read every `pollMs`;
+   * a new active version takes over every site at each partition's next batch (src/stream/models.ts).
+   * Kafka mode only.
+   */
+  registry: z.strictObject({
+    modelsRoot: z.string().min(1),
+    pollMs: z.number().int().min(50).default(2000),
+  }).optional(),
   kafka: KafkaSettingsSchema.optional(),
   influx: InfluxSettingsSchema.optional(),
   source: SourceSettingsSchema.prefault({}),

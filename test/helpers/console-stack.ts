@@ -52,7 +52,7 @@ export async function startConsoleStack(id = runId(), log: (what: string) => voi
   const topics = { inputTopic: `ganf-console-in-${id}`, alertsTopic: `ganf-console-alerts-${id}`, deadLetterTopic: `ganf-console-dlq-${id}`, stateTopic: `ganf-console-state-${id}` };
   const kafka = KafkaSettingsSchema.parse({ brokers: KAFKA_BROKERS, groupId: `ganf-console-${id}`, clientId: `ganf-console-${id}`, partitions: 1, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing', ...topics });
   const processing = ProcessorSettingsSchema.parse({ warmStart: true, align: { allowedLatenessMs: 600_000 } });
-  const sink = new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
+  const sink = new InfluxSink(store, {});
   const pipeline = new KafkaPipeline({ client, detector: det, kafka, processing, sinks: [sink] });
   await pipeline.start();
   log('pipeline started');
