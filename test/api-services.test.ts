@@ -48,7 +48,7 @@ before(async () => {
   det = await fitTiny(await fixtureRows('grid', 'train', 0, 600));
   try {
     svc = await startTestService([det], {
-      kafka: { brokers: BROKERS, alertsTopic: TOPIC, deadLetterTopic: DLQ, groupId: `api-test-${RUN}`, fromBeginning: true, lagGroups: [] },
+      kafka: { brokers: BROKERS, alertsTopic: TOPIC, deadLetterTopic: DLQ, groupId: `api-test-${RUN}`, stepsTopic: null, fromBeginning: true, lagGroups: [] },
       influx: { url: INFLUX_URL, database: DB },
     });
   } catch (err) {

@@ -54,7 +54,7 @@ after(async () => {
 });
 
 function names(id: string, partitions: number) {
-  const t = { inputTopic: `ganf-e2e-in-${id}`, alertsTopic: `ganf-e2e-alerts-${id}`, deadLetterTopic: `ganf-e2e-dlq-${id}`, stateTopic: `ganf-e2e-state-${id}` };
+  const t = { inputTopic: `ganf-e2e-in-${id}`, alertsTopic: `ganf-e2e-alerts-${id}`, deadLetterTopic: `ganf-e2e-dlq-${id}`, stateTopic: `ganf-e2e-state-${id}`, stepsTopic: `ganf-e2e-steps-${id}` };
   topics.push(...Object.values(t));
   return KafkaSettingsSchema.parse({
     brokers: KAFKA_BROKERS, groupId: `ganf-e2e-${id}`, clientId: `ganf-e2e-${id}`, partitions, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing', ...t,

@@ -15,6 +15,7 @@ import { readingMessages, asIncoming } from './helpers/stream-fixture.ts';
 let a: Detector;
 let b: Detector;
 let fewer: Detector;
+let windowed: Detector;
 let table: SeriesTable;
 const SITE = 'h';
 const B0 = 150; // the boundary
@@ -25,11 +26,12 @@ before(async () => {
   a = await fitTiny(sliceRows(train, 0, 600));
   b = await fitTiny(sliceRows(train, 600, 1200), tinyConfig('grid', { 'train.seed': 7 }));
   fewer = await fitTiny(selectSensors(sliceRows(train, 0, 600), train.sensors.slice(0, 5)));
+  windowed = await fitTiny(sliceRows(train, 0, 600), tinyConfig('grid', { 'model.encoder': 'windowed' }));
   table = await fixtureRows('grid', 'test', 0, END);
 });
 
 after(() => {
-  for (const d of [a, b, fewer]) d?.model.dispose();
+  for (const d of [a, b, fewer, windowed]) d?.model.dispose();
 });
 
 function feed(p: StreamProcessor, det: Detector, from: number, to: number, offset: number): { steps: ScoredStep[]; alerts: AlertMessage[] } {
@@ -95,11 +97,12 @@ test('hand-over: alerts open under the old version are resolved with the reason;
   pb.dispose();
 });
 
-test('hand-over to a version with other sensors is refused with a clear error; the old processor keeps scoring', () => {
+test('hand-over to a version with other sensors, or one that cannot stream, is refused with a clear error; the old processor keeps scoring', () => {
   const settings = ProcessorSettingsSchema.parse({ warmStart: true, align: { allowedLatenessMs: 0 } });
   const pa = new StreamProcessor(a, settings);
   feed(pa, a, 0, 30, 0);
   assert.throws(() => pa.handOver(fewer, 'x'), new RegExp(`model ${fewer.modelVersion} scores other sensors or features than ${a.modelVersion}`));
+  assert.throws(() => pa.handOver(windowed, 'x'), new RegExp(`model ${windowed.modelVersion} uses the windowed encoder`));
   const more = feed(pa, a, 30, 60, 100_000);
   assert.equal(more.steps.length, 30);
   assert.ok(more.steps.every((s) => s.model.version === a.modelVersion));

@@ -30,7 +30,7 @@ async function scenario(name: string) {
   await initBackend();
   const { detector: det, test: table } = await tinyDetector('grid');
   const id = runId();
-  const t = { inputTopic: `ganf-${name}-in-${id}`, alertsTopic: `ganf-${name}-alerts-${id}`, deadLetterTopic: `ganf-${name}-dlq-${id}`, stateTopic: `ganf-${name}-state-${id}` };
+  const t = { inputTopic: `ganf-${name}-in-${id}`, alertsTopic: `ganf-${name}-alerts-${id}`, deadLetterTopic: `ganf-${name}-dlq-${id}`, stateTopic: `ganf-${name}-state-${id}`, stepsTopic: `ganf-${name}-steps-${id}` };
   const kafka = KafkaSettingsSchema.parse({
     brokers: KAFKA_BROKERS, groupId: `ganf-${name}-${id}`, clientId: `ganf-${name}-${id}`, partitions: 1, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing', ...t,
   });

@@ -48,6 +48,8 @@ export class RegistryFollower implements ModelSource {
   private readonly loaded = new Map<string, Promise<Detector>>();
   private timer: NodeJS.Timeout | null = null;
   private polling = false;
+  /** The pointer (changedAt) last reported as not followable: reported once, retried every poll. */
+  private reported: string | null = null;
 
   private constructor(readonly root: string, private readonly log: (msg: string) => void) {}
 
@@ -79,15 +81,18 @@ export class RegistryFollower implements ModelSource {
   async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
+    let changedAt: string | null = null;
     try {
       const p = await readActivePointer(this.root);
       if (!p || p.changedAt === this.current.activation) return;
+      changedAt = p.changedAt;
       const detector = await this.load(p.version);
       this.log(`registry: version ${p.version} active since ${p.changedAt} (${p.reason} by ${p.by}); partitions switch at their next batch`);
       this.current = { detector, activation: p.changedAt };
     } catch (err) {
-      // A pointer being replaced, or a version that does not load: keep the current target, try again next time.
-      this.log(`registry: cannot follow the active pointer: ${(err as Error).message}`);
+      // A version that does not load (or an unreadable pointer): keep the current target, try again next time.
+      if (this.reported !== changedAt) this.log(`registry: cannot follow the active pointer: ${(err as Error).message}`);
+      this.reported = changedAt;
     } finally {
       this.polling = false;
     }

@@ -627,27 +627,42 @@ export class StreamProcessor {
    * boundary; a site with fewer recent steps than the warm-up is not alerted on until it has
    * them. Every alert open under this model is resolved with `reason` (AlertEngine.resolveAll),
    * delivered with the site's next output. Every site is marked dirty (the checkpoint must name
-   * the new version). Throws, changing nothing, if `next` scores other cells or another interval.
+   * the new version). Throws, changing nothing, if `next` scores other cells, has another interval
+   * or cannot stream (a windowed encoder).
    */
   handOver(next: Detector, reason: string): StreamProcessor {
     const same = next.sensors.length === this.det.sensors.length && next.sensors.every((x, i) => x === this.det.sensors[i])
       && next.features.length === this.det.features.length && next.features.every((x, i) => x === this.det.features[i]);
     if (!same) throw new Error(`model ${next.modelVersion} scores other sensors or features than ${this.det.modelVersion}: its sites cannot be handed over`);
     if (next.config.data.intervalMs !== this.intervalMs) throw new Error(`model ${next.modelVersion} has interval ${next.config.data.intervalMs} ms, the stream runs ${this.intervalMs} ms`);
+    if (next.config.model.encoder !== 'stateful') throw new Error(`model ${next.modelVersion} uses the windowed encoder; streaming needs model.encoder = "stateful"`);
     const p = new StreamProcessor(next, this.settings);
+    try {
+      this.moveSites(p, next, reason);
+    } catch (err) {
+      p.dispose(); // the sites stay with this processor
+      throw err;
+    }
+    return p;
+  }
+
+  private moveSites(p: StreamProcessor, next: Detector, reason: string): void {
+    // Warm-up first, for every site: nothing of this processor changes until all have succeeded.
+    const scorers = new Map<string, StreamScorer>();
+    for (const s of this.sites.values()) {
+      if (!s.scorer) continue;
+      const scorer = new StreamScorer(next);
+      p.sites.set(s.name, { ...s, scorer }); // owned by p from here (disposed with it on failure)
+      if (s.recent.steps > 0) scorer.scoreMany(s.recent.rows());
+      scorers.set(s.name, scorer);
+    }
     p.clockMs = this.clockMs;
     p.origin = this.origin;
     p.rejected = this.rejected;
     const width = this.fallback.length;
     for (const s of this.sites.values()) {
-      const warm = s.recent.steps;
-      let scorer: StreamScorer | null = null;
-      let taint = s.taint;
-      if (s.scorer) {
-        scorer = new StreamScorer(next);
-        if (warm > 0) scorer.scoreMany(s.recent.rows());
-        taint = Math.max(taint, p.recentSteps - warm);
-      }
+      const scorer = scorers.get(s.name) ?? null;
+      const taint = scorer ? Math.max(s.taint, p.recentSteps - s.recent.steps) : s.taint;
       const lastEvent = Number.isFinite(s.aligner.maxEventTime) ? s.aligner.maxEventTime : s.lastRecordMs;
       const closing = s.alerts.resolveAll(lastEvent, reason).map((alert) => ({ alert, afterTsMs: s.aligner.lastReadyTsMs }));
       p.sites.set(s.name, {
@@ -663,7 +678,6 @@ export class StreamProcessor {
       });
       p.dirty.add(s.name);
     }
-    return p;
   }
 
   dispose(): void {
