@@ -114,8 +114,16 @@ export class RegistryFollower implements ModelSource {
     return d;
   }
 
+  /** Stops polling and frees the loaded versions (call it after the pipeline stopped using them). */
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    for (const d of this.loaded.values()) {
+      d.then((det) => {
+        det.model.dispose();
+        det.adjacency.dispose();
+      }, () => {});
+    }
+    this.loaded.clear();
   }
 }
