@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     model: modelDir,
     kafka: {
       brokers: BROKERS.split(','), clientId: `bench-serve-${RUN}`, groupId: `stream-bench-${RUN}`, inputTopic: topics.readings,
-      alertsTopic: topics.alerts, deadLetterTopic: `${topics.readings}.dlq`, stateTopic: `ganf.state.bench-${RUN}`, partitions: 1, fromBeginning: true,
+      alertsTopic: topics.alerts, deadLetterTopic: `${topics.readings}.dlq`, stateTopic: `ganf.state.bench-${RUN}`, stepsTopic: null, partitions: 1, fromBeginning: true,
     },
     influx: { url: INFLUX_URL, database: apiConfig.influx.database, perSensor: true },
     processing: { maxFutureMs: 300000 },

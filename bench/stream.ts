@@ -136,7 +136,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
   const client = createKafkaClient({ brokers: BROKERS, clientId: `ganf-bench-${id}`, logLevel: 'nothing' });
   const kafka = KafkaSettingsSchema.parse({
     brokers: BROKERS, groupId: `ganf-bench-${id}`, inputTopic: `ganf-bench-in-${id}`, alertsTopic: `ganf-bench-alerts-${id}`,
-    deadLetterTopic: `ganf-bench-dlq-${id}`, stateTopic: `ganf-bench-state-${id}`, partitions: PARTITIONS, logLevel: 'nothing',
+    deadLetterTopic: `ganf-bench-dlq-${id}`, stateTopic: `ganf-bench-state-${id}`, stepsTopic: `ganf-bench-steps-${id}`, partitions: PARTITIONS, logLevel: 'nothing',
     maxBytesPerPartition: MAX_BYTES, concurrency: CONCURRENCY,
   });
   const admin = await client.admin();
@@ -179,7 +179,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
     const sec = Math.floor((c.committedAtMs - t0) / 1000);
     perSecond.set(sec, (perSecond.get(sec) ?? 0) + c.steps.length * K);
   };
-  const influx = new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value, perSensor: PER_SENSOR });
+  const influx = new InfluxSink(store, { perSensor: PER_SENSOR });
   const sink: StreamSink = {
     name: influx.name,
     async write(out) {
@@ -227,7 +227,7 @@ async function runOne(K: number, format: 'snapshot' | 'reading', det: Detector, 
   await pipeline.stop();
   await store.dropDatabase().catch(() => {});
   const admin2 = await client.admin();
-  await admin2.deleteTopics([kafka.inputTopic, kafka.alertsTopic, kafka.deadLetterTopic, kafka.stateTopic]).catch(() => {});
+  await admin2.deleteTopics([kafka.inputTopic, kafka.alertsTopic, kafka.deadLetterTopic, kafka.stateTopic, kafka.stepsTopic!]).catch(() => {});
   await admin2.close();
 
   const totalSeconds = (end - tPerf) / 1000;

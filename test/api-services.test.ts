@@ -48,7 +48,7 @@ before(async () => {
   det = await fitTiny(await fixtureRows('grid', 'train', 0, 600));
   try {
     svc = await startTestService([det], {
-      kafka: { brokers: BROKERS, alertsTopic: TOPIC, deadLetterTopic: DLQ, groupId: `api-test-${RUN}`, fromBeginning: true, lagGroups: [] },
+      kafka: { brokers: BROKERS, alertsTopic: TOPIC, deadLetterTopic: DLQ, groupId: `api-test-${RUN}`, stepsTopic: null, fromBeginning: true, lagGroups: [] },
       influx: { url: INFLUX_URL, database: DB },
     });
   } catch (err) {
@@ -144,15 +144,16 @@ test('GET /scores returns per-step total and per-sensor scores for a time range,
   const s = scoreTable(det, table, { warmStart: true });
   const K = det.sensors.length;
   const steps: ScoredStep[] = [];
+  const model = { version: det.modelVersion, threshold: det.threshold.value, sensors: det.sensors, calibrationMedians: det.calibrationMedians };
   for (const site of ['a', 'b']) {
     for (let t = 0; t < 20; t++) {
       steps.push({
-        site, tsMs: s.timestamps[t], total: s.total[t] + (site === 'b' ? 100 : 0), perSensor: s.perSensor.slice(t * K, (t + 1) * K),
+        site, model, tsMs: s.timestamps[t], total: s.total[t] + (site === 'b' ? 100 : 0), perSensor: s.perSensor.slice(t * K, (t + 1) * K), values: Float64Array.from(table.values.slice(t * K, (t + 1) * K)),
         exceed: s.alerts[t] === 1, degraded: t === 3, usable: t !== 3, filled: 0, missing: [], restart: false, lastArrivalMs: s.timestamps[t],
       });
     }
   }
-  const sink = new InfluxSink(influx, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
+  const sink = new InfluxSink(influx, {});
   const stats = { site: 'a', accepted: 540, late: 2, duplicates: 1, replaced: 0, superseded: 0, unknown: {}, ignored: 0, emittedSteps: 20, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0, invalidSteps: 0, held: 0 };
   await sink.write({ steps, alerts: [], stats: [stats] });
   const q = (qs: string) => svc.app.inject({ url: `/scores?${qs}`, headers: svc.auth('reader') });

@@ -26,7 +26,7 @@ after(async () => {
 test('every Prometheus metric on the dashboard is exposed by ganf api or ganf serve', async () => {
   const api = new ApiMetrics();
   const stream = new StreamMetrics();
-  const stats: PipelineStats = { batches: 0, messages: 0, steps: 0, alerts: 0, deadLetters: 0, restores: 0, sinkFailures: 0, commitFailures: 0, seeks: 0, ms: { ingest: 0, score: 0, sinks: 0, commit: 0, restore: 0 } };
+  const stats: PipelineStats = { batches: 0, messages: 0, steps: 0, alerts: 0, deadLetters: 0, restores: 0, sinkFailures: 0, commitFailures: 0, seeks: 0, handovers: 0, ms: { ingest: 0, score: 0, sinks: 0, commit: 0, restore: 0 } };
   stream.watchPipeline(() => stats, () => []);
   const known = new Set([...(await api.registry.getMetricsAsJSON()), ...(await stream.registry.getMetricsAsJSON())].map((m) => m.name));
   const exprs = targets.filter((t) => t.expr);
@@ -45,10 +45,11 @@ test('every InfluxQL query on the dashboard returns data from what the stream\'s
   const db = `ganf_dashboard_${runId()}`;
   store = await influxStore(db);
   const sensors = ['B01', 'B02'];
-  const sink = new InfluxSink(store, { sensors, calibrationMedians: Float32Array.from([0.5, 0.25]), modelVersion: 'v1', threshold: 10, now: () => Date.now() });
+  const sink = new InfluxSink(store, { now: () => Date.now() });
+  const model = { version: 'v1', threshold: 10, sensors, calibrationMedians: Float32Array.from([0.5, 0.25]) };
   const t0 = Date.now() - 3600_000;
   const steps = Array.from({ length: 12 }, (_, i) => ({
-    site: 'north', tsMs: t0 + i * 300_000, total: i === 5 ? 42 : 1, perSensor: Float32Array.from([1 + i, 2]), exceed: i === 5, degraded: i === 7,
+    site: 'north', model, tsMs: t0 + i * 300_000, total: i === 5 ? 42 : 1, perSensor: Float32Array.from([1 + i, 2]), values: Float64Array.from([1, 2]), exceed: i === 5, degraded: i === 7,
     usable: i !== 7, filled: 0, missing: i === 7 ? ['B02'] : [], restart: false, lastArrivalMs: t0 + i * 300_000,
   }));
   const alert: AlertMessage = {
@@ -60,7 +61,7 @@ test('every InfluxQL query on the dashboard returns data from what the stream\'s
   const stats = (accepted: number) => ({ site: 'north', accepted, late: 1, duplicates: 0, replaced: 0, superseded: 0, unknown: { X: 2 }, ignored: 0, emittedSteps: 12, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0, invalidSteps: 0, held: 0 });
   await sink.write({ steps, alerts: [alert], stats: [stats(10)] });
   // A second ingest point, a 10-minute bucket later, so the derivative queries have two points.
-  const later = new InfluxSink(store, { sensors, calibrationMedians: Float32Array.from([0.5, 0.25]), modelVersion: 'v1', threshold: 10, now: () => Date.now() + 1_200_000 });
+  const later = new InfluxSink(store, { now: () => Date.now() + 1_200_000 });
   await later.write({ steps: [], alerts: [], stats: [stats(70)] });
 
   const grafana = (q: string) => q.replaceAll('$timeFilter', 'time > now() - 2h AND time < now() + 2h').replaceAll('$__interval', '10m').replaceAll('$site', '.*');

@@ -5,7 +5,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnServe, exited } from './helpers/serve-process.ts';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
@@ -53,7 +54,7 @@ after(async () => {
 });
 
 function names(id: string, partitions: number) {
-  const t = { inputTopic: `ganf-e2e-in-${id}`, alertsTopic: `ganf-e2e-alerts-${id}`, deadLetterTopic: `ganf-e2e-dlq-${id}`, stateTopic: `ganf-e2e-state-${id}` };
+  const t = { inputTopic: `ganf-e2e-in-${id}`, alertsTopic: `ganf-e2e-alerts-${id}`, deadLetterTopic: `ganf-e2e-dlq-${id}`, stateTopic: `ganf-e2e-state-${id}`, stepsTopic: `ganf-e2e-steps-${id}` };
   topics.push(...Object.values(t));
   return KafkaSettingsSchema.parse({
     brokers: KAFKA_BROKERS, groupId: `ganf-e2e-${id}`, clientId: `ganf-e2e-${id}`, partitions, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing', ...t,
@@ -67,7 +68,7 @@ function newStore(id: string, url = INFLUX_URL): InfluxScoreStore {
 }
 
 function sinkFor(store: InfluxScoreStore): InfluxSink {
-  return new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
+  return new InfluxSink(store, {});
 }
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-3 * (1 + Math.abs(b));
@@ -169,21 +170,6 @@ test('e2e: a replayed fixture yields alerts on the topic and in InfluxDB for the
   }
 });
 
-function spawnServe(config: string, log: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', config], {
-    env: { ...process.env, GANF_QUIET_BACKEND: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const collect = (b: Buffer) => log.push(...b.toString().split('\n').filter(Boolean));
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  return child;
-}
-
-const exited = (c: ChildProcess) => new Promise<number | null>((resolve) => {
-  if (c.exitCode !== null || c.signalCode !== null) resolve(c.exitCode);
-  else c.once('exit', (code) => resolve(code));
-});
-
 test('e2e: killing the consumer (SIGKILL) mid-stream and restarting it loses no step and duplicates no alert; SIGTERM stops it cleanly', { timeout: 120_000 }, async () => {
   const id = runId();
   const kafka = names(id, 2);
@@ -222,7 +208,7 @@ test('e2e: killing the consumer (SIGKILL) mid-stream and restarting it loses no 
     assert.equal(await exited(second), 0, `SIGTERM exits 0:\n${log2.slice(-5).join('\n')}`);
     assert.ok(log2.some((l) => l.includes('stopped cleanly')), 'graceful shutdown logged');
     // The restarted consumer resumed from the crashed one's checkpoint, not from scratch.
-    assert.ok(log2.some((l) => /restored 1 site\(s\), resuming at offset [1-9]\d*/.test(l)), `restore from a checkpoint:\n${log2.filter((l) => l.includes('partition')).join('\n')}`);
+    assert.ok(log2.some((l) => /restored 1 site\(s\) on model \S+, resuming at offset [1-9]\d*/.test(l)), `restore from a checkpoint:\n${log2.filter((l) => l.includes('partition')).join('\n')}`);
 
     assertScoresMatchBatch(await influxScores(store, site), table, 'after kill and restart');
     const alerts = alertsOf(await readTopic(client, kafka.alertsTopic));

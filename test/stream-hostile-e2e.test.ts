@@ -53,12 +53,12 @@ function snapshots(tbl: SeriesTable, site: string): OutgoingMessage[] {
 
 test('e2e: >1,000 poison messages of every kind are dead-lettered once while every valid step is scored; no partition stalls', { timeout: 240_000 }, async () => {
   const id = runId();
-  const t = { inputTopic: `ganf-hostile-in-${id}`, alertsTopic: `ganf-hostile-alerts-${id}`, deadLetterTopic: `ganf-hostile-dlq-${id}`, stateTopic: `ganf-hostile-state-${id}` };
+  const t = { inputTopic: `ganf-hostile-in-${id}`, alertsTopic: `ganf-hostile-alerts-${id}`, deadLetterTopic: `ganf-hostile-dlq-${id}`, stateTopic: `ganf-hostile-state-${id}`, stepsTopic: `ganf-hostile-steps-${id}` };
   topics.push(...Object.values(t));
   const kafka = KafkaSettingsSchema.parse({ brokers: KAFKA_BROKERS, groupId: `ganf-hostile-${id}`, clientId: `ganf-hostile-${id}`, partitions: 3, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing', ...t });
   const processing = ProcessorSettingsSchema.parse({ warmStart: true, align: { allowedLatenessMs: 600_000 }, limits: { maxUnknownSensorsPerSite: 1000 } });
   store = new InfluxScoreStore({ url: INFLUX_URL, database: `ganf_hostile_${id}` });
-  const sink = new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
+  const sink = new InfluxSink(store, {});
   const logs: string[] = [];
   const pipeline = new KafkaPipeline({ client, detector: det, kafka, processing, sinks: [sink], log: (m) => logs.push(m) });
   await pipeline.start();

@@ -30,12 +30,12 @@ async function scenario(name: string) {
   await initBackend();
   const { detector: det, test: table } = await tinyDetector('grid');
   const id = runId();
-  const t = { inputTopic: `ganf-${name}-in-${id}`, alertsTopic: `ganf-${name}-alerts-${id}`, deadLetterTopic: `ganf-${name}-dlq-${id}`, stateTopic: `ganf-${name}-state-${id}` };
+  const t = { inputTopic: `ganf-${name}-in-${id}`, alertsTopic: `ganf-${name}-alerts-${id}`, deadLetterTopic: `ganf-${name}-dlq-${id}`, stateTopic: `ganf-${name}-state-${id}`, stepsTopic: `ganf-${name}-steps-${id}` };
   const kafka = KafkaSettingsSchema.parse({
     brokers: KAFKA_BROKERS, groupId: `ganf-${name}-${id}`, clientId: `ganf-${name}-${id}`, partitions: 1, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing', ...t,
   });
   const store = new InfluxScoreStore({ url: INFLUX_URL, database: `ganf_${name}_${id}` });
-  const sink = () => new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
+  const sink = () => new InfluxSink(store, {});
   const rows = selectSensors(table, det.sensors);
   const K = det.sensors.length;
   const ts = (s: number) => rows.timestamps[s];

@@ -25,7 +25,7 @@ import type { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import type { Resolver } from './webhooks/target.ts';
 import type { ScoringPool } from './scoring/pool.ts';
 import type { ModelRegistry } from './models/registry.ts';
-import type { LiveScorer } from './scoring/live-scorer.ts';
+import type { LiveSteps } from './steps/live-steps.ts';
 import type { RefitJobs } from './refit/jobs.ts';
 import type { ScoreStore } from '../adapters/influx-store.ts';
 
@@ -38,7 +38,8 @@ export interface AppDeps {
   subs: SubscriptionStore;
   dispatcher: WebhookDispatcher;
   registry: ModelRegistry;
-  live: LiveScorer | null;
+  /** The live stream's steps (drift monitors, refit buffer); null without kafka.stepsTopic. */
+  live: LiveSteps | null;
   jobs: RefitJobs;
   influx: { store: ScoreStore; measurements: { scores: string; sensorScores: string } } | null;
   checks: Check[];

@@ -96,6 +96,12 @@ export const ApiConfigSchema = z.strictObject({
     deadLetterTopic: z.string().default('ganf.alerts.dlq'),
     /** Consumer groups whose lag /metrics reports (e.g. the streaming pipeline's). */
     lagGroups: z.array(z.strictObject({ groupId: z.string(), topic: z.string() })).default([]),
+    /**
+     * The steps topic `ganf serve` writes (its kafka.stepsTopic): every scored step feeds the drift
+     * monitors and the refit buffer (src/api/steps). null: no live stream (no drift, no `stream` refits).
+     */
+    stepsTopic: z.string().nullable().default('ganf.steps'),
+    stepsGroupId: z.string().default('ganf-api-steps'),
     /** Dead-letter topics whose message counts /metrics reports (e.g. the readings DLQ). */
     deadLetterTopics: z.array(z.string()).default([]),
     fromBeginning: z.boolean().default(true),
@@ -130,11 +136,11 @@ export const ApiConfigSchema = z.strictObject({
     /** ...and candidate alert rate on the held-out steps at most the active's plus this. */
     alertRateTolerance: z.number().min(0).max(1).default(0.01),
     warmStart: z.boolean().default(true),
-    /** Start a refit on the live buffer when a drift monitor fires. */
+    /** Start a refit on the drifting site's recent stream steps when its drift monitor fires. */
     onDrift: z.boolean().default(false),
-    /** ...once this many steps have been scored after the drift; it trains on those steps only. */
+    /** ...once this many steps of the site have arrived after the drift; it trains on those steps only. */
     minStepsAfterDrift: z.number().int().min(50).default(864),
-    /** Refit on the live buffer every N minutes (0 = never). */
+    /** Refit on the recent stream steps of the site seen last every N minutes (0 = never). */
     scheduleMinutes: z.number().min(0).default(0),
     /** Minimum time between two automatic refits. */
     cooldownMinutes: z.number().min(0).default(60),
@@ -142,10 +148,8 @@ export const ApiConfigSchema = z.strictObject({
     train: z.record(z.string(), z.unknown()).default({}),
   }).prefault({}),
   live: z.strictObject({
-    /** Recent raw steps kept for warm-up on a model swap and as the refit buffer. */
+    /** Recent stream steps kept per site (from kafka.stepsTopic): the `stream` refit source. */
     bufferSteps: z.number().int().min(10).default(2016),
-    /** Steps a new model's scorer replays before it takes over. */
-    warmupSteps: z.number().int().min(0).default(288),
   }).prefault({}),
   logger: z.boolean().default(false),
 });

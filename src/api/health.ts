@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiMetrics } from './metrics.ts';
 import type { ModelRegistry } from './models/registry.ts';
-import type { LiveScorer } from './scoring/live-scorer.ts';
+import type { LiveSteps } from './steps/live-steps.ts';
 import { HttpProblem, problemResponses } from './problems.ts';
 
 export interface Check {
@@ -16,7 +16,7 @@ export interface Check {
 export interface HealthRoutesOptions {
   metrics: ApiMetrics;
   registry: ModelRegistry;
-  live: LiveScorer | null;
+  live: LiveSteps | null;
   /** Broker and database checks (absent when not configured). */
   checks: Check[];
   startedAt: number;
@@ -25,6 +25,7 @@ export interface HealthRoutesOptions {
 const CheckOut = z.object({ name: z.string(), ok: z.boolean(), detail: z.string(), ms: z.number() });
 
 export const DriftOut = z.object({
+  site: z.string(),
   modelVersion: z.string(),
   observed: z.number().int(),
   window: z.number().int(),
@@ -82,10 +83,14 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRoutesOptio
   });
 
   r.get('/drift', {
-    schema: { tags: ['drift'], summary: 'Drift monitors on the live score stream and its inputs', response: { 200: DriftOut, ...problemResponses(503) } },
-  }, async () => {
-    const d = opts.live?.drift();
-    if (!d) throw new HttpProblem(503, 'no live stream is being scored (no drift monitor)');
-    return d.state();
+    schema: {
+      tags: ['drift'], summary: 'Drift monitors on the live score stream (the steps topic) and its inputs, per site',
+      querystring: z.object({ site: z.string().optional().describe('Default: the site that drifted first, else the first site seen') }),
+      response: { 200: DriftOut, ...problemResponses(503) },
+    },
+  }, async (req) => {
+    const d = opts.live?.drift(req.query.site);
+    if (!d) throw new HttpProblem(503, req.query.site ? `no drift monitor for site ${req.query.site} (no usable step of the active version from it yet)` : 'no live stream steps have arrived (no drift monitor)');
+    return d;
   });
 }

@@ -11,7 +11,7 @@ export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 export class ApiMetrics {
   readonly registry = new Registry();
   private readonly r = [this.registry];
-  readonly stepsScored = new Counter({ name: 'ganf_steps_scored_total', help: 'Time steps scored, by source (stream = live scorer, api = POST /score) and model version', labelNames: ['source', 'model_version'], registers: this.r });
+  readonly stepsScored = new Counter({ name: 'ganf_steps_scored_total', help: 'Time steps scored, by source (stream = steps of ganf serve taken in from the steps topic, api = POST /score) and model version', labelNames: ['source', 'model_version'], registers: this.r });
   readonly scoringLatency = new Histogram({ name: 'ganf_scoring_latency_seconds', help: 'Time to score one call (a stream step or a POST /score batch)', labelNames: ['source'], buckets: LATENCY_BUCKETS, registers: this.r });
   readonly alertsIngested = new Counter({ name: 'ganf_alerts_ingested_total', help: 'Alert messages taken in, by outcome (created, updated, unchanged, stale)', labelNames: ['outcome'], registers: this.r });
   readonly alerts = new Gauge({ name: 'ganf_alerts', help: 'Alerts held, by status and severity', labelNames: ['status', 'severity'], registers: this.r });

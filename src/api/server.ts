@@ -1,6 +1,6 @@
-// Wires the service together from an ApiConfig: stores, model registry, live scorer, drift
-// monitors, refit jobs, webhook dispatcher, the alerts-topic consumer, InfluxDB, metrics and the
-// Fastify app. `createApiService` is what `ganf api` and the tests use.
+// Wires the service together from an ApiConfig: stores, model registry, the live stream's steps
+// (drift monitors, refit buffer) and their topic consumer, refit jobs, webhook dispatcher, the
+// alerts-topic consumer, InfluxDB, metrics and the Fastify app. `createApiService` is what `ganf api` and the tests use.
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { initBackend } from '../flow/tf.ts';
@@ -18,7 +18,8 @@ import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import type { Resolver } from './webhooks/target.ts';
 import { ScoringPool } from './scoring/pool.ts';
 import { ModelRegistry } from './models/registry.ts';
-import { LiveScorer } from './scoring/live-scorer.ts';
+import { LiveSteps } from './steps/live-steps.ts';
+import { StepsTopicConsumer } from './steps/consumer.ts';
 import { RefitJobs } from './refit/jobs.ts';
 import { createLagProbe, type LagProbe } from './kafka-lag.ts';
 import type { Check } from './health.ts';
@@ -27,6 +28,7 @@ export interface ApiService {
   app: FastifyInstance;
   deps: AppDeps;
   consumer: AlertTopicConsumer | null;
+  steps: StepsTopicConsumer | null;
   /** Listens on config.host:config.port (port 0 = any free port); resolves to the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -50,7 +52,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
   const silences = new SilenceStore(path.join(config.dataDir, 'silences'));
   const dispatcher = new WebhookDispatcher(subs, alerts, { ...config.webhooks, resolve: opts.resolve, silenced: (a) => silences.silencing(a).length > 0 }, metrics);
   const registry = await ModelRegistry.open(config.modelsRoot);
-  const live = new LiveScorer(registry, { bufferSteps: config.live.bufferSteps, warmupSteps: config.live.warmupSteps, drift: config.drift, metrics });
+  const live = config.kafka?.stepsTopic ? new LiveSteps(registry, { bufferSteps: config.live.bufferSteps, drift: config.drift, metrics }) : null;
   const jobs = new RefitJobs({
     dataDir: path.join(config.dataDir, 'jobs'), registry, alerts, live, metrics,
     holdoutFraction: config.refit.holdoutFraction,
@@ -84,6 +86,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
   }
   let probe: LagProbe | null = null;
   let consumer: AlertTopicConsumer | null = null;
+  let steps: StepsTopicConsumer | null = null;
   if (config.kafka) {
     const k = config.kafka;
     probe = createLagProbe(k.brokers, k.clientId);
@@ -102,6 +105,11 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
       consumer = new AlertTopicConsumer(createKafkaClient({ brokers: k.brokers, clientId: k.clientId, logLevel: 'error' }), alerts, {
         alertsTopic: k.alertsTopic, groupId: k.groupId, deadLetterTopic: k.deadLetterTopic, fromBeginning: k.fromBeginning,
       }, metrics);
+      if (live && k.stepsTopic) {
+        steps = new StepsTopicConsumer(createKafkaClient({ brokers: k.brokers, clientId: `${k.clientId}-steps`, logLevel: 'error' }), live, {
+          topic: k.stepsTopic, groupId: k.stepsGroupId, fromBeginning: k.fromBeginning,
+        });
+      }
     }
   }
   metrics.addCollector(() => {
@@ -113,7 +121,7 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
     metrics.modelInfo.reset();
     const v = registry.activeVersion();
     if (v) metrics.modelInfo.set({ version: v }, 1);
-    const d = live.drift()?.state();
+    const d = live?.drift();
     if (d) {
       metrics.drift.set({ monitor: 'ks' }, d.ks.drifting ? 1 : 0);
       metrics.drift.set({ monitor: 'page_hinkley' }, d.pageHinkley.drifting ? 1 : 0);
@@ -130,10 +138,11 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
   const deps: AppDeps = { config, keys, metrics, alerts, silences, subs, dispatcher, registry, live, jobs, influx, checks, resolve: opts.resolve, scoring };
   const app = await buildApp(deps);
   if (consumer) await consumer.start();
+  if (steps) await steps.start();
 
   let closed = false;
   return {
-    app, deps, consumer,
+    app, deps, consumer, steps,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       const addr = app.server.address();
@@ -144,11 +153,11 @@ export async function createApiService(config: ApiConfig, opts: ServiceOptions =
       if (closed) return;
       closed = true;
       await consumer?.close();
+      await steps?.close();
       await app.close();
       await scoring.close();
       await jobs.close();
       dispatcher.close();
-      live.close();
       registry.dispose();
       alerts.close();
       subs.close();

@@ -65,6 +65,7 @@ program.command('api').description('run the HTTP API: alerts, scores, graph, mod
 program.command('serve').description('stream: score sensor messages from Kafka (or, without a broker, a CSV replayed in process) and raise alerts')
   .option('--config <file>', 'stream config JSON (see config/stream*.json and docs/streaming.md)')
   .option('--model <dir>', 'model directory (default runs/demo/model)')
+  .option('--models <dir>', 'follow the model registry at this models root (the API\'s --models) instead of one --model directory')
   .option('--brokers <host:port,...>', 'Kafka brokers (without any, the in-process source is used)')
   .option('--group <id>', 'consumer group id')
   .option('--topic <name>', 'input topic')

@@ -10,6 +10,7 @@ import { fitDetector, loadDetector, saveDetector, type Detector } from '../detec
 import { applyOverrides, csvOptionsOf, loadConfigFile, parseConfig } from '../config.ts';
 import { loadStreamConfig, parseStreamConfig, type StreamConfig } from '../stream/config.ts';
 import { KafkaPipeline } from '../stream/kafka-pipeline.ts';
+import { FixedModel, RegistryFollower, type ModelSource } from '../stream/models.ts';
 import { runInProcess } from '../stream/in-process.ts';
 import { replayTable, readProgress, retryingSend, writeProgress } from '../stream/replay.ts';
 import { FileSink, InfluxSink, LogSink, type StreamSink } from '../stream/sinks.ts';
@@ -27,6 +28,7 @@ function streamConfigFromFlags(flags: Flags): StreamConfig {
   const brokers = typeof flags.brokers === 'string' ? flags.brokers.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
   return parseStreamConfig(applyOverrides(raw, {
     model: flags.model,
+    'registry.modelsRoot': flags.models,
     'kafka.brokers': brokers,
     'kafka.groupId': flags.group,
     'kafka.inputTopic': flags.topic,
@@ -59,44 +61,51 @@ async function modelFor(config: StreamConfig): Promise<Detector> {
   return detector;
 }
 
-function influxSink(config: StreamConfig, det: Detector): InfluxSink | null {
+function influxSink(config: StreamConfig): InfluxSink | null {
   if (!config.influx) return null;
   const store = new InfluxScoreStore({ url: config.influx.url, database: config.influx.database, timeoutMs: config.influx.timeoutMs });
-  return new InfluxSink(store, {
-    sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value,
-    perSensor: config.influx.perSensor,
-  });
+  return new InfluxSink(store, { perSensor: config.influx.perSensor });
+}
+
+/** The registry's active version (followed) or one model directory (fixed). */
+async function modelSource(config: StreamConfig, log: Logger): Promise<ModelSource> {
+  if (!config.registry) return new FixedModel(await modelFor(config));
+  if (!config.kafka) throw new Error('registry: following the model registry needs the Kafka mode (a kafka section); the in-process source runs one --model directory');
+  return RegistryFollower.open(config.registry.modelsRoot, { pollMs: config.registry.pollMs, log: (m) => log.info(m) });
 }
 
 export async function runServe(flags: Flags): Promise<void> {
   const config = streamConfigFromFlags(flags);
   const log = serveLogger();
   await initBackend();
-  const det = await modelFor(config);
+  const models = await modelSource(config, log);
+  const det = models.target().detector;
   if (det.config.model.encoder !== 'stateful') throw new Error(`model ${det.modelVersion} uses the windowed encoder; streaming needs model.encoder = "stateful"`);
   log.info({ modelVersion: det.modelVersion, sensors: det.sensors.length, intervalMs: det.config.data.intervalMs, threshold: det.threshold.value },
-    `model ${det.modelVersion}: ${det.sensors.length} sensors, interval ${det.config.data.intervalMs} ms, threshold ${det.threshold.value.toFixed(3)}`);
+    `model ${det.modelVersion}: ${det.sensors.length} sensors, interval ${det.config.data.intervalMs} ms, threshold ${det.threshold.value.toFixed(3)}` +
+    (config.registry ? `; following the active version in ${config.registry.modelsRoot} (every ${config.registry.pollMs} ms)` : ''));
   // Alerts at warn: they are what an operator tails the log for.
   const sinks: StreamSink[] = [new LogSink((m) => log.warn(m))];
-  const influx = influxSink(config, det);
+  const influx = influxSink(config);
   if (influx) sinks.push(influx);
   const metrics = config.metrics ? new StreamMetrics() : null;
   if (metrics) sinks.push(metrics.sink());
   const server = metrics && config.metrics ? await metrics.listen(config.metrics.host, config.metrics.port) : null;
   if (server) log.info({ metricsUrl: server.url }, `metrics at ${server.url}`);
   try {
-    if (config.kafka) await serveKafka(config, det, sinks, log, metrics);
+    if (config.kafka) await serveKafka(config, models, sinks, log, metrics);
     else await serveInProcess(config, det, sinks, log);
   } finally {
+    models.close();
     await server?.close();
   }
 }
 
-async function serveKafka(config: StreamConfig, det: Detector, sinks: StreamSink[], log: Logger, metrics: StreamMetrics | null): Promise<void> {
+async function serveKafka(config: StreamConfig, models: ModelSource, sinks: StreamSink[], log: Logger, metrics: StreamMetrics | null): Promise<void> {
   const k = config.kafka!;
   const client = createKafkaClient({ brokers: k.brokers, clientId: k.clientId, logLevel: k.logLevel });
   const pipeline = new KafkaPipeline({
-    client, detector: det, kafka: k, processing: config.processing, sinks, sink: config.sink, log: (m) => log.info(m),
+    client, models, kafka: k, processing: config.processing, sinks, sink: config.sink, log: (m) => log.info(m),
     onFatal: (err) => {
       // Nothing uncommitted is lost (the next start resumes from the checkpoint): exit so a supervisor restarts us.
       log.fatal({ err }, `fatal: ${err.message}; exiting`);
@@ -127,6 +136,7 @@ async function serveKafka(config: StreamConfig, det: Detector, sinks: StreamSink
   process.on('SIGTERM', onSignal);
   await pipeline.start();
   log.info({ inputTopic: k.inputTopic, groupId: k.groupId }, `consuming ${k.inputTopic} as group ${k.groupId} on ${k.brokers.join(',')}; alerts -> ${k.alertsTopic}, dead letters -> ${k.deadLetterTopic}, state -> ${k.stateTopic}` +
+    (k.stepsTopic ? `, steps -> ${k.stepsTopic}` : '') +
     (config.influx ? `, scores -> ${config.influx.url}/${config.influx.database}` : ''));
   const timer = setInterval(() => {
     const s = pipeline.stats;

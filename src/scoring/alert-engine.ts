@@ -43,7 +43,7 @@ export interface AlertMessage {
   status: 'firing' | 'resolved';
   /** `sensor` is set on per-sensor alerts (implausible values). */
   labels: { alertname: string; site: string; severity: 'critical' | 'warning'; model_version: string; sensor?: string };
-  annotations: { summary: string; description: string; top_sensors: string; score: string; tail_probability: string };
+  annotations: { summary: string; description: string; top_sensors: string; score: string; tail_probability: string; resolved_reason?: string };
   startsAt: string;
   endsAt: string;
   /** Structured top contributors (the annotation holds the same as text). */
@@ -331,6 +331,30 @@ export class AlertEngine {
         tailProbability: p, threshold: threshold.value, exceedingSteps: a.exceeding, usableSteps: a.usable,
       },
     };
+  }
+
+  /**
+   * The model scoring this site is being replaced (the stream's hand-over to a new version): every
+   * open alert is resolved now with `annotations.resolved_reason`, and the engine is left empty.
+   * Anomaly alerts end where their last exceeding step ended, no-data alerts at `endMs`, and
+   * implausible-value alerts after their last implausible step (no step of theirs resolved them,
+   * so their score annotations are empty). The next model's engine raises its own alerts (new
+   * fingerprints: they include the model version) if the condition persists.
+   */
+  resolveAll(endMs: number, reason: string): AlertMessage[] {
+    const out: AlertMessage[] = [];
+    if (this.state.active) out.push(this.message(this.state.active, 'resolved'));
+    const K = this.ctx.sensors.length;
+    for (const [sensor, a] of Object.entries(this.state.implausible)) {
+      const m = this.implausibleMessage(sensor, a, { tsMs: a.lastMs, score: 0, perSensor: this.ctx.calibrationMedians, surprise: new Float32Array(K), implausible: [], usable: false }, 'resolved');
+      m.annotations.score = '';
+      m.annotations.tail_probability = '';
+      out.push(m);
+    }
+    if (this.state.noData) out.push(this.noDataMessage(this.state.noData, 'resolved', Math.max(endMs, this.state.noData.startMs)));
+    for (const m of out) m.annotations.resolved_reason = reason;
+    this.state = { recent: [], active: null, implausible: {}, noData: null };
+    return out;
   }
 
   snapshot(): AlertEngineState {

@@ -18,7 +18,10 @@ export const PositionSchema = z.strictObject({
   partition: z.number().int().min(0),
   /** Next input offset to process: everything before it is reflected in the site states. */
   nextOffset: z.string().regex(/^\d+$/),
+  /** The version that scored every step up to nextOffset (the sites' snapshots name it too). */
   modelVersion: z.string(),
+  /** Its activation in the registry (the pointer's changedAt); null for a fixed model directory or an older checkpoint. */
+  activation: z.string().nullable().default(null),
   deadLetters: z.number().int().min(0),
   updatedAt: z.string(),
 });

@@ -50,6 +50,15 @@ export const ProcessorSettingsSchema = z.strictObject({
    * dead-letter topic (the record timestamp, not the wall clock: a replay decides the same way).
    */
   maxFutureMs: z.number().int().min(0).default(300_000),
+  /**
+   * Hand-over to a newly activated model version (StreamProcessor.handOver): the new model's
+   * recurrent state is warmed up on each site's last `warmupSteps` steps (their scores discarded:
+   * the old model scored them) before it takes over. Each site keeps that many raw steps in its
+   * state (and checkpoint). Default: processing.warmupSteps, else the model's window.
+   */
+  handover: z.strictObject({
+    warmupSteps: z.number().int().min(0).optional(),
+  }).prefault({}),
   /** Readings far ahead of the site's own recent data (see event-time-guard.ts). */
   eventTime: EventTimeGuardSchema.prefault({}),
   /**
@@ -98,6 +107,11 @@ export const KafkaSettingsSchema = z.strictObject({
   deadLetterTopic: z.string().min(1).default('ganf.readings.dlq'),
   /** Compacted changelog of the pipeline's state (checkpoints), one partition per input partition. */
   stateTopic: z.string().min(1).default('ganf.state'),
+  /**
+   * Every scored step (score, usability, raw values), written in the batch's transaction: what the
+   * API's drift monitors and refit buffer consume (src/stream/step-records.ts). null: not written.
+   */
+  stepsTopic: z.string().min(1).nullable().default('ganf.steps'),
   /** Partitions of topics the pipeline creates. */
   partitions: z.number().int().min(1).default(3),
   createTopics: z.boolean().default(true),
@@ -142,8 +156,18 @@ export const SinkSettingsSchema = z.strictObject({
 });
 
 export const StreamConfigSchema = z.strictObject({
-  /** Model directory written by `ganf train` / `ganf backtest --save-model` / the demo. */
+  /** Model directory written by `ganf train` / `ganf backtest --save-model` / the demo (used without `registry`). */
   model: z.string().min(1).default('runs/demo/model'),
+  /**
+   * Follow the model registry instead of one directory: the version named by
+   * `<modelsRoot>/active` (the API's `modelsRoot`, on a shared disk), re-read every `pollMs`;
+   * a new active version takes over every site at each partition's next batch (src/stream/models.ts).
+   * Kafka mode only.
+   */
+  registry: z.strictObject({
+    modelsRoot: z.string().min(1),
+    pollMs: z.number().int().min(50).default(2000),
+  }).optional(),
   kafka: KafkaSettingsSchema.optional(),
   influx: InfluxSettingsSchema.optional(),
   source: SourceSettingsSchema.prefault({}),

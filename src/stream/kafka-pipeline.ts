@@ -16,8 +16,18 @@
  * once to its topic (for read_committed consumers), and InfluxDB sees at most a rewrite of the
  * same points. A sink failure pauses the partition (doubling back-off) and rewinds it to its
  * checkpoint; nothing is committed past what the sinks hold.
+ *
+ * Model versions (src/stream/models.ts): each partition runs one version at a time, the one its
+ * checkpoint names. When the source's target changes (the registry's active pointer), the
+ * partition hands its sites over at the start of its next batch (StreamProcessor.handOver: the
+ * new model warms up on each site's recent steps, the old model's open alerts are resolved), and
+ * that batch's checkpoint records the new version and activation. A crash before that commit
+ * restores the old version's state and hands over again at the same offset, so every step is
+ * scored once, by the version the committed checkpoints say.
  */
 import type { Detector } from '../detector.ts';
+import { FixedModel, type ModelSource } from './models.ts';
+import { STEPS_TOPIC_CONFIGS, stepRecordMessage } from './step-records.ts';
 import {
   ensureTopics, type BatchControl, type IncomingMessage, type KafkaClient, type MessageBatch, type MessageConsumer, type OutgoingMessage, type TransactionalProducer,
 } from '../adapters/kafka-client.ts';
@@ -54,13 +64,17 @@ export interface PipelineStats {
   sinkFailures: number;
   commitFailures: number;
   seeks: number;
+  /** Partitions handed over to a new model version. */
+  handovers: number;
   /** Wall-clock milliseconds spent per stage (parse+align, score+alerts, sinks, checkpoint+transaction). */
   ms: { ingest: number; score: number; sinks: number; commit: number; restore: number };
 }
 
 export interface KafkaPipelineOptions {
   client: KafkaClient;
-  detector: Detector;
+  /** The model: a fixed one (`detector`), or a source whose target may change (`models`; it wins). */
+  detector?: Detector;
+  models?: ModelSource;
   kafka: KafkaSettings;
   processing: ProcessorSettings;
   sinks: StreamSink[];
@@ -89,12 +103,14 @@ interface PartitionRuntime {
   dropped: boolean;
   /** Wall-clock time of the last batch with input (0: none yet). */
   lastInputAtMs: number;
+  /** The registry activation the processor's version came from (null: a fixed model, or not known). */
+  activation: string | null;
 }
 
 const headerSafe = (v: number) => (Number.isFinite(v) ? String(v) : '');
 
 export class KafkaPipeline {
-  readonly stats: PipelineStats = { batches: 0, messages: 0, steps: 0, alerts: 0, deadLetters: 0, restores: 0, sinkFailures: 0, commitFailures: 0, seeks: 0, ms: { ingest: 0, score: 0, sinks: 0, commit: 0, restore: 0 } };
+  readonly stats: PipelineStats = { batches: 0, messages: 0, steps: 0, alerts: 0, deadLetters: 0, restores: 0, sinkFailures: 0, commitFailures: 0, seeks: 0, handovers: 0, ms: { ingest: 0, score: 0, sinks: 0, commit: 0, restore: 0 } };
   private consumer: MessageConsumer | null = null;
   private generation = 0;
   private seenGeneration = -1;
@@ -108,9 +124,14 @@ export class KafkaPipeline {
   private readonly unknownReported = new Set<string>();
   /** Largest record (and produce batch) per output topic: the topics' max.message.bytes less framing room, read at start. */
   private readonly topicLimits = new Map<string, number>();
+  private readonly models: ModelSource;
+  /** Activations whose version cannot take over the stream's sites (logged once; the partition keeps its version). */
+  private readonly refused = new Set<string>();
 
   constructor(private readonly o: KafkaPipelineOptions) {
     this.log = o.log ?? (() => {});
+    if (!o.models && !o.detector) throw new Error('KafkaPipeline: give a detector or a model source');
+    this.models = o.models ?? new FixedModel(o.detector!);
     this.sinkSettings = SinkSettingsSchema.parse(o.sink ?? {});
   }
 
@@ -135,13 +156,14 @@ export class KafkaPipeline {
           { topic: k.alertsTopic, partitions: input.partitions },
           { topic: k.deadLetterTopic, partitions: input.partitions },
           { topic: k.stateTopic, partitions: input.partitions, configs: STATE_TOPIC_CONFIGS },
+          ...(k.stepsTopic ? [{ topic: k.stepsTopic, partitions: input.partitions, configs: STEPS_TOPIC_CONFIGS }] : []),
         ]);
       }
       const [state] = await admin.describeTopics([k.stateTopic]);
       if (state.partitions < input.partitions) {
         throw new Error(`state topic ${k.stateTopic} has ${state.partitions} partitions but input ${k.inputTopic} has ${input.partitions}: it needs at least as many`);
       }
-      for (const t of [k.alertsTopic, k.deadLetterTopic, k.stateTopic]) {
+      for (const t of [k.alertsTopic, k.deadLetterTopic, k.stateTopic, ...(k.stepsTopic ? [k.stepsTopic] : [])]) {
         // Room for the record batch header and per-record framing beyond what recordBytes counts.
         this.topicLimits.set(t, (await admin.maxMessageBytes(t)) - 1024);
       }
@@ -236,7 +258,7 @@ export class KafkaPipeline {
   }
 
   private newRuntime(partition: number): PartitionRuntime {
-    return { partition, producer: null, processor: null, nextOffset: null, deadLetters: 0, needsRestore: true, soughtTo: null, failures: 0, pausedUntil: 0, resumeTimer: null, busy: false, dropped: false, lastInputAtMs: 0 };
+    return { partition, producer: null, processor: null, nextOffset: null, deadLetters: 0, needsRestore: true, soughtTo: null, failures: 0, pausedUntil: 0, resumeTimer: null, busy: false, dropped: false, lastInputAtMs: 0, activation: null };
   }
 
   /** Fences earlier owners of these partitions, then rebuilds their state from the checkpoints. */
@@ -256,7 +278,11 @@ export class KafkaPipeline {
     const cps = await readCheckpoints(this.o.client, k.stateTopic, k.groupId, k.inputTopic, rts.map((r) => r.partition));
     for (const rt of rts) {
       const cp = cps.get(rt.partition)!;
-      const processor = new StreamProcessor(this.o.detector, this.o.processing);
+      // The version that wrote the checkpoint restores it (exact state); the hand-over to the target, if any, follows at the next batch.
+      const target = this.models.target();
+      const wrote = cp.position ? await this.models.version(cp.position.modelVersion) : null;
+      const detector = wrote ?? target.detector;
+      const processor = new StreamProcessor(detector, this.o.processing);
       let restored = 0;
       for (const [site, snap] of cp.sites) {
         try {
@@ -269,9 +295,10 @@ export class KafkaPipeline {
       rt.processor = processor;
       rt.nextOffset = cp.position ? BigInt(cp.position.nextOffset) : null;
       rt.deadLetters = cp.position?.deadLetters ?? 0;
+      rt.activation = wrote ? cp.position!.activation : target.activation;
       rt.needsRestore = false;
       rt.soughtTo = null;
-      this.log(`partition ${rt.partition}: ${cp.position ? `restored ${restored} site(s), resuming at offset ${cp.position.nextOffset}` : 'no checkpoint, starting fresh'}`);
+      this.log(`partition ${rt.partition}: ${cp.position ? `restored ${restored} site(s) on model ${detector.modelVersion}, resuming at offset ${cp.position.nextOffset}` : `no checkpoint, starting fresh on model ${detector.modelVersion}`}`);
     }
     this.stats.restores += rts.length;
     this.stats.ms.restore += Date.now() - started;
@@ -368,6 +395,7 @@ export class KafkaPipeline {
    */
   private async run(rt: PartitionRuntime, gen: number, messages: IncomingMessage[], lastOffset: string | null, control: Pick<BatchControl, 'heartbeat' | 'resolveOffset'> | null): Promise<void> {
     const k = this.o.kafka;
+    this.followTarget(rt);
     const processor = rt.processor!;
     const dead: OutgoingMessage[] = [];
     const output: StreamOutput = { steps: [], alerts: [], stats: [] };
@@ -413,7 +441,7 @@ export class KafkaPipeline {
       }
       const position: Position = {
         v: 1, groupId: k.groupId, topic: k.inputTopic, partition: rt.partition, nextOffset: lastOffset === null ? String(rt.nextOffset) : String(BigInt(lastOffset) + 1n),
-        modelVersion: this.o.detector.modelVersion, deadLetters: rt.deadLetters + dead.length, updatedAt: new Date().toISOString(),
+        modelVersion: processor.modelVersion, activation: rt.activation, deadLetters: rt.deadLetters + dead.length, updatedAt: new Date().toISOString(),
       };
       const txn = await rt.producer.begin();
       try {
@@ -426,6 +454,11 @@ export class KafkaPipeline {
           headers: { 'alert-id': alert.fingerprint, 'alert-status': alert.status, 'ganf-trigger-produced-at': step ? headerSafe(step.lastArrivalMs) : '' },
         })));
         await send(k.deadLetterTopic, dead);
+        if (k.stepsTopic) {
+          await send(k.stepsTopic, output.steps.map((st) => stepRecordMessage({
+            v: 1, site: st.site, tsMs: st.tsMs, modelVersion: st.model.version, score: st.total, exceed: st.exceed, usable: st.usable, degraded: st.degraded, values: Array.from(st.values),
+          })));
+        }
         await send(k.stateTopic, checkpointMessages(position, dirty.map((s) => processor.snapshotSite(s))));
         await txn.sendOffsets(k.groupId, k.inputTopic, [{ partition: rt.partition, offset: position.nextOffset }]);
         await txn.commit();
@@ -454,6 +487,37 @@ export class KafkaPipeline {
       if (rt.dropped) return; // reassigned meanwhile: whoever owns it now starts from the checkpoint
       this.pause(rt, err as Error);
     }
+  }
+
+  /**
+   * Hands the partition over to the source's target version if it is a newer activation than the
+   * partition's (called at a batch boundary, before the batch's messages). The batch's checkpoint
+   * then records the new version; until it commits, a restore brings back the old one.
+   */
+  private followTarget(rt: PartitionRuntime): void {
+    const t = this.models.target();
+    const current = rt.processor!;
+    if (t.activation === null) return; // a fixed model: nothing to follow
+    if (rt.activation !== null && t.activation <= rt.activation) return; // not newer: this member has not seen a later activation yet
+    if (t.detector.modelVersion === current.modelVersion) {
+      rt.activation = t.activation; // re-activated (e.g. a promotion and its rollback between two batches): nothing to hand over
+      return;
+    }
+    if (this.refused.has(t.activation)) return;
+    const reason = `model changed: ${current.modelVersion} -> ${t.detector.modelVersion}`;
+    let next: StreamProcessor;
+    try {
+      next = current.handOver(t.detector, reason);
+    } catch (err) {
+      this.refused.add(t.activation);
+      this.log(`partition ${rt.partition}: stays on model ${current.modelVersion}: ${(err as Error).message}`);
+      return;
+    }
+    current.dispose();
+    rt.processor = next;
+    rt.activation = t.activation;
+    this.stats.handovers++;
+    this.log(`partition ${rt.partition}: ${reason} at offset ${rt.nextOffset ?? '(start)'} (${next.siteNames.length} site(s) handed over)`);
   }
 
   private limitOf(topic: string): number {
@@ -496,7 +560,7 @@ export class KafkaPipeline {
         const key = `${s.site}\u0000${sensor}`;
         if (this.unknownReported.has(key) || this.unknownReported.size > 10000) continue;
         this.unknownReported.add(key);
-        this.log(`site ${s.site}: readings for sensor "${sensor}", which model ${this.o.detector.modelVersion} does not know, are counted and ignored`);
+        this.log(`site ${s.site}: readings for sensor "${sensor}", which the model does not know, are counted and ignored`);
       }
     }
   }

@@ -34,6 +34,7 @@ export class StreamMetrics {
     counter('ganf_stream_sink_failures_total', 'Failed sink writes (the partition pauses and retries)', (s) => s.sinkFailures);
     counter('ganf_stream_commit_failures_total', 'Failed transactions (the batch is processed again)', (s) => s.commitFailures);
     counter('ganf_stream_restores_total', 'Partition state restores from checkpoints', (s) => s.restores);
+    counter('ganf_stream_handovers_total', 'Partitions handed over to a newly activated model version', (s) => s.handovers);
     new Counter({
       name: 'ganf_stream_stage_seconds_total', help: 'Wall-clock time per pipeline stage (ingest, score, sinks, commit, restore)', labelNames: ['stage'], registers: this.r,
       collect() {

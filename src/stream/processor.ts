@@ -17,6 +17,7 @@ import { AlignerStateSchema, StepAligner, type AlignedStep } from './aligner.ts'
 import type { AlignConfig, ProcessorSettings } from './config.ts';
 import { StreamScorer, ScorerSnapshotSchema } from '../scoring/stream-scorer.ts';
 import type { StepScore } from '../scoring/stream-scorer.ts';
+import { RecentSteps, RecentStepsSchema } from './recent-steps.ts';
 
 /** Sites scored in one model call at most (bounds the chunk tensor). */
 const MAX_STREAMS = 64;
@@ -25,12 +26,23 @@ import { AlertEngine, AlertEngineStateSchema, type AlertMessage, type AlertRule 
 // The settings' schema lives in config.ts (a leaf); re-exported for the callers that build a processor.
 export { ProcessorSettingsSchema, type ProcessorSettings } from './config.ts';
 
+/** The model version that scored a step, with what a sink needs to write it. */
+export interface StepModel {
+  version: string;
+  threshold: number;
+  sensors: readonly string[];
+  calibrationMedians: ArrayLike<number>;
+}
+
 export interface ScoredStep {
   site: string;
+  model: StepModel;
   tsMs: number;
   /** Window score (as batch scoring) and per-sensor window NLL in model order. */
   total: number;
   perSensor: Float32Array;
+  /** The step's aligned raw values (model order, sensor units), as scored. */
+  values: Float64Array;
   exceed: boolean;
   /** A cell had no reading beyond the carry-forward limit. */
   degraded: boolean;
@@ -95,6 +107,8 @@ export const SiteSnapshotSchema = z.strictObject({
   lastRecordMs: z.number().nullable().default(null),
   /** The site's open steps were closed for silence since its last message. */
   silenceClosed: z.boolean().default(false),
+  /** The last raw steps (hand-over warm-up); null in checkpoints from before hand-overs. */
+  recent: RecentStepsSchema.nullable().default(null),
 });
 export type SiteSnapshot = z.infer<typeof SiteSnapshotSchema>;
 
@@ -112,6 +126,7 @@ interface Site {
   /** Newest record timestamp of the site's messages; -Infinity before the first. */
   lastRecordMs: number;
   silenceClosed: boolean;
+  recent: RecentSteps;
   /**
    * Alerts not triggered by a step (no data), waiting for the next scoring call, each with the
    * newest step closed before it (its place among the step alerts, whatever the batching).
@@ -142,8 +157,13 @@ export class StreamProcessor {
   /** Topic and partition of the input (for the dead letters of steps, which have no single message). */
   private origin = { topic: '', partition: -1 };
 
+  private readonly stepModel: StepModel;
+  private readonly recentSteps: number;
+
   constructor(private readonly det: Detector, private readonly settings: ProcessorSettings) {
     this.modelVersion = det.modelVersion;
+    this.stepModel = { version: det.modelVersion, threshold: det.threshold.value, sensors: det.sensors, calibrationMedians: det.calibrationMedians };
+    this.recentSteps = settings.handover.warmupSteps ?? settings.warmupSteps ?? det.config.model.window;
     this.align = settings.align;
     this.rule = settings.alerts;
     this.intervalMs = det.config.data.intervalMs;
@@ -184,6 +204,7 @@ export class StreamProcessor {
         invalidSteps: 0,
         lastRecordMs: -Infinity,
         silenceClosed: false,
+        recent: new RecentSteps(this.recentSteps, this.fallback.length),
         notices: [],
       };
       this.sites.set(name, s);
@@ -401,6 +422,7 @@ export class StreamProcessor {
       site.scorer.dispose();
       site.scorer = null;
       site.taint = 0;
+      site.recent.clear();
     }
     if (!site.scorer) {
       site.scorer = new StreamScorer(this.det, { warmStart: this.settings.warmStart });
@@ -453,8 +475,9 @@ export class StreamProcessor {
       if (s.degraded) site.taint = Math.max(site.taint, w);
       const usable = site.taint === 0;
       if (site.taint > 0) site.taint--;
+      site.recent.push(s.values);
       const step: ScoredStep = {
-        site: site.name, tsMs: s.tsMs, total: sc.total, perSensor: sc.perSensor, exceed: sc.alert, degraded: s.degraded, usable,
+        site: site.name, model: this.stepModel, tsMs: s.tsMs, total: sc.total, perSensor: sc.perSensor, values: s.values, exceed: sc.alert, degraded: s.degraded, usable,
         filled: s.filled, missing: s.missing.length ? s.missing.map((c) => this.cellName(c)) : [], restart: s.restart, lastArrivalMs: s.lastArrivalMs,
       };
       out.steps.push(step);
@@ -508,7 +531,7 @@ export class StreamProcessor {
     return {
       v: 1, site: name, modelVersion: this.det.modelVersion, aligner: s.aligner.snapshot(), scorer: s.scorer ? s.scorer.snapshot() : null,
       alerts: s.alerts.snapshot(), taint: s.taint, unknown: Object.fromEntries(s.unknown), ignored: s.ignored, held: [...s.held], invalidSteps: s.invalidSteps,
-      lastRecordMs: Number.isFinite(s.lastRecordMs) ? s.lastRecordMs : null, silenceClosed: s.silenceClosed,
+      lastRecordMs: Number.isFinite(s.lastRecordMs) ? s.lastRecordMs : null, silenceClosed: s.silenceClosed, recent: s.recent.snapshot(),
     };
   }
 
@@ -534,11 +557,75 @@ export class StreamProcessor {
       invalidSteps: snap.invalidSteps,
       lastRecordMs: snap.lastRecordMs ?? -Infinity,
       silenceClosed: snap.silenceClosed,
+      recent: snap.recent ? RecentSteps.restore(this.recentSteps, this.fallback.length, snap.recent) : new RecentSteps(this.recentSteps, this.fallback.length),
       notices: [],
     });
     // The partition's record-time clock is the newest record of its sites; rescan at the next message.
     if (snap.lastRecordMs !== null && snap.lastRecordMs > this.clockMs) this.clockMs = snap.lastRecordMs;
     this.nextSilenceCheckMs = -Infinity;
+  }
+
+  /**
+   * A processor of model `next` that takes over every site of this one at the current step
+   * boundary (call it between batches: every step closed so far was scored by this model, every
+   * later one is scored by `next`). Per site: the aligner state (open steps, counters), the event-
+   * time guard and the silence state move over as they are; `next`'s recurrent state is warmed up
+   * on the site's recent raw steps (scores discarded) and its score window holds their NLLs, so
+   * its scores equal batch scoring of the same series started that many steps before the
+   * boundary; a site with fewer recent steps than the warm-up is not alerted on until it has
+   * them. Every alert open under this model is resolved with `reason` (AlertEngine.resolveAll),
+   * delivered with the site's next output. Every site is marked dirty (the checkpoint must name
+   * the new version). Throws, changing nothing, if `next` scores other cells, has another interval
+   * or cannot stream (a windowed encoder).
+   */
+  handOver(next: Detector, reason: string): StreamProcessor {
+    const same = next.sensors.length === this.det.sensors.length && next.sensors.every((x, i) => x === this.det.sensors[i])
+      && next.features.length === this.det.features.length && next.features.every((x, i) => x === this.det.features[i]);
+    if (!same) throw new Error(`model ${next.modelVersion} scores other sensors or features than ${this.det.modelVersion}: its sites cannot be handed over`);
+    if (next.config.data.intervalMs !== this.intervalMs) throw new Error(`model ${next.modelVersion} has interval ${next.config.data.intervalMs} ms, the stream runs ${this.intervalMs} ms`);
+    if (next.config.model.encoder !== 'stateful') throw new Error(`model ${next.modelVersion} uses the windowed encoder; streaming needs model.encoder = "stateful"`);
+    const p = new StreamProcessor(next, this.settings);
+    try {
+      this.moveSites(p, next, reason);
+    } catch (err) {
+      p.dispose(); // the sites stay with this processor
+      throw err;
+    }
+    return p;
+  }
+
+  private moveSites(p: StreamProcessor, next: Detector, reason: string): void {
+    // Warm-up first, for every site: nothing of this processor changes until all have succeeded.
+    const scorers = new Map<string, StreamScorer>();
+    for (const s of this.sites.values()) {
+      if (!s.scorer) continue;
+      const scorer = new StreamScorer(next);
+      p.sites.set(s.name, { ...s, scorer }); // owned by p from here (disposed with it on failure)
+      if (s.recent.steps > 0) scorer.scoreMany(s.recent.rows());
+      scorers.set(s.name, scorer);
+    }
+    p.clockMs = this.clockMs;
+    p.origin = this.origin;
+    p.rejected = this.rejected;
+    const width = this.fallback.length;
+    for (const s of this.sites.values()) {
+      const scorer = scorers.get(s.name) ?? null;
+      const taint = scorer ? Math.max(s.taint, p.recentSteps - s.recent.steps) : s.taint;
+      const lastEvent = Number.isFinite(s.aligner.maxEventTime) ? s.aligner.maxEventTime : s.lastRecordMs;
+      const closing = s.alerts.resolveAll(lastEvent, reason).map((alert) => ({ alert, afterTsMs: s.aligner.lastReadyTsMs }));
+      p.sites.set(s.name, {
+        ...s,
+        aligner: StepAligner.restore(p.intervalMs, p.align, p.fallback, s.aligner.snapshot()),
+        scorer,
+        alerts: p.newAlertEngine(s.name),
+        taint,
+        unknown: new Map(s.unknown),
+        held: [...s.held],
+        recent: RecentSteps.restore(p.recentSteps, width, s.recent.snapshot()),
+        notices: [...s.notices, ...closing],
+      });
+      p.dirty.add(s.name);
+    }
   }
 
   dispose(): void {

@@ -8,7 +8,7 @@ import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { escapeKey, escapeMeasurement, quoteFieldString, type ScoreStore } from '../adapters/influx-store.ts';
 import type { AlertMessage } from '../scoring/alert-engine.ts';
-import type { ScoredStep, SiteStats } from './processor.ts';
+import type { ScoredStep, SiteStats, StepModel } from './processor.ts';
 import { MEASUREMENTS } from './config.ts';
 
 export interface StreamOutput {
@@ -26,10 +26,6 @@ export interface StreamSink {
 }
 
 export interface InfluxSinkOptions {
-  sensors: readonly string[];
-  calibrationMedians: ArrayLike<number>;
-  modelVersion: string;
-  threshold: number;
   /** Also write one point per sensor and step (tag sensor). Default true. */
   perSensor?: boolean;
   /** Lines per HTTP write. Default 20000. */
@@ -39,9 +35,12 @@ export interface InfluxSinkOptions {
 }
 
 /**
- * InfluxDB layout (tags are low-cardinality: site, sensor, model_version):
- *   ganf_scores,model_version=V,site=S score=,threshold=,exceed=,degraded=,usable=,filled=i[,missing=""] <step time>
- *   ganf_sensor_scores,model_version=V,sensor=X,site=S nll=,excess= <step time>
+ * InfluxDB layout (tags are low-cardinality: site, sensor, alert, model_version):
+ *   ganf_scores,site=S score=,threshold=,exceed=,degraded=,usable=,filled=i,model_version=""[,missing=""] <step time>
+ *   ganf_sensor_scores,sensor=X,site=S nll=,excess=,model_version="" <step time>
+ * A step's model version is a field, not a tag: a step is one point whichever version scored it,
+ * so a batch rewritten after a restart by another version (the stream switched models in
+ * between) replaces its points instead of adding a second series.
  *   ganf_alerts,alert=NAME[,sensor=X],model_version=V,site=S fingerprint="",status="",severity="",ends_at=i,peak_score=,... <alert start>
  *     (one row per alert: the resolved write overwrites the firing one)
  *   ganf_ingest,site=S accepted=i,late=i,duplicates=i,unknown=i,ignored=i,degraded_steps=i,invalid_steps=i,held=i,unknown_sensors="" <processing time>
@@ -53,38 +52,41 @@ export class InfluxSink implements StreamSink {
   private readonly perSensor: boolean;
   private readonly linesPerWrite: number;
   private readonly now: () => number;
-  private readonly mv: string;
 
-  constructor(private readonly store: ScoreStore, private readonly opts: InfluxSinkOptions) {
+  constructor(private readonly store: ScoreStore, opts: InfluxSinkOptions = {}) {
     this.perSensor = opts.perSensor ?? true;
     this.linesPerWrite = opts.linesPerWrite ?? 20000;
     this.now = opts.now ?? Date.now;
-    this.mv = escapeKey(opts.modelVersion, 'tag value');
   }
 
-  private prefixes(site: string): { score: string; sensors: string[] } {
+  /** Line prefixes of a site's score points (the sensors' per model, as versions may differ in sensors). */
+  private prefixes(site: string, model: StepModel): { score: string; sensors: string[] } {
     let score = this.scorePrefix.get(site);
-    let sensors = this.sensorPrefix.get(site);
-    if (!score || !sensors) {
-      const s = escapeKey(site, 'tag value');
-      score = `${escapeMeasurement(MEASUREMENTS.scores)},model_version=${this.mv},site=${s} `;
-      sensors = this.opts.sensors.map((x) => `${escapeMeasurement(MEASUREMENTS.sensorScores)},model_version=${this.mv},sensor=${escapeKey(x, 'tag value')},site=${s} `);
+    if (!score) {
+      score = `${escapeMeasurement(MEASUREMENTS.scores)},site=${escapeKey(site, 'tag value')} `;
       this.scorePrefix.set(site, score);
-      this.sensorPrefix.set(site, sensors);
+    }
+    const key = `${model.version}\u0000${site}`;
+    let sensors = this.sensorPrefix.get(key);
+    if (!sensors) {
+      const s = escapeKey(site, 'tag value');
+      sensors = model.sensors.map((x) => `${escapeMeasurement(MEASUREMENTS.sensorScores)},sensor=${escapeKey(x, 'tag value')},site=${s} `);
+      this.sensorPrefix.set(key, sensors);
     }
     return { score, sensors };
   }
 
   lines(out: StreamOutput): string[] {
     const lines: string[] = [];
-    const med = this.opts.calibrationMedians;
     for (const st of out.steps) {
-      const p = this.prefixes(st.site);
+      const p = this.prefixes(st.site, st.model);
+      const mv = quoteFieldString(st.model.version);
+      const med = st.model.calibrationMedians;
       const missing = st.missing.length ? `,missing=${quoteFieldString(st.missing.join(','))}` : '';
-      lines.push(`${p.score}score=${num(st.total)},threshold=${num(this.opts.threshold)},exceed=${st.exceed},degraded=${st.degraded},usable=${st.usable},filled=${st.filled}i${missing} ${st.tsMs}`);
+      lines.push(`${p.score}score=${num(st.total)},threshold=${num(st.model.threshold)},exceed=${st.exceed},degraded=${st.degraded},usable=${st.usable},filled=${st.filled}i,model_version=${mv}${missing} ${st.tsMs}`);
       if (this.perSensor) {
         for (let k = 0; k < p.sensors.length; k++) {
-          lines.push(`${p.sensors[k]}nll=${num(st.perSensor[k])},excess=${num(st.perSensor[k] - med[k])} ${st.tsMs}`);
+          lines.push(`${p.sensors[k]}nll=${num(st.perSensor[k])},excess=${num(st.perSensor[k] - med[k])},model_version=${mv} ${st.tsMs}`);
         }
       }
     }
@@ -92,7 +94,7 @@ export class InfluxSink implements StreamSink {
       // One series per alert kind (and sensor, for per-sensor alerts): an implausible-value or no-data
       // alert starting at the same step as an anomaly alert must not overwrite its point.
       const kind = `,alert=${escapeKey(a.labels.alertname, 'tag value')}${a.labels.sensor ? `,sensor=${escapeKey(a.labels.sensor, 'tag value')}` : ''}`;
-      const tags = `${escapeMeasurement(MEASUREMENTS.alerts)}${kind},model_version=${this.mv},site=${escapeKey(a.labels.site, 'tag value')}`;
+      const tags = `${escapeMeasurement(MEASUREMENTS.alerts)}${kind},model_version=${escapeKey(a.labels.model_version, 'tag value')},site=${escapeKey(a.labels.site, 'tag value')}`;
       const fields = [
         `fingerprint=${quoteFieldString(a.fingerprint)}`,
         `status=${quoteFieldString(a.status)}`,

@@ -49,15 +49,15 @@ export async function startConsoleStack(id = runId(), log: (what: string) => voi
   const other = await otherVersion();
   log('models fitted');
   const site = 'grid-north';
-  const topics = { inputTopic: `ganf-console-in-${id}`, alertsTopic: `ganf-console-alerts-${id}`, deadLetterTopic: `ganf-console-dlq-${id}`, stateTopic: `ganf-console-state-${id}` };
+  const topics = { inputTopic: `ganf-console-in-${id}`, alertsTopic: `ganf-console-alerts-${id}`, deadLetterTopic: `ganf-console-dlq-${id}`, stateTopic: `ganf-console-state-${id}`, stepsTopic: `ganf-console-steps-${id}` };
   const kafka = KafkaSettingsSchema.parse({ brokers: KAFKA_BROKERS, groupId: `ganf-console-${id}`, clientId: `ganf-console-${id}`, partitions: 1, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing', ...topics });
   const processing = ProcessorSettingsSchema.parse({ warmStart: true, align: { allowedLatenessMs: 600_000 } });
-  const sink = new InfluxSink(store, { sensors: det.sensors, calibrationMedians: det.calibrationMedians, modelVersion: det.modelVersion, threshold: det.threshold.value });
+  const sink = new InfluxSink(store, {});
   const pipeline = new KafkaPipeline({ client, detector: det, kafka, processing, sinks: [sink] });
   await pipeline.start();
   log('pipeline started');
   const svc = await startTestService([det, other], {
-    kafka: { brokers: KAFKA_BROKERS, alertsTopic: topics.alertsTopic, deadLetterTopic: `${topics.alertsTopic}.dlq`, groupId: `ganf-console-api-${id}`, fromBeginning: true, lagGroups: [] },
+    kafka: { brokers: KAFKA_BROKERS, alertsTopic: topics.alertsTopic, deadLetterTopic: `${topics.alertsTopic}.dlq`, groupId: `ganf-console-api-${id}`, stepsTopic: topics.stepsTopic, stepsGroupId: `ganf-console-api-steps-${id}`, fromBeginning: true, lagGroups: [] },
     influx: { url: INFLUX_URL, database: `ganf_console_${id}` },
     fsync: false,
   });

@@ -1,14 +1,10 @@
-// Model versions as immutable directories under a models root, and the `active` pointer:
-//
-//   <root>/versions/<version>/   a model directory as saveDetector writes it (never changed after)
-//   <root>/meta/<version>.json   where it came from (import, refit job) and its shadow evaluation
-//   <root>/active                {"version", "history": [previous actives, newest first], ...}
+// Model versions as immutable directories under a models root, and the `active` pointer (layout
+// in src/adapters/model-registry-files.ts; `ganf serve` follows the pointer from there).
 //
 // The pointer is replaced atomically (temporary file, fsync, rename, fsync of the directory), so
-// after a crash it names either the old or the new version. Promotion is two-phase: the new model
-// is loaded and every registered preparer (e.g. the live scorer warming a new StreamScorer) gets
-// ready first; only then is the pointer written and the swap committed. A model that does not load,
-// or a preparer that refuses it, leaves the active model untouched.
+// after a crash it names either the old or the new version. Promotion loads the new model first;
+// only then is the pointer written. A model that does not load leaves the active model untouched.
+// `ganf serve` follows the pointer on disk (src/stream/models.ts) and hands its sites over itself.
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -19,6 +15,7 @@ import { ManifestSchema, type Manifest } from '../../adapters/model-files.ts';
 import { graphFromJSON, type DagGraph } from '../../dag-learning/extract.ts';
 import { writeFileAtomic } from '../../adapters/fs-atomic.ts';
 import { HttpProblem } from '../problems.ts';
+import { activePointerFile, readActivePointer, versionsDir, type ActivePointer } from '../../adapters/model-registry-files.ts';
 
 const VERSION_RE = /^[\w.-]{1,128}$/;
 
@@ -43,14 +40,7 @@ export const VersionMetaSchema = z.object({
 });
 export type VersionMeta = z.infer<typeof VersionMetaSchema>;
 
-const PointerSchema = z.object({
-  version: z.string(),
-  history: z.array(z.string()),
-  changedAt: z.string(),
-  reason: z.string(),
-  by: z.string(),
-});
-export type ActivePointer = z.infer<typeof PointerSchema>;
+export type { ActivePointer };
 
 export interface VersionInfo {
   version: string;
@@ -72,13 +62,9 @@ export interface Activation {
   by: string;
 }
 
-/** Called with the model about to become active; returns the commit step, or throws to veto. */
-export type Preparer = (det: Detector) => () => void;
-
 export class ModelRegistry extends EventEmitter {
   private pointer: ActivePointer | null = null;
   private active: Detector | null = null;
-  private readonly preparers: Preparer[] = [];
   private lock: Promise<unknown> = Promise.resolve();
 
   private constructor(readonly root: string) {
@@ -93,16 +79,13 @@ export class ModelRegistry extends EventEmitter {
     for (const name of await readdir(reg.versionsDir)) {
       if (name.includes('.tmp-')) await rm(path.join(reg.versionsDir, name), { recursive: true, force: true });
     }
-    const pointerFile = path.join(reg.root, 'active');
-    if (existsSync(pointerFile)) {
-      reg.pointer = PointerSchema.parse(JSON.parse(await readFile(pointerFile, 'utf8')));
-      reg.active = await loadDetector(reg.dir(reg.pointer.version));
-    }
+    reg.pointer = await readActivePointer(reg.root);
+    if (reg.pointer) reg.active = await loadDetector(reg.dir(reg.pointer.version));
     return reg;
   }
 
   get versionsDir(): string {
-    return path.join(this.root, 'versions');
+    return versionsDir(this.root);
   }
 
   dir(version: string): string {
@@ -120,14 +103,6 @@ export class ModelRegistry extends EventEmitter {
 
   activeDetector(): Detector | null {
     return this.active;
-  }
-
-  addPreparer(p: Preparer): () => void {
-    this.preparers.push(p);
-    return () => {
-      const i = this.preparers.indexOf(p);
-      if (i >= 0) this.preparers.splice(i, 1);
-    };
   }
 
   async exists(version: string): Promise<boolean> {
@@ -223,25 +198,17 @@ export class ModelRegistry extends EventEmitter {
     } catch (err) {
       throw new HttpProblem(422, `version ${version} cannot be loaded: ${(err as Error).message}`);
     }
-    const commits: (() => void)[] = [];
-    try {
-      for (const p of this.preparers) commits.push(p(det));
-    } catch (err) {
-      disposeDetector(det);
-      throw new HttpProblem(409, `version ${version} was refused by the live scorer: ${(err as Error).message}`);
-    }
     const pointer: ActivePointer = { version, history, changedAt: new Date().toISOString(), reason, by };
     try {
-      await writeFileAtomic(path.join(this.root, 'active'), JSON.stringify(pointer, null, 1));
+      await writeFileAtomic(activePointerFile(this.root), JSON.stringify(pointer, null, 1));
     } catch (err) {
       disposeDetector(det);
       throw err;
     }
-    // Synchronous from here on: no request or stream step can run between the pointer and the swap.
+    // Synchronous from here on: no request can see the new pointer with the old model.
     const previous = this.active;
     this.pointer = pointer;
     this.active = det;
-    for (const c of commits) c();
     const activation: Activation = { previous: previous?.modelVersion ?? null, current: version, reason, by };
     this.emit('activated', activation, det);
     if (previous) disposeDetector(previous);

@@ -61,7 +61,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
   r.post('/models/:version/promote', {
     config: { auth: 'operator', rateLimit: rl(opts.rateLimits.models) },
     schema: {
-      tags: ['models'], summary: 'Make a version active (atomic pointer swap; the live scorer hands over without losing or repeating a step)',
+      tags: ['models'], summary: 'Make a version active (atomic pointer swap; `ganf serve` following the registry hands its sites over at its next batches without losing or repeating a step)',
       params: z.object({ version: VersionParam }),
       response: { 200: PointerOut, ...problemResponses(400, 404, 409, 422) },
     },

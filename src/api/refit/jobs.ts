@@ -14,7 +14,7 @@ import { HttpProblem } from '../problems.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { AlertStore } from '../alerts/store.ts';
 import type { ModelRegistry } from '../models/registry.ts';
-import type { LiveScorer } from '../scoring/live-scorer.ts';
+import type { LiveSteps } from '../steps/live-steps.ts';
 import type { RefitInput, RefitOutput, RefitSource } from './run.ts';
 import type { PromotionRule } from './shadow.ts';
 import type { SeriesTable } from '../../data/table.ts';
@@ -39,8 +39,9 @@ export interface JobRecord {
 }
 
 export interface RefitRequest {
-  source: { kind: 'csv'; path: string; lastSteps?: number } | { kind: 'table'; table: SeriesTable; lastSteps?: number } | { kind: 'live'; lastSteps?: number };
-  excludeAlerts: boolean;
+  source: { kind: 'csv'; path: string; lastSteps?: number } | { kind: 'table'; table: SeriesTable; lastSteps?: number } | { kind: 'stream'; site: string; lastSteps?: number };
+  /** Leave out the steps of stored alerts: all of them, or only resolved ones (still-firing alerts' steps kept), or none. */
+  excludeAlerts: boolean | 'resolved';
   site?: string;
   excludeRanges: [number, number][];
   warmStart: boolean;
@@ -52,14 +53,15 @@ export interface RefitJobsOptions {
   dataDir: string;
   registry: ModelRegistry;
   alerts: AlertStore;
-  live: LiveScorer | null;
+  /** The live stream's steps (drift events, the `stream` source); null without a steps topic. */
+  live: LiveSteps | null;
   metrics?: ApiMetrics;
   holdoutFraction: number;
   rule: PromotionRule;
   baseOverrides: Record<string, unknown>;
   allowedDataDirs: string[];
   onDrift: boolean;
-  /** A drift-triggered refit waits for this many live steps after the drift, and trains on them only. */
+  /** A drift-triggered refit waits for this many steps of the drifting site after the drift, and trains on them only. */
   minStepsAfterDrift: number;
   scheduleMinutes: number;
   cooldownMinutes: number;
@@ -87,22 +89,22 @@ export class RefitJobs {
     }
     if (o.live && o.onDrift) {
       const live = o.live;
-      let driftSeq: number | null = null;
-      live.on('drift', () => {
-        driftSeq ??= live.lastSeq;
+      // Per site: the step count at which its monitor fired. A monitor fires once per model version,
+      // and the stream's switch to a promoted version starts a new monitor, so a site refits once per drift.
+      const driftAt = new Map<string, number>();
+      live.on('drift', (site: string) => {
+        if (!driftAt.has(site)) driftAt.set(site, live.seqOf(site));
       });
-      live.on('swapped', () => {
-        driftSeq = null;
-      });
-      live.on('scored', (step: { seq: number }) => {
-        if (driftSeq !== null && step.seq - driftSeq >= o.minStepsAfterDrift) {
-          const n = step.seq - driftSeq;
-          if (this.auto('drift', n)) driftSeq = null;
-        }
+      live.on('step', (site: string, seq: number) => {
+        const at = driftAt.get(site);
+        if (at !== undefined && seq - at >= o.minStepsAfterDrift && this.auto('drift', site, seq - at)) driftAt.delete(site);
       });
     }
     if (o.scheduleMinutes > 0) {
-      this.timer = setInterval(() => this.auto('schedule'), o.scheduleMinutes * 60_000);
+      this.timer = setInterval(() => {
+        const site = o.live?.siteNames.at(-1);
+        if (site !== undefined) this.auto('schedule', site);
+      }, o.scheduleMinutes * 60_000);
       this.timer.unref();
     }
   }
@@ -129,7 +131,7 @@ export class RefitJobs {
     const base = this.o.registry.activeVersion();
     if (!base) throw new HttpProblem(409, 'no model is active to refit');
     const source = this.resolveSource(req);
-    const exclude = [...req.excludeRanges, ...(req.excludeAlerts ? this.alertIntervals(source, req.site) : [])];
+    const exclude = [...req.excludeRanges, ...(req.excludeAlerts ? this.alertIntervals(source, req.site, req.excludeAlerts === 'resolved') : [])];
     const job: JobRecord = {
       id: randomUUID(), kind: 'refit', trigger, by, status: 'queued', phase: 'queued', progress: 0,
       createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, baseVersion: base,
@@ -176,12 +178,15 @@ export class RefitJobs {
 
   // ------------------------------------------------------------------------------------------
 
-  /** Starts an automatic refit on the live buffer (the last `lastSteps` steps); false if it could not. */
-  private auto(trigger: 'drift' | 'schedule', lastSteps?: number): boolean {
+  /** Starts an automatic refit on a site's recent stream steps (the last `lastSteps`); false if it could not. */
+  private auto(trigger: 'drift' | 'schedule', site: string, lastSteps?: number): boolean {
     if (this.running || !this.o.live) return false;
     if (this.lastAuto && Date.now() - this.lastAuto < this.o.cooldownMinutes * 60_000) return false;
     try {
-      this.start({ source: { kind: 'live', lastSteps }, excludeAlerts: true, excludeRanges: [], warmStart: this.o.defaultWarmStart, autoPromote: true, overrides: {} }, `auto:${trigger}`, trigger);
+      // Resolved alerts are anomalies inside the new regime and stay out; an alert still firing since
+      // the drift is the old model's view of the regime change itself, and its steps are what the
+      // refit must learn (the hand-over to the promoted version resolves it).
+      this.start({ source: { kind: 'stream', site, lastSteps }, excludeAlerts: 'resolved', site, excludeRanges: [], warmStart: this.o.defaultWarmStart, autoPromote: true, overrides: {} }, `auto:${trigger}`, trigger);
       this.lastAuto = Date.now();
       return true;
     } catch {
@@ -205,12 +210,12 @@ export class RefitJobs {
       return { kind: 'csv', path: abs };
     }
     if (s.kind === 'table') return { kind: 'table', table: s.lastSteps ? sliceLast(s.table, s.lastSteps) : s.table };
-    if (!this.o.live) throw new HttpProblem(409, 'no live stream is scored in this process; give readings or a CSV');
-    return { kind: 'table', table: this.o.live.recent(s.lastSteps) };
+    if (!this.o.live) throw new HttpProblem(409, 'no live stream is configured (kafka.stepsTopic); give readings or a CSV');
+    return { kind: 'table', table: this.o.live.recent(s.site, s.lastSteps) };
   }
 
   /** Alert intervals overlapping the buffer's time range (firing alerts: until now), false positives excepted. */
-  private alertIntervals(source: RefitSource, site?: string): [number, number][] {
+  private alertIntervals(source: RefitSource, site: string | undefined, resolvedOnly: boolean): [number, number][] {
     const from = source.kind === 'table' && source.table.timestamps.length ? source.table.timestamps[0] : undefined;
     const to = source.kind === 'table' && source.table.timestamps.length ? source.table.timestamps[source.table.timestamps.length - 1] + 1 : undefined;
     const out: [number, number][] = [];
@@ -218,7 +223,7 @@ export class RefitJobs {
     do {
       const page = this.o.alerts.query({ from, to, site, limit: 500, cursor });
       // An alert marked a false positive was normal operation: its steps stay in the training data.
-      for (const a of page.items) if (!a.falsePositive) out.push([Date.parse(a.startsAt), a.endsAt ? Date.parse(a.endsAt) : Number.MAX_SAFE_INTEGER]);
+      for (const a of page.items) if (!a.falsePositive && !(resolvedOnly && a.status === 'firing')) out.push([Date.parse(a.startsAt), a.endsAt ? Date.parse(a.endsAt) : Number.MAX_SAFE_INTEGER]);
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
     return out;

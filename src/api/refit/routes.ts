@@ -61,9 +61,9 @@ export async function refitRoutes(app: FastifyInstance, opts: RefitRoutesOptions
         source: z.discriminatedUnion('kind', [
           z.strictObject({ kind: z.literal('csv'), path: z.string().min(1), lastSteps: z.number().int().min(10).optional() }),
           z.strictObject({ kind: z.literal('readings'), readings: z.array(ReadingSchema).min(10).max(200_000), lastSteps: z.number().int().min(10).optional() }),
-          z.strictObject({ kind: z.literal('live'), lastSteps: z.number().int().min(10).optional() }),
-        ]).describe('csv: a file under refit.dataDirs; readings: in the request; live: the live scorer\'s recent buffer'),
-        excludeAlerts: z.boolean().default(true).describe('Leave out steps inside stored alerts\' [startsAt, endsAt]'),
+          z.strictObject({ kind: z.literal('stream'), site: z.string().min(1), lastSteps: z.number().int().min(10).optional() }),
+        ]).describe('csv: a file under refit.dataDirs; readings: in the request; stream: the site\'s recent steps from the live stream (kafka.stepsTopic; unusable steps left out)'),
+        excludeAlerts: z.union([z.boolean(), z.literal('resolved')]).default(true).describe('Leave out steps inside stored alerts\' [startsAt, endsAt] (firing: until now); "resolved": only resolved alerts\' steps (what drift-triggered refits do)'),
         site: z.string().optional().describe('Only this site\'s alerts are left out (default: all sites)'),
         excludeRanges: z.array(z.strictObject({ from: TimeParam, to: TimeParam })).default([]),
         warmStart: z.boolean().optional().describe('Initialise from the active model (default from config)'),

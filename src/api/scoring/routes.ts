@@ -91,10 +91,10 @@ export async function scoreRoutes(app: FastifyInstance, opts: ScoreRoutesOptions
     if (q.site) where.push(`"site" = ${quoteString(q.site)}`);
     if (q.modelVersion) where.push(`"model_version" = ${quoteString(q.modelVersion)}`);
     const sensors = q.sensors === undefined ? undefined : q.sensors.split(',').map((x) => x.trim()).filter((x) => x && x !== '-');
-    const totalsQ = `SELECT * FROM ${quoteIdentifier(measurements.scores)} WHERE ${where.join(' AND ')} GROUP BY "site", "model_version" ORDER BY time ASC LIMIT ${q.limit + 1}`;
+    const totalsQ = `SELECT * FROM ${quoteIdentifier(measurements.scores)} WHERE ${where.join(' AND ')} GROUP BY "site" ORDER BY time ASC LIMIT ${q.limit + 1}`;
     const sensorWhere = sensors?.length ? [...where, `(${sensors.map((x) => `"sensor" = ${quoteString(x)}`).join(' OR ')})`] : where;
     // Per-sensor rows: at most limit+1 steps' worth per series (each series is one sensor).
-    const sensorQ = `SELECT * FROM ${quoteIdentifier(measurements.sensorScores)} WHERE ${sensorWhere.join(' AND ')} GROUP BY "sensor", "site", "model_version" ORDER BY time ASC LIMIT ${q.limit + 1}`;
+    const sensorQ = `SELECT * FROM ${quoteIdentifier(measurements.sensorScores)} WHERE ${sensorWhere.join(' AND ')} GROUP BY "sensor", "site" ORDER BY time ASC LIMIT ${q.limit + 1}`;
     let totals: InfluxSeries[];
     let perSensor: InfluxSeries[];
     try {

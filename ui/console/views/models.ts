@@ -5,6 +5,8 @@ import { h, fmtTime, act } from '../dom.ts';
 import type { Job, Models } from '../types.ts';
 
 interface Drift {
+  site: string;
+  modelVersion: string;
   drifting: boolean;
   since: string | null;
   ks: { statistic: number | null; pValue: number | null; drifting: boolean };
@@ -43,7 +45,8 @@ export async function modelsView(root: HTMLElement): Promise<void> {
   root.append(drift);
   try {
     const d = await api.get<Drift>('/drift');
-    drift.append(h('p', {}, `${d.drifting ? 'Drifting' : 'Not drifting'}${d.since ? ` since ${fmtTime(d.since)}` : ''}. KS statistic ${d.ks.statistic?.toFixed(3) ?? '–'} (p ${d.ks.pValue?.toExponential(2) ?? '–'})${d.ks.drifting ? ' drifting' : ''}; Page-Hinkley ${d.pageHinkley.statistic.toFixed(2)}${d.pageHinkley.drifting ? ' drifting' : ''}.`));
+    // GET /drift without ?site= answers for the site that drifted first (else the first site seen).
+    drift.append(h('p', {}, `Site ${d.site} (model ${d.modelVersion}): ${d.drifting ? 'drifting' : 'not drifting'}${d.since ? ` since ${fmtTime(d.since)}` : ''}. KS statistic ${d.ks.statistic?.toFixed(3) ?? '–'} (p ${d.ks.pValue?.toExponential(2) ?? '–'})${d.ks.drifting ? ' drifting' : ''}; Page-Hinkley ${d.pageHinkley.statistic.toFixed(2)}${d.pageHinkley.drifting ? ' drifting' : ''}.`));
   } catch (err) {
     drift.append(h('p', { class: 'note' }, (err as Error).message));
   }
