@@ -30,10 +30,10 @@ import {
   toGexf,
   breakCycles,
   parsePrior,
-  loadPrior,
   type DagGraph,
   type WeightedEdge,
 } from '../src/dag-learning/index.ts';
+import { loadPrior } from '../src/detector.ts';
 
 before(async () => {
   await initBackend();

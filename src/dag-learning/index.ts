@@ -29,5 +29,5 @@ export {
 } from './extract.ts';
 export { toDot, toGexf } from './graph-export.ts';
 export { breakCycles, findCycle, stronglyConnectedComponents, type WeightedEdge } from './cycles.ts';
-export { loadPrior, parsePrior, priorFromEdges, reachableWithin, type PriorOptions, type PriorTopology, type PriorFormat, type PriorMode } from './prior.ts';
+export { parsePrior, priorFromEdges, reachableWithin, type PriorOptions, type PriorTopology, type PriorFormat, type PriorMode } from './prior.ts';
 export { parseEdgeListCsv, parseAdjacencyCsv, type PriorEdge } from './prior-csv.ts';

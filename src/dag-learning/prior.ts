@@ -1,6 +1,6 @@
 // Optional prior topology (e.g. the physical network) turned into what the trainer consumes:
-// a mask restricting which parent → child pairs A may use, or an initial A.
-import { readFile } from 'node:fs/promises';
+// a mask restricting which parent → child pairs A may use, or an initial A. Text in, arrays out:
+// reading the file is the caller's (src/detector.ts).
 import { parseAdjacencyCsv, parseEdgeListCsv, type PriorEdge } from './prior-csv.ts';
 
 export type PriorFormat = 'edges' | 'matrix';
@@ -34,16 +34,6 @@ export interface PriorTopology {
   init?: Float32Array;
   /** Number of allowed ordered pairs (restrict) or non-zero initial weights (init). */
   pairs: number;
-}
-
-/** Read and parse a prior file. Errors name the file, the line, and the unknown sensor or bad value. */
-export async function loadPrior(spec: PriorOptions & { path: string }, sensors: readonly string[]): Promise<PriorTopology> {
-  const text = await readFile(spec.path, 'utf8');
-  try {
-    return parsePrior(text, sensors, spec);
-  } catch (err) {
-    throw new Error(`prior ${spec.path}: ${(err as Error).message}`);
-  }
 }
 
 export function parsePrior(text: string, sensors: readonly string[], options: PriorOptions = {}): PriorTopology {

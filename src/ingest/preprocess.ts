@@ -299,6 +299,14 @@ export function standardiseRow(raw: ArrayLike<number>, state: ScalerState, exces
   return out;
 }
 
+/**
+ * A standardised value back in the sensor's raw units: the inverse of standardiseRow's map before
+ * clipping (the midpoint shift of a discrete feature is undone too).
+ */
+export function unstandardise(z: number, f: FeatureScale): number {
+  return z * f.std + f.mean - (f.discrete ? f.discrete.gap / 2 : 0);
+}
+
 /** A standardised value limited to the feature's plausible range. */
 function clip(z: number, f: FeatureScale): number {
   return z < f.lo ? f.lo : z > f.hi ? f.hi : z;

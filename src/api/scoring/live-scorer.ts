@@ -104,9 +104,8 @@ export class LiveScorer extends EventEmitter {
     const started = performance.now();
     const row = this.inputRow(step);
     const raw = this.project(row, a.det);
-    const excess = new Float32Array(a.det.sensors.length);
-    const x = standardiseRow(raw, a.det.scaler, excess);
-    const s = a.scorer.scoreStandardised(x, excess);
+    const x = standardiseRow(raw, a.det.scaler);
+    const s = a.scorer.scoreOne(raw);
     this.push(step.timestamp, row);
     this.lastTimestamp = step.timestamp;
     this.seq++;
