@@ -86,7 +86,7 @@ test('a rerouted grid: drift fires after the change only, a drift-triggered refi
     live.on('drift', (s: DriftState) => {
       drift ??= s;
       // An alert in the post-drift buffer: its steps must be left out of the refit.
-      ingestAlert(svc.deps.alerts, sampleAlert(0, { site: 'grid', startsAt: new Date(data.shiftMs + 100 * 300_000).toISOString(), endsAt: new Date(data.shiftMs + 110 * 300_000).toISOString(), status: 'resolved' }));
+      ingestAlert(svc.deps.alerts, sampleAlert(0, { site: 'grid', startsAt: new Date(data.shiftMs + 100 * 300_000).toISOString(), endsAt: new Date(data.shiftMs + 110 * 300_000).toISOString() }));
     });
     const swaps: { from: string; to: string; atSeq: number; warmupFromSeq: number }[] = [];
     live.on('swapped', (s) => swaps.push(s));

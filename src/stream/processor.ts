@@ -14,12 +14,13 @@ import { encodeSnapshot, messageKey, parseSensorMessage, type AcceptedMessage, t
 import { EventTimeGuardSchema, HeldMessageSchema, guardEventTime, releaseMessage, type HeldMessage } from './event-time-guard.ts';
 import type { IncomingMessage } from '../ingest/kafka-client.ts';
 import { AlignConfigSchema, AlignerStateSchema, StepAligner, type AlignConfig, type AlignedStep } from './aligner.ts';
-import { StreamScorer, ScorerSnapshotSchema } from '../scoring/stream-scorer.ts';
+import { StreamScorer, ScorerSnapshotSchema, stepReadings } from '../scoring/stream-scorer.ts';
 import type { StepScore } from '../scoring/stream-scorer.ts';
 
 /** Sites scored in one model call at most (bounds the chunk tensor). */
 const MAX_STREAMS = 64;
-import { AlertEngine, AlertEngineStateSchema, AlertRuleSchema, type AlertMessage, type AlertRule } from '../scoring/alert-engine.ts';
+import { AlertEngine, AlertEngineStateSchema, AlertRuleSchema, type AlertRule } from '../scoring/alert-engine.ts';
+import type { Alert } from '../scoring/alert.ts';
 
 export const ProcessorSettingsSchema = z.strictObject({
   align: AlignConfigSchema.prefault({}),
@@ -89,7 +90,7 @@ export interface ScoredStep {
 export interface SiteOutput {
   steps: ScoredStep[];
   /** `step` is the step that triggered the alert; null for a site's no-data alert (no step triggers it). */
-  alerts: Array<{ alert: AlertMessage; step: ScoredStep | null }>;
+  alerts: Array<{ alert: Alert; step: ScoredStep | null }>;
   /** Steps that could not be scored (non-finite score), as dead letters. */
   rejected: Rejection[];
 }
@@ -159,7 +160,7 @@ interface Site {
    * Alerts not triggered by a step (no data), waiting for the next scoring call, each with the
    * newest step closed before it (its place among the step alerts, whatever the batching).
    */
-  notices: Array<{ alert: AlertMessage; afterTsMs: number }>;
+  notices: Array<{ alert: Alert; afterTsMs: number }>;
 }
 
 const EMPTY_OUTPUT = (): SiteOutput => ({ steps: [], alerts: [], rejected: [] });
@@ -293,7 +294,7 @@ export class StreamProcessor {
     this.advanceClock(recordMs);
   }
 
-  private notify(site: Site, alerts: AlertMessage[]): void {
+  private notify(site: Site, alerts: Alert[]): void {
     for (const alert of alerts) site.notices.push({ alert, afterTsMs: site.aligner.lastReadyTsMs });
   }
 
@@ -501,7 +502,11 @@ export class StreamProcessor {
         filled: s.filled, missing: s.missing.length ? s.missing.map((c) => this.cellName(c)) : [], restart: s.restart, lastArrivalMs: s.lastArrivalMs,
       };
       out.steps.push(step);
-      for (const alert of site.alerts.observe({ tsMs: s.tsMs, score: sc.total, perSensor: sc.perSensor, surprise: sc.surprise, implausible: sc.implausible, usable })) out.alerts.push({ alert, step });
+      const observation = {
+        tsMs: s.tsMs, score: sc.total, exceeds: sc.alert, perSensor: sc.perSensor, surprise: sc.surprise, implausible: sc.implausible, usable,
+        readings: (ks: readonly number[]) => stepReadings(this.det, sc, ks),
+      };
+      for (const alert of site.alerts.observe(observation)) out.alerts.push({ alert, step });
     }
   }
 
