@@ -128,16 +128,17 @@ export function topContributors(m: ScoringModel, scores: Pick<TableScores, 'perS
 
 /**
  * Expected and observed readings (raw units) of sensors `ks` (model order) at one step, from that
- * step's flow conditions [K*C] and raw readings [K*D]. Expected = the flow's conditional median
- * given the sensor's history and parents (GanfModel.median), mapped back through the scaler;
- * observed = the reading as scored (gap-filled, not clipped). One model call for all of `ks`.
+ * step's flow condition of each sensor ([C]) and raw readings [K*D]. Expected = the flow's
+ * conditional median given the sensor's history and parents (GanfModel.median), mapped back
+ * through the scaler; observed = the reading as scored (gap-filled, not clipped). One model call
+ * for all of `ks`.
  */
-export function expectedReadings(m: ScoringModel, conditions: Float32Array, observed: ArrayLike<number>, ks: readonly number[]): Reading[][] {
+export function expectedReadings(m: ScoringModel, condition: (k: number) => Float32Array, observed: ArrayLike<number>, ks: readonly number[]): Reading[][] {
   if (ks.length === 0) return [];
   const C = m.model.shape.condition;
   const D = m.features.length;
   const rows = new Float32Array(ks.length * C);
-  ks.forEach((k, i) => rows.set(conditions.subarray(k * C, (k + 1) * C), i * C));
+  ks.forEach((k, i) => rows.set(condition(k), i * C));
   const z = m.model.median(rows, ks.length);
   return ks.map((k, i) => m.features.map((feature, d) => ({
     feature, expected: unstandardise(z[i * D + d], m.scaler.kept[k].features[d]), observed: observed[k * D + d],
@@ -149,7 +150,8 @@ export function expectedReadingsAt(m: ScoringModel, s: TableScores, t: number, k
   const conditions = s.expected?.conditions.get(t);
   if (!conditions) throw new Error(`expectedReadingsAt: step ${t} was not scored with scoreTable's expected`);
   const KD = m.sensors.length * m.features.length;
-  return expectedReadings(m, conditions, s.expected!.observed.subarray(t * KD, (t + 1) * KD), ks);
+  const C = m.model.shape.condition;
+  return expectedReadings(m, (k) => conditions.subarray(k * C, (k + 1) * C), s.expected!.observed.subarray(t * KD, (t + 1) * KD), ks);
 }
 
 /**

@@ -55,15 +55,15 @@ export interface StepScore {
   implausible: number[];
   /** The score exceeds the model's threshold. */
   alert: boolean;
-  /** The flow's condition per sensor [K*C] (model order): what expected readings are computed from. */
-  conditions: Float32Array;
+  /** The flow's condition [C] of sensor k (model order): what expected readings are computed from. */
+  condition: (k: number) => Float32Array;
   /** The raw readings of the step [K*D] (model order), as scored. */
   observed: Float64Array;
 }
 
 /** Expected vs observed readings (raw units) of sensors `ks` (model order) at a streamed step. */
 export function stepReadings(m: ScoringModel, step: StepScore, ks: readonly number[]): Reading[][] {
-  return expectedReadings(m, step.conditions, step.observed, ks);
+  return expectedReadings(m, step.condition, step.observed, ks);
 }
 
 export class StreamScorer {
@@ -168,7 +168,7 @@ export class StreamScorer {
     }));
     const out = det.model.forward(chunk, state, det.adjacency, true);
     const lp = out.logProb.dataSync(); // [n, K, B]
-    const cond = out.condition!.dataSync(); // [n, K, B, C]
+    const cond = out.condition!.dataSync() as Float32Array; // [n, K, B, C]
     tf.dispose([chunk, out.logProb, out.condition]);
     if (B === 1) {
       disposeState(first.state);
@@ -188,11 +188,9 @@ export class StreamScorer {
       const results: StepScore[] = [];
       const nll = new Float32Array(K);
       for (let t = 0; t < n; t++) {
-        const conditions = new Float32Array(K * C);
         for (let k = 0; k < K; k++) {
           const i = (t * K + k) * B + b;
           nll[k] = -lp[i] + excess[i];
-          conditions.set(cond.subarray(i * C, (i + 1) * C), k * C);
         }
         s.window.push(nll);
         const perSensor = new Float32Array(K);
@@ -201,8 +199,11 @@ export class StreamScorer {
         const total = aggregateStep(det.calibration, spec, perSensor, surprise, 0, K);
         const implausible: number[] = [];
         for (let k = 0; k < K; k++) if (excess[(t * K + k) * B + b] > 0) implausible.push(k);
+        // A view into the chunk's conditions: kept only as long as the step is.
+        const at = (k: number) => ((t * K + k) * B + b) * C;
         results.push({
-          total, perSensor, surprise, implausible, alert: exceeds(total, det.threshold.value), conditions, observed: observed[b].subarray(t * K * D, (t + 1) * K * D),
+          total, perSensor, surprise, implausible, alert: exceeds(total, det.threshold.value),
+          condition: (k) => cond.subarray(at(k), at(k) + C), observed: observed[b].subarray(t * K * D, (t + 1) * K * D),
         });
       }
       return results;
