@@ -83,7 +83,7 @@ async function main(): Promise<void> {
 
   // 2. Pre-filled alert store.
   const store = new JsonlAlertStore(path.join(dataDir, 'alerts'), { sync: false });
-  for (let i = 0; i < ALERTS; i++) ingestAlert(store, sampleAlert(i, i % 3 === 0 ? { status: 'resolved', endsAt: new Date(Date.UTC(2024, 0, 11) + i * 3_600_000 + 900_000).toISOString() } : {}));
+  for (let i = 0; i < ALERTS; i++) ingestAlert(store, sampleAlert(i, i % 3 === 0 ? { endsAt: new Date(Date.UTC(2024, 0, 11) + i * 3_600_000 + 900_000).toISOString() } : {}));
   store.close();
 
   // 3. The API as its own process.

@@ -57,7 +57,7 @@ test('the alert store restarts after a crash mid-append of a record with non-ASC
     await writeFile(file, Buffer.concat([full, torn.subarray(0, torn.length - 2)]));
     const reopened = new JsonlAlertStore(dir);
     assert.equal(reopened.lastSeq(), seq);
-    assert.deepEqual(reopened.changesSince(0).map((c) => c.alert.site), ['Straße-3', '站点-北']);
+    assert.deepEqual(reopened.changesSince(0).map((c) => c.alert.labels.site), ['Straße-3', '站点-北']);
     reopened.close();
     assert.deepEqual(await readFile(file), full);
   } finally {

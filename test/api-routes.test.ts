@@ -11,7 +11,7 @@ import type { Detector } from '../src/detector.ts';
 import { fitTiny, fixtureRows, sampleAlert, startTestService, tinyConfig, type TestService } from './helpers/api.ts';
 import { ingestAlert } from '../src/api/alerts/ingest.ts';
 import { JsonlAlertStore } from '../src/api/alerts/store.ts';
-import { normaliseAlert, AlertParseError } from '../src/api/alerts/model.ts';
+import { alertId, AlertParseError } from '../src/scoring/alert.ts';
 import { diffGraphs } from '../src/api/models/graph-diff.ts';
 import { loadApiConfig, parseApiConfig } from '../src/api/config.ts';
 
@@ -24,7 +24,7 @@ before(async () => {
   m1 = await fitTiny(train);
   m2 = await fitTiny(await fixtureRows('grid', 'train', 600, 1200), tinyConfig('grid', { 'train.seed': 7 }));
   svc = await startTestService([m1, m2], { rateLimits: { score: { max: 5, timeWindowMs: 60_000 } }, bodyLimitBytes: 4096, scoreBodyLimitBytes: 2_000_000 });
-  for (let i = 0; i < 30; i++) ingestAlert(svc.deps.alerts, sampleAlert(i, i % 4 === 0 ? { status: 'resolved', endsAt: new Date(Date.UTC(2024, 0, 11) + i * 3_600_000 + 1_800_000).toISOString() } : {}));
+  for (let i = 0; i < 30; i++) ingestAlert(svc.deps.alerts, sampleAlert(i, i % 4 === 0 ? { endsAt: new Date(Date.UTC(2024, 0, 11) + i * 3_600_000 + 1_800_000).toISOString() } : {}));
 });
 
 after(async () => {
@@ -64,9 +64,9 @@ test('GET /alerts filters by time range, site, sensor, status and severity', asy
   for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].startsAt >= all[i].startsAt, 'newest first');
   const bySite = json(await get('/alerts?site=north&limit=500')).items;
   assert.equal(bySite.length, 10);
-  assert.ok(bySite.every((a: any) => a.site === 'north'));
+  assert.ok(bySite.every((a: any) => a.labels.site === 'north'));
   const combo = json(await get('/alerts?site=north&severity=warning&status=firing&limit=500')).items;
-  const expected = all.filter((a: any) => a.site === 'north' && a.severity === 'warning' && a.status === 'firing');
+  const expected = all.filter((a: any) => a.labels.site === 'north' && a.labels.severity === 'warning' && a.status === 'firing');
   assert.deepEqual(combo.map((a: any) => a.id), expected.map((a: any) => a.id));
   assert.ok(expected.length > 0);
   const bySensor = json(await get('/alerts?sensor=B03&limit=500')).items;
@@ -124,29 +124,30 @@ test('GET /alerts/:id and POST /alerts/:id/ack record who acknowledged and when'
   assert.equal((await get('/alerts/nope')).statusCode, 404);
 });
 
-test('ingestAlert: both shapes normalise; redelivered or stale messages change nothing; the log survives a reopen and a torn last line', async () => {
+test('ingestAlert takes exactly what the alert engine produces, naming the invalid field otherwise; redelivered or stale messages change nothing; the log survives a reopen and a torn last line', async () => {
   const dir = path.join(svc.dir, 'store-test');
   const store = new JsonlAlertStore(dir);
-  const flat = sampleAlert(1);
-  const a = ingestAlert(store, flat);
+  const firing = sampleAlert(1);
+  const a = ingestAlert(store, JSON.parse(JSON.stringify(firing)));
   assert.equal(a.outcome, 'created');
-  assert.equal(ingestAlert(store, flat).outcome, 'unchanged');
-  const resolved = { ...flat, status: 'resolved', endsAt: '2024-01-11T03:00:00Z' };
+  assert.equal(a.alert.id, alertId(firing));
+  assert.deepEqual({ ...a.alert, ...Object.fromEntries(['id', 'receivedAt', 'updatedAt', 'seq', 'ack', 'acks', 'falsePositive'].map((k) => [k, undefined])) }, { ...firing, ...Object.fromEntries(['id', 'receivedAt', 'updatedAt', 'seq', 'ack', 'acks', 'falsePositive'].map((k) => [k, undefined])) }, 'stored as produced');
+  assert.equal(ingestAlert(store, firing).outcome, 'unchanged');
+  const resolved = sampleAlert(1, { endsAt: '2024-01-11T01:30:00Z' });
+  assert.equal(resolved.fingerprint, firing.fingerprint);
   assert.equal(ingestAlert(store, resolved).outcome, 'updated');
-  assert.equal(ingestAlert(store, flat).outcome, 'stale', 'a late firing after resolved');
-  // Alertmanager's shape, with its zero endsAt; snake_case flat fields.
-  const am = normaliseAlert({
-    status: 'firing', labels: { alertname: 'GanfAnomaly', site: 'west', severity: 'critical', model_version: 'v9' },
-    annotations: { summary: 's', top_sensors: 'B07 (parents: B06, B08; excess 4.5) | B09 (parents: )' },
-    startsAt: '2024-02-01T00:00:00Z', endsAt: '0001-01-01T00:00:00Z',
-  });
-  assert.equal(am.endsAt, null);
-  assert.deepEqual(am.topSensors, [{ sensor: 'B07', parents: ['B06', 'B08'], excess: 4.5 }, { sensor: 'B09', parents: [] }]);
-  assert.equal(am.modelVersion, 'v9');
-  const snake = normaliseAlert({ status: 'firing', site: 's', severity: 'warning', starts_at: 1706745600000, model_version: 'v1', top_sensors: [{ sensor: 'X', parents: ['Y'] }] });
-  assert.equal(snake.startsAt, '2024-02-01T00:00:00.000Z');
-  assert.throws(() => normaliseAlert({ status: 'maybe', site: 's' }), (e: unknown) => e instanceof AlertParseError && /status/.test(e.message) && /severity/.test(e.message));
-  store.ingest(am);
+  assert.equal(ingestAlert(store, firing).outcome, 'stale', 'a late firing after resolved');
+  // Anything else is refused with the field named: the old flat shape, text top sensors, a
+  // fingerprint that is not the labels', a top sensor without its readings, a firing alert with an end.
+  const refused = (raw: unknown, field: RegExp) => assert.throws(() => ingestAlert(store, raw), (e: unknown) => e instanceof AlertParseError && e.issues.some((i) => field.test(i.field)), `expected an error naming ${field}`);
+  refused({ status: 'firing', site: 's', severity: 'warning', startsAt: firing.startsAt, modelVersion: 'v1', topSensors: [{ sensor: 'X', parents: ['Y'] }] }, /^labels$/);
+  refused({ ...firing, annotations: { ...firing.annotations, top_sensors: 'B07 (parents: B06, B08; excess 4.5)' } }, /^annotations$/);
+  refused({ ...firing, labels: { ...firing.labels, site: 'elsewhere' } }, /^fingerprint$/);
+  refused({ ...firing, topSensors: [{ ...firing.topSensors[0], readings: undefined }] }, /^topSensors\.0\.readings$/);
+  refused({ ...firing, endsAt: '2024-01-11T05:00:00Z' }, /^endsAt$/);
+  refused({ ...firing, status: 'maybe' }, /^status$/);
+  const other = sampleAlert(7, { site: 'west' });
+  store.ingest(other);
   const seq = store.lastSeq();
   store.close();
   // A crash mid-append leaves a partial line: it is dropped (it was never acknowledged).

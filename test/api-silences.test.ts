@@ -8,7 +8,7 @@ import { fitTiny, fixtureRows, sampleAlert, startTestService, type TestService }
 import { ingestAlert } from '../src/api/alerts/ingest.ts';
 import { JsonlAlertStore } from '../src/api/alerts/store.ts';
 import { SilenceStore, matches } from '../src/api/silences/store.ts';
-import { normaliseAlert } from '../src/api/alerts/model.ts';
+import { alertId } from '../src/scoring/alert.ts';
 
 let svc: TestService;
 const json = (r: { body: string }) => JSON.parse(r.body);
@@ -22,7 +22,7 @@ after(async () => {
 });
 
 test('matchers: equality, negation, anchored regex, and "sensor" over the top sensors', () => {
-  const a = normaliseAlert(sampleAlert(0)); // site north, severity warning, top sensors B01, B03
+  const a = sampleAlert(0); // site north, severity warning, top sensors B01, B03
   assert.equal(matches([{ name: 'site', value: 'north', isRegex: false, isEqual: true }], a), true);
   assert.equal(matches([{ name: 'site', value: 'nor', isRegex: true, isEqual: true }], a), false, 'regexes are anchored');
   assert.equal(matches([{ name: 'site', value: 'no.*', isRegex: true, isEqual: true }], a), true);
@@ -50,12 +50,12 @@ test('operators create and expire silences; readers are refused; silenced alerts
   ingestAlert(svc.deps.alerts, sampleAlert(0)); // north: silenced
   ingestAlert(svc.deps.alerts, sampleAlert(1)); // south: not
   const deliveries = json(await svc.app.inject({ url: `/subscriptions/${sub.id}/deliveries`, headers: svc.auth('operator') })).items;
-  assert.deepEqual(deliveries.map((d: { alertId: string }) => d.alertId), [normaliseAlert(sampleAlert(1)).id]);
+  assert.deepEqual(deliveries.map((d: { alertId: string }) => d.alertId), [alertId(sampleAlert(1))]);
   assert.match((await svc.app.inject({ url: '/metrics', headers: svc.auth('reader') })).body, /ganf_webhook_silenced_total 1/);
 
   const listed = json(await svc.app.inject({ url: '/alerts', headers: svc.auth('reader') })).items;
-  const north = listed.find((a: { site: string }) => a.site === 'north');
-  const south = listed.find((a: { site: string }) => a.site === 'south');
+  const north = listed.find((a: { labels: { site: string } }) => a.labels.site === 'north');
+  const south = listed.find((a: { labels: { site: string } }) => a.labels.site === 'south');
   assert.deepEqual(north.silencedBy, [s.id], 'still stored and listed, marked silenced');
   assert.deepEqual(south.silencedBy, []);
 
@@ -63,7 +63,7 @@ test('operators create and expire silences; readers are refused; silenced alerts
   const expired = await svc.app.inject({ method: 'DELETE', url: `/silences/${s.id}`, headers: svc.auth('operator') });
   assert.equal(json(expired).status.state, 'expired');
   assert.deepEqual(json(await svc.app.inject({ url: `/alerts/${north.id}`, headers: svc.auth('reader') })).silencedBy, []);
-  ingestAlert(svc.deps.alerts, sampleAlert(0, { status: 'resolved', endsAt: new Date(Date.UTC(2024, 0, 11, 1)).toISOString() }));
+  ingestAlert(svc.deps.alerts, sampleAlert(0, { endsAt: new Date(Date.UTC(2024, 0, 11, 1)).toISOString() }));
   const after = json(await svc.app.inject({ url: `/subscriptions/${sub.id}/deliveries`, headers: svc.auth('operator') })).items;
   assert.equal(after.length, 2, 'after the silence expired the change is pushed');
   // Silences survive a restart (one JSON file).
@@ -98,8 +98,8 @@ test('a refit leaves out the steps of stored alerts except those marked false po
     const K = table.sensors.length;
     const readings = Array.from({ length: 300 }, (_, t) => ({ timestamp: table.timestamps[t], values: Object.fromEntries(table.sensors.map((s, k) => [s, table.values[t * K + k]])) }));
     const at = (t: number) => new Date(table.timestamps[t]).toISOString();
-    const normal = ingestAlert(withModel.deps.alerts, sampleAlert(1, { startsAt: at(50), endsAt: at(60), status: 'resolved' })).alert;
-    const fp = ingestAlert(withModel.deps.alerts, sampleAlert(2, { startsAt: at(150), endsAt: at(170), status: 'resolved' })).alert;
+    const normal = ingestAlert(withModel.deps.alerts, sampleAlert(1, { startsAt: at(50), endsAt: at(60) })).alert;
+    const fp = ingestAlert(withModel.deps.alerts, sampleAlert(2, { startsAt: at(150), endsAt: at(170) })).alert;
     const refit = async () => {
       const r = await withModel.app.inject({ method: 'POST', url: '/refit', headers: withModel.auth('operator'), payload: { source: { kind: 'readings', readings }, autoPromote: false } });
       assert.equal(r.statusCode, 202, r.body);

@@ -123,6 +123,11 @@ test('console: reader sees pipeline alerts live and is refused actions; operator
   await page.goto(`${stack.url}/ui/#/alerts/${encodeURIComponent(fresh.id)}`);
   await page.waitForSelector('#top-sensors tbody tr');
   assert.equal(await page.locator('#top-sensors tbody tr').count(), fresh.topSensors.length);
+  // Expected vs observed at the peak, as the pipeline computed them (4 significant digits).
+  const shown = (v: number) => String(Number(v.toPrecision(4)));
+  for (const which of ['expected', 'observed'] as const) {
+    assert.deepEqual(await page.locator(`#top-sensors tbody td.${which}`).allTextContents(), fresh.topSensors.map((t) => t.readings.map((r) => shown(r[which])).join(', ')));
+  }
   await page.waitForSelector('#alert-timeline canvas', { timeout: 10_000 });
 
   phase('operator done');

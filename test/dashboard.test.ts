@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ApiMetrics } from '../src/api/metrics.ts';
 import { StreamMetrics } from '../src/stream/metrics.ts';
 import { InfluxSink } from '../src/stream/sinks.ts';
-import type { AlertMessage } from '../src/scoring/alert-engine.ts';
+import { sampleAlert } from './helpers/api.ts';
 import type { PipelineStats } from '../src/stream/kafka-pipeline.ts';
 import type { InfluxScoreStore } from '../src/adapters/influx-store.ts';
 import { influxStore, runId } from './helpers/services.ts';
@@ -52,12 +52,7 @@ test('every InfluxQL query on the dashboard returns data from what the stream\'s
     site: 'north', model, tsMs: t0 + i * 300_000, total: i === 5 ? 42 : 1, perSensor: Float32Array.from([1 + i, 2]), values: Float64Array.from([1, 2]), exceed: i === 5, degraded: i === 7,
     usable: i !== 7, filled: 0, missing: i === 7 ? ['B02'] : [], restart: false, lastArrivalMs: t0 + i * 300_000,
   }));
-  const alert: AlertMessage = {
-    fingerprint: 'abc', status: 'resolved', labels: { alertname: 'GanfAnomaly', site: 'north', severity: 'critical', model_version: 'v1' },
-    annotations: { summary: 's', description: 'd', top_sensors: 'B01 (parents: B02)', score: '42', tail_probability: '1e-6' },
-    startsAt: new Date(t0 + 5 * 300_000).toISOString(), endsAt: new Date(t0 + 6 * 300_000).toISOString(), topSensors: [{ sensor: 'B01', excess: 41, nll: 42, parents: ['B02'] }],
-    ganf: { site: 'north', modelVersion: 'v1', startMs: t0 + 5 * 300_000, endMs: t0 + 6 * 300_000, peakScore: 42, peakAt: new Date(t0 + 5 * 300_000).toISOString(), tailProbability: 1e-6, threshold: 10, exceedingSteps: 1, usableSteps: 1 },
-  };
+  const alert = sampleAlert(1, { site: 'north', severity: 'critical', startsAt: new Date(t0 + 5 * 300_000).toISOString(), endsAt: new Date(t0 + 6 * 300_000).toISOString() });
   const stats = (accepted: number) => ({ site: 'north', accepted, late: 1, duplicates: 0, replaced: 0, superseded: 0, unknown: { X: 2 }, ignored: 0, emittedSteps: 12, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0, invalidSteps: 0, held: 0 });
   await sink.write({ steps, alerts: [alert], stats: [stats(10)] });
   // A second ingest point, a 10-minute bucket later, so the derivative queries have two points.

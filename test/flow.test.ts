@@ -126,3 +126,52 @@ test('trained on a known conditional Gaussian, the flow recovers its NLL', () =>
   opt.dispose(); flow.dispose(); store.dispose();
   tf.dispose([rng, eps, sigma, x]);
 });
+
+test('conditional median (inverse at z = 0): affine blocks with known parameters give shift0 + scale0 * shift1, the shift following the condition', () => {
+  const store = new ParamStore(1);
+  const flow = new ConditionalMAF(store, 'f', { features: 1, condition: 2, hidden: 4, blocks: 2, transform: 'affine' });
+  zeroAll(store);
+  const rawLogScale = (sigma: number) => 6 * Math.atanh(Math.log(sigma) / 6);
+  // Block 0: shift 2 c_0 + 1, scale 0.5; block 1: shift 3, scale 4.
+  store.get('f.block0.b2').assign(tf.tensor1d([1, rawLogScale(0.5)]));
+  store.get('f.block0.wco').assign(tf.tensor2d([[2, 0], [0, 0]]));
+  store.get('f.block1.b2').assign(tf.tensor1d([3, rawLogScale(4)]));
+  const c = [[0, 0], [1.5, -7]];
+  const x = tf.tidy(() => Array.from(flow.inverse(tf.zeros([2, 1]), tf.tensor2d(c)).dataSync()));
+  // z = ((x - (2 c_0 + 1)) / 0.5 - 3) / 4 = 0  <=>  x = 2 c_0 + 1 + 0.5 * 3.
+  c.forEach((ci, i) => assert.ok(Math.abs(x[i] - (2 * ci[0] + 1 + 1.5)) < 1e-5, `c=${ci}: median ${x[i]}`));
+  flow.dispose(); store.dispose();
+});
+
+test('conditional median, sinh-arcsinh: x = mu + sigma * sinh(skew / tail), which the flow maps to z = 0', () => {
+  const store = new ParamStore(1);
+  const flow = new ConditionalMAF(store, 'f', { features: 1, condition: 2, hidden: 4, blocks: 1, transform: 'sinh-arcsinh' });
+  zeroAll(store);
+  const mu = -0.7, sigma = 1.8, skew = 0.9, tail = 1.6;
+  store.get('f.block0.b2').assign(tf.tensor1d([mu, 6 * Math.atanh(Math.log(sigma) / 6), skew, 2.5 * Math.atanh(Math.log(tail) / 2.5)]));
+  const c = tf.zeros([1, 2]) as tf.Tensor2D;
+  const x = tf.tidy(() => flow.inverse(tf.zeros([1, 1]), c).dataSync()[0]);
+  assert.ok(Math.abs(x - (mu + sigma * Math.sinh(skew / tail))) < 1e-5, `median ${x}`);
+  const z = tf.tidy(() => flow.transform(tf.tensor2d([[x]]), c).z.dataSync()[0]);
+  assert.ok(Math.abs(z) < 1e-5, `z at the median: ${z}`);
+  c.dispose(); flow.dispose(); store.dispose();
+});
+
+for (const transform of ['affine', 'sinh-arcsinh'] as FlowTransform[]) {
+  test(`${transform}: inverse undoes transform for D = 3 with random weights (feature by feature, order reversed between blocks)`, () => {
+    const store = new ParamStore(9);
+    const flow = new ConditionalMAF(store, 'f', { features: 3, condition: 4, hidden: 12, blocks: 3, transform });
+    // Weights as large as keep three sinh-arcsinh blocks' inverse in float32 range.
+    let seed = 300;
+    for (const v of store.vars.values()) v.assign(tf.randomNormal(v.shape, 0, 0.2, 'float32', seed++));
+    const z = tf.tensor2d([[0, 0, 0], [0.5, -1.1, 2], [-1.5, 0.3, 0.1]]);
+    const c = tf.randomNormal([3, 4], 0, 1, 'float32', 7) as tf.Tensor2D;
+    const x = tf.tidy(() => flow.inverse(z, c));
+    assert.ok(x.dataSync().every(Number.isFinite));
+    const back = tf.tidy(() => Array.from(flow.transform(x, c).z.dataSync()));
+    const want = Array.from(z.dataSync());
+    x.dispose();
+    back.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-3, `index ${i}: ${v} vs ${want[i]}`));
+    tf.dispose([z, c]); flow.dispose(); store.dispose();
+  });
+}

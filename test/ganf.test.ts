@@ -2,7 +2,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, initBackend } from '../src/flow/tf.ts';
 import { GanfModel, disposeState } from '../src/flow/ganf.ts';
-import { statefulNll, scoreSeries } from '../src/scoring/batch-score.ts';
+import { scoreSeries } from '../src/scoring/batch-score.ts';
+import { statefulNll } from '../src/flow/nll.ts';
 import type { Series } from '../src/flow/chunks.ts';
 
 before(async () => {

@@ -84,16 +84,6 @@ export const RULES: Rule[] = [
   },
 ];
 
-/**
- * Known violations being removed on other branches (issue 8: one scoring path). Each must still
- * exist: once one is gone, this test fails until it is deleted here, so the list only shrinks.
- */
-const KNOWN = new Set([
-  'src/flow/train.ts -> src/scoring/batch-score.ts',
-  'src/scoring/backtest.ts -> src/detector.ts',
-  'src/scoring/stream-scorer.ts -> src/detector.ts',
-]);
-
 export function violations(graph: Map<string, string[]>): string[] {
   const out: string[] = [];
   for (const [file, targets] of graph) {
@@ -108,11 +98,7 @@ export function violations(graph: Map<string, string[]>): string[] {
 const read = (f: string) => readFileSync(path.join(ROOT, f), 'utf8');
 
 test('src/ follows the layering rules', () => {
-  const found = violations(importGraph(sourceFiles(), read));
-  const edge = (v: string) => v.slice(0, v.indexOf(': '));
-  assert.deepEqual(found.filter((v) => !KNOWN.has(edge(v))), []);
-  const stale = [...KNOWN].filter((k) => !found.some((v) => edge(v) === k));
-  assert.deepEqual(stale, [], 'a known violation is gone: delete it from KNOWN');
+  assert.deepEqual(violations(importGraph(sourceFiles(), read)), []);
 });
 
 test('the layering check catches a violation (it can fail)', () => {

@@ -2,7 +2,7 @@ import { seededUniform } from '../src/util/rng.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fillMissing } from '../src/data/missing.ts';
-import { fitScaler, applyScaler, checkSensors, parseScalerState, keptSensors } from '../src/data/preprocess.ts';
+import { fitScaler, applyScaler, checkSensors, parseScalerState, keptSensors, standardiseRow, unstandardise } from '../src/data/preprocess.ts';
 import { DataError, type SeriesTable } from '../src/data/table.ts';
 
 /** mulberry32, local so the test does not depend on other modules' rng. */
@@ -189,4 +189,16 @@ test('multi-feature sensor: a constant feature beside a varying one is kept, cen
   assert.deepEqual(keptSensors(state), ['bus1', 'bus2']);
   assert.equal(state.kept[1].features[1].constant, true);
   assert.ok(state.warnings.some((w) => /bus2\/va is constant/.test(w)));
+});
+
+test('unstandardise maps a standardised value back to raw units (continuous and discrete), inverting standardiseRow inside the plausible range', () => {
+  const state = fitScaler(trainTable(2000, 1));
+  const row = [3.25, 1, 0.5]; // flow, pump (levels 0/1), valve (levels 0/0.5/2), in keptSensors order
+  const z = standardiseRow(row, state);
+  state.kept.forEach(({ features }, k) => {
+    assert.ok(Math.abs(unstandardise(z[k], features[0]) - row[k]) < 1e-5, `${state.kept[k].sensor}: ${unstandardise(z[k], features[0])} vs ${row[k]}`);
+  });
+  // Closed form: z * std + mean, less the discrete midpoint shift.
+  const pump = state.kept[1].features[0];
+  assert.equal(unstandardise(0, pump), pump.mean - 0.5);
 });

@@ -105,6 +105,7 @@ test('ganf backtest writes report.html that opens from disk and shows every part
           edges: r.dag!.graph.size,
           dagCanvases: document.querySelectorAll('#dag canvas').length,
           events: document.querySelectorAll('#events-table tbody tr').length,
+          eventTop: [...document.querySelectorAll('#events-table tbody tr td:last-child')].map((td) => td.textContent ?? ''),
           metricsRows: [...document.querySelectorAll('#metrics-table tbody tr td:first-child')].map((td) => td.textContent),
         };
       });
@@ -124,6 +125,8 @@ test('ganf backtest writes report.html that opens from disk and shows every part
       assert.equal(seen.edges, detector.graph.size);
       assert.ok(seen.dagCanvases > 0, 'sigma drew its canvases');
       assert.equal(seen.events, truth.anomalies.length);
+      // Each event's top sensors at GANF's peak, with the expected → observed reading of each.
+      for (const cell of seen.eventTop) assert.match(cell, /^[^ ]+ -?[\d.e+-]+ → -?[\d.e+-]+(; [^ ]+ -?[\d.e+-]+ → -?[\d.e+-]+)*$/, cell);
       assert.deepEqual(seen.metricsRows, methods);
       // WebGL really drew something: the graph area is not blank.
       const shot = await page.locator('#dag').screenshot();

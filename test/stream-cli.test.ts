@@ -12,7 +12,7 @@ import { initBackend } from '../src/flow/tf.ts';
 import { saveDetector, type Detector } from '../src/detector.ts';
 import type { SeriesTable } from '../src/data/table.ts';
 import { ensureTopics, type KafkaClient } from '../src/adapters/kafka-client.ts';
-import type { AlertMessage } from '../src/scoring/alert-engine.ts';
+import { alertId, type Alert } from '../src/scoring/alert.ts';
 import { tinyDetector, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
 import { kafkaClient, readTopic, runId, waitFor, KAFKA_BROKERS } from './helpers/services.ts';
 import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
@@ -48,7 +48,7 @@ test('ganf serve without a broker replays the fixture in process: scores and ale
   assert.match(stderr, /labelled anomalies with an alert: \d+\/9/);
   const scores = (await readFile(path.join(out, 'scores.csv'), 'utf8')).trim().split('\n');
   assert.equal(scores.length, 1441);
-  const alerts = (await readFile(path.join(out, 'alerts.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AlertMessage);
+  const alerts = (await readFile(path.join(out, 'alerts.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Alert);
   // Cold start (the default) with the default warm-up: the batch scores' alerts, minus those the warm-up suppresses.
   const settings = ProcessorSettingsSchema.parse({});
   const batch = batchScores(det, table, false);
@@ -56,7 +56,7 @@ test('ganf serve without a broker replays the fixture in process: scores and ale
   const expected = expectedAlerts(det, 'demo', batch, settings.alerts, (t) => t >= warm);
   assert.ok(expected.length > 0);
   assert.deepEqual(alerts.map(alertKey), expected.map(alertKey));
-  for (const a of alerts) assert.match(stderr, new RegExp(`alert ${a.status.toUpperCase()} .* id=${a.fingerprint}`));
+  for (const a of alerts) assert.match(stderr, new RegExp(`alert ${a.status.toUpperCase()} .* id=${alertId(a)} `));
 });
 
 test('ganf serve logs pino JSON lines with levels and serves Prometheus metrics on --metrics-port while it runs', { timeout: 90_000 }, async () => {

@@ -22,8 +22,8 @@ import { KafkaSettingsSchema } from '../src/stream/config.ts';
 import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
 import { InfluxSink } from '../src/stream/sinks.ts';
 import { replayTable } from '../src/stream/replay.ts';
-import type { AlertMessage } from '../src/scoring/alert-engine.ts';
-import { tinyDetector, readingMessages, expectedAlerts, batchScores, alertKey, asOutgoing } from './helpers/stream-fixture.ts';
+import { alertId, describeTopSensors, parseAlert, type Alert } from '../src/scoring/alert.ts';
+import { tinyDetector, readingMessages, expectedAlerts, batchScores, alertKey, assertSameReadings, asOutgoing } from './helpers/stream-fixture.ts';
 import { kafkaClient, influxStore, runId, waitFor, waitCommitted, readTopic, influxScores, influxCount, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
 
 let det: Detector;
@@ -83,18 +83,19 @@ function assertScoresMatchBatch(got: Map<number, number>, tbl: SeriesTable, what
   }
 }
 
-function alertsOf(records: IncomingMessage[]): AlertMessage[] {
+function alertsOf(records: IncomingMessage[]): Alert[] {
   return records.map((r) => {
-    const a = JSON.parse(r.value!) as AlertMessage;
-    assert.equal(r.headers['alert-id'], a.fingerprint);
+    // What the API's ingest accepts, exactly.
+    const a = parseAlert(JSON.parse(r.value!));
+    assert.equal(r.headers['alert-id'], alertId(a));
     assert.equal(r.headers['alert-status'], a.status);
     assert.equal(r.key, a.labels.site);
     return a;
   });
 }
 
-function assertNoDuplicates(alerts: AlertMessage[]): void {
-  const ids = alerts.map((a) => `${a.fingerprint}/${a.status}`);
+function assertNoDuplicates(alerts: Alert[]): void {
+  const ids = alerts.map((a) => `${alertId(a)}/${a.status}`);
   assert.equal(new Set(ids).size, ids.length, `duplicate alert notifications: ${ids.filter((x, i) => ids.indexOf(x) !== i).join(', ')}`);
 }
 
@@ -130,23 +131,24 @@ test('e2e: a replayed fixture yields alerts on the topic and in InfluxDB for the
     assertNoDuplicates(alerts);
     const expected = expectedAlerts(det, site, batchScores(det, table, true), processing.alerts);
     assert.deepEqual(alerts.map(alertKey), expected.map(alertKey));
+    assertSameReadings(alerts, expected, assert);
     const T0 = table.timestamps[0];
     const I = det.config.data.intervalMs;
     for (const inj of INJECTED) {
-      const hit = alerts.find((a) => a.status === 'resolved' && a.ganf.startMs <= T0 + (inj.end + 6) * I && a.ganf.endMs! >= T0 + inj.start * I);
+      const hit = alerts.find((a) => a.status === 'resolved' && Date.parse(a.startsAt) <= T0 + (inj.end + 6) * I && Date.parse(a.endsAt!) >= T0 + inj.start * I);
       assert.ok(hit, `an alert covers the injected ${inj.kind} at steps ${inj.start}..${inj.end}`);
       assert.ok(hit.topSensors.length === 3 && hit.topSensors.every((s) => Array.isArray(s.parents)));
       assert.ok(['critical', 'warning'].includes(hit.labels.severity));
     }
     const rows = (await store.query('SELECT fingerprint, status, ends_at, severity, top_sensors FROM ganf_alerts')).flatMap(seriesRows);
-    const last = new Map(alerts.map((a) => [a.fingerprint, a]));
+    const last = new Map(alerts.map((a) => [alertId(a), a]));
     assert.equal(rows.length, last.size, 'one InfluxDB row per alert');
     for (const r of rows) {
-      const a = last.get(String(r.fingerprint));
-      assert.ok(a, `InfluxDB alert ${r.fingerprint} is on the topic`);
+      const a = last.get(`${String(r.fingerprint)}-${Number(r.time)}`);
+      assert.ok(a, `InfluxDB alert ${r.fingerprint} at ${r.time} is on the topic`);
       assert.equal(r.status, a.status);
-      assert.equal(r.ends_at, a.endsAt);
-      assert.equal(Number(r.time), a.ganf.startMs);
+      assert.equal(r.ends_at, a.endsAt ?? '');
+      assert.equal(r.top_sensors, describeTopSensors(a.topSensors));
     }
 
     // Dead letters: original bytes, error kind, source coordinates; the consumer kept going.

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { scoreTable, type Detector } from '../src/detector.ts';
 import { selectSensors, sliceRows, type SeriesTable } from '../src/data/table.ts';
 import { StreamProcessor, ProcessorSettingsSchema, type ScoredStep } from '../src/stream/processor.ts';
-import type { AlertMessage } from '../src/scoring/alert-engine.ts';
+import type { Alert } from '../src/scoring/alert.ts';
 import { fitTiny, fixtureRows, tinyConfig } from './helpers/api.ts';
 import { readingMessages, asIncoming } from './helpers/stream-fixture.ts';
 
@@ -34,7 +34,7 @@ after(() => {
   for (const d of [a, b, fewer, windowed]) d?.model.dispose();
 });
 
-function feed(p: StreamProcessor, det: Detector, from: number, to: number, offset: number): { steps: ScoredStep[]; alerts: AlertMessage[] } {
+function feed(p: StreamProcessor, det: Detector, from: number, to: number, offset: number): { steps: ScoredStep[]; alerts: Alert[] } {
   for (const m of asIncoming(readingMessages(sliceRows(table, from, to), det, SITE), 'in', 0)) {
     assert.deepEqual(p.ingest({ ...m, offset: String(offset + Number(m.offset)) }), []);
   }

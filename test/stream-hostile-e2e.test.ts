@@ -20,7 +20,7 @@ import { KafkaPipeline } from '../src/stream/kafka-pipeline.ts';
 import { KafkaSettingsSchema } from '../src/stream/config.ts';
 import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
 import { InfluxSink } from '../src/stream/sinks.ts';
-import type { AlertMessage } from '../src/scoring/alert-engine.ts';
+import type { Alert } from '../src/scoring/alert.ts';
 import { tinyDetector, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
 import { kafkaClient, influxStore, runId, waitFor, waitCommitted, readTopic, influxScores, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
 
@@ -131,7 +131,7 @@ test('e2e: >1,000 poison messages of every kind are dead-lettered once while eve
       const v = streamed.get(batch.timestamps[s]);
       assert.ok(v !== undefined && Math.abs(v - batch.total[s]) <= 1e-3 * (1 + Math.abs(batch.total[s])), `step ${s}: ${v} vs ${batch.total[s]}`);
     }
-    const alerts = (await readTopic(client, kafka.alertsTopic)).map((r) => JSON.parse(r.value!) as AlertMessage).filter((a) => a.labels.site === site);
+    const alerts = (await readTopic(client, kafka.alertsTopic)).map((r) => JSON.parse(r.value!) as Alert).filter((a) => a.labels.site === site);
     assert.deepEqual(alerts.map(alertKey), expectedAlerts(det, site, batch, processing.alerts).map(alertKey));
 
     // Dead letters: once each, with kind and a pointer to the source record.

@@ -2,7 +2,7 @@
 // kind and the partition keeps going; an event-time jump is held until confirmed, decided from the
 // message sequence alone; key/site mismatches and floods of names are bounded; a step whose score
 // is not finite is dead-lettered and never leaves the processor as a number.
-import type { AlertMessage } from '../src/scoring/alert-engine.ts';
+import type { Alert } from '../src/scoring/alert.ts';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../src/flow/tf.ts';
@@ -28,7 +28,7 @@ const close = (a: number, b: number) => Math.abs(a - b) <= 1e-3 * (1 + Math.abs(
 function run(p: StreamProcessor, msgs: IncomingMessage[]) {
   const steps: ScoredStep[] = [];
   const rejected: Rejection[] = [];
-  const alerts: AlertMessage[] = [];
+  const alerts: Alert[] = [];
   for (const m of msgs) {
     rejected.push(...p.ingest(m));
     for (const out of p.scoreReady()) {

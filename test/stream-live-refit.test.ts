@@ -19,7 +19,8 @@ import { ensureTopics, type KafkaClient } from '../src/adapters/kafka-client.ts'
 import { parseStepRecord } from '../src/stream/step-records.ts';
 import { replayTable } from '../src/stream/replay.ts';
 import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
-import { AlertEngine, type AlertMessage } from '../src/scoring/alert-engine.ts';
+import { AlertEngine } from '../src/scoring/alert-engine.ts';
+import type { Alert } from '../src/scoring/alert.ts';
 import { parentsOf } from '../src/dag-learning/extract.ts';
 import type { DriftState } from '../src/api/drift.ts';
 import { fitTiny, reroutedGrid, startTestService, type TestService } from './helpers/api.ts';
@@ -192,7 +193,7 @@ test('live loop: drift on the stream triggers a refit that is promoted; serve fo
     assert.deepEqual(steps.map((s) => s.modelVersion), Array.from({ length: END - TRAIN }, (_, i) => versionAt(TRAIN + i)));
 
     // Alerts: exactly the engine's output on those scores, each model's open alerts resolved at its hand-over.
-    const expected: AlertMessage[] = [];
+    const expected: Alert[] = [];
     let engine: AlertEngine | null = null;
     for (const p of phases) {
       if (engine) expected.push(...engine.resolveAll(p.s.timestamps[p.from - 1], 'x'));
@@ -202,7 +203,7 @@ test('live loop: drift on the stream triggers a refit that is promoted; serve fo
       });
       for (let t = p.from; t < p.s.total.length; t++) expected.push(...engine.observe(observation(p.det, p.s, t)));
     }
-    const alerts = (await readTopic(client, kafka.alertsTopic)).map((m) => JSON.parse(m.value!) as AlertMessage);
+    const alerts = (await readTopic(client, kafka.alertsTopic)).map((m) => JSON.parse(m.value!) as Alert);
     assert.deepEqual(alerts.map(alertKey), expected.map(alertKey));
     // Resolved at a hand-over: the same alerts as expected, each saying why.
     assert.deepEqual(alerts.filter((x) => x.annotations.resolved_reason).map(alertKey), expected.filter((x) => x.annotations.resolved_reason).map(alertKey));
@@ -210,7 +211,7 @@ test('live loop: drift on the stream triggers a refit that is promoted; serve fo
     const firing = new Set(alerts.filter((x) => x.status === 'firing').map((x) => x.fingerprint));
     for (const x of alerts) if (x.status === 'resolved') firing.delete(x.fingerprint);
     const stillOpen = [...firing].map((f) => alerts.find((x) => x.fingerprint === f)!);
-    assert.ok(stillOpen.every((x) => x.labels.model_version === A && x.ganf.startMs >= data.table.timestamps[P3]), 'only alerts of the last model version may still be open');
+    assert.ok(stillOpen.every((x) => x.labels.model_version === A && Date.parse(x.startsAt) >= data.table.timestamps[P3]), 'only alerts of the last model version may still be open');
     b.model.dispose();
   } finally {
     await producer.close();

@@ -6,10 +6,10 @@ import { initBackend } from '../src/flow/tf.ts';
 import { selectSensors } from '../src/data/table.ts';
 import { StreamScorer } from '../src/scoring/stream-scorer.ts';
 import { StreamProcessor, ProcessorSettingsSchema, type ScoredStep } from '../src/stream/processor.ts';
-import type { AlertMessage } from '../src/scoring/alert-engine.ts';
+import type { Alert } from '../src/scoring/alert.ts';
 import type { Detector } from '../src/detector.ts';
 import type { SeriesTable } from '../src/data/table.ts';
-import { tinyDetector, readingMessages, asIncoming, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
+import { tinyDetector, readingMessages, asIncoming, expectedAlerts, batchScores, alertKey, assertSameReadings } from './helpers/stream-fixture.ts';
 
 let det: Detector;
 let table: SeriesTable;
@@ -75,7 +75,7 @@ const settings = ProcessorSettingsSchema.parse({
 
 function run(p: StreamProcessor, msgs: ReturnType<typeof asIncoming>, batch: number, flush: boolean) {
   const steps: ScoredStep[] = [];
-  const alerts: AlertMessage[] = [];
+  const alerts: Alert[] = [];
   const rejected: string[] = [];
   for (let i = 0; i < msgs.length; i += batch) {
     for (const m of msgs.slice(i, i + batch)) {
@@ -131,6 +131,8 @@ test('StreamProcessor: shuffled readings score like batch, bad input is rejected
   const expected = expectedAlerts(det, site, batch, settings.alerts);
   assert.ok(expected.length >= 4, `the tiny model should raise a few alerts on the grid anomalies, got ${expected.length}`);
   assert.deepEqual(ref.alerts.map(alertKey), expected.map(alertKey));
+  // The streamed alerts' expected vs observed readings are the batch ones.
+  assertSameReadings(ref.alerts, expected, assert);
   p.dispose();
 
   // Different batching, and a checkpoint/restore (JSON round trip) at 40 %.

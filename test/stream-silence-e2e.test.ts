@@ -15,7 +15,7 @@ import { KafkaPipeline } from '../src/stream/kafka-pipeline.ts';
 import { KafkaSettingsSchema } from '../src/stream/config.ts';
 import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
 import { InfluxSink } from '../src/stream/sinks.ts';
-import { noDataFingerprint, ZERO_TIME, type AlertMessage } from '../src/scoring/alert-engine.ts';
+import { alertId, fingerprintOf, type Alert } from '../src/scoring/alert.ts';
 import { tinyDetector } from './helpers/stream-fixture.ts';
 import { kafkaClient, influxStore, runId, waitFor, waitCommitted, readTopic, influxScores, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
 
@@ -45,7 +45,7 @@ async function scenario(name: string) {
     ...(timestampMs === undefined ? {} : { timestampMs }),
   });
   const producer = await client.producer();
-  const alerts = async () => (await readTopic(client, kafka.alertsTopic)).map((r) => ({ a: JSON.parse(r.value!) as AlertMessage, headers: r.headers }));
+  const alerts = async () => (await readTopic(client, kafka.alertsTopic)).map((r) => ({ a: JSON.parse(r.value!) as Alert, headers: r.headers }));
   const noData = async () => (await alerts()).filter((x) => x.a.labels.alertname === 'GanfNoData');
   const cleanup = async () => {
     await producer.close();
@@ -95,12 +95,13 @@ test('e2e: a site that stops sending gets its open step closed (degraded) and a 
       await second.stop();
     }
     const nd = await noData();
-    const fp = noDataFingerprint(det.modelVersion, 'quiet', ts(59));
+    const fp = fingerprintOf({ alertname: 'GanfNoData', site: 'quiet', severity: 'warning', model_version: det.modelVersion });
+    const id = `${fp}-${ts(59)}`;
     assert.deepEqual(nd.map((x) => [x.a.fingerprint, x.a.status, x.a.labels.site, x.a.startsAt, x.a.endsAt, x.headers['alert-id'], x.headers['ganf-trigger-produced-at']]), [
-      [fp, 'firing', 'quiet', new Date(ts(59)).toISOString(), ZERO_TIME, fp, ''],
-      [fp, 'resolved', 'quiet', new Date(ts(59)).toISOString(), new Date(ts(100)).toISOString(), fp, ''],
+      [fp, 'firing', 'quiet', new Date(ts(59)).toISOString(), null, id, ''],
+      [fp, 'resolved', 'quiet', new Date(ts(59)).toISOString(), new Date(ts(100)).toISOString(), id, ''],
     ]);
-    const ids = (await alerts()).map((x) => `${x.a.fingerprint}/${x.a.status}`);
+    const ids = (await alerts()).map((x) => `${alertId(x.a)}/${x.a.status}`);
     assert.equal(new Set(ids).size, ids.length, 'no alert notification twice');
     assert.equal((await influxScores(store, 'live')).size, 140);
   } finally {
@@ -120,12 +121,12 @@ test('e2e: a site alone on its partition that stops sending is detected by the w
     const firing = await waitFor('GanfNoData from the tick', 30_000, async () => (await noData())[0]);
     const waited = Date.now() - sentAt;
     assert.ok(waited >= 2000, `fired ${waited} ms after the last message: not before the site was silent for noDataAfterMs`);
-    const fp = noDataFingerprint(det.modelVersion, 'alone', ts(59));
+    const fp = fingerprintOf({ alertname: 'GanfNoData', site: 'alone', severity: 'warning', model_version: det.modelVersion });
     assert.deepEqual([firing.a.fingerprint, firing.a.status, firing.a.startsAt], [fp, 'firing', new Date(ts(59)).toISOString()]);
     await producer.send(kafka.inputTopic, Array.from({ length: 5 }, (_, i) => snapshot('alone', 60 + i)));
     await waitFor('GanfNoData resolved', 30_000, async () => (await noData()).length === 2);
     const nd = await noData();
-    assert.deepEqual(nd.map((x) => [x.a.fingerprint, x.a.status, x.a.endsAt]), [[fp, 'firing', ZERO_TIME], [fp, 'resolved', new Date(ts(60)).toISOString()]]);
+    assert.deepEqual(nd.map((x) => [x.a.fingerprint, x.a.status, x.a.endsAt]), [[fp, 'firing', null], [fp, 'resolved', new Date(ts(60)).toISOString()]]);
     await waitCommitted(client, kafka.groupId, kafka.inputTopic);
   } finally {
     await pipeline.stop();

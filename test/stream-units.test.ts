@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { parseSensorMessage, parseTimestamp, encodeReading, encodeSnapshot } from '../src/stream/messages.ts';
 import { StepAligner, type AlignedStep } from '../src/stream/aligner.ts';
 import { AlignConfigSchema } from '../src/stream/config.ts';
-import { AlertEngine, AlertRuleSchema, alertFingerprint, ZERO_TIME, type AlertMessage } from '../src/scoring/alert-engine.ts';
-import { quantileThreshold, spotThreshold, tailProbability } from '../src/scoring/threshold.ts';
+import { AlertEngine, AlertRuleSchema, type StepObservation } from '../src/scoring/alert-engine.ts';
+import { fingerprintOf, parseAlert, type Alert } from '../src/scoring/alert.ts';
+import { exceeds, quantileThreshold, spotThreshold, tailProbability, type ThresholdState } from '../src/scoring/threshold.ts';
 
 const NOW = Date.parse('2024-06-01T00:00:00Z');
 const opts = { nowMs: NOW, maxFutureMs: 60_000 };
@@ -162,6 +163,11 @@ test('aligner: a snapshot restored mid-stream continues exactly like the origina
   assert.deepEqual(restored.counters, ref.counters);
 });
 
+/** A step as the scoring path hands it to the engine: the exceed flag from exceeds(), readings made up (sensor k expected k, observed 10 + k). */
+function step(threshold: ThresholdState, o: Omit<StepObservation, 'exceeds' | 'readings'>): StepObservation {
+  return { ...o, exceeds: exceeds(o.score, threshold.value), readings: (ks) => ks.map((k) => [{ feature: 'value', expected: k, observed: 10 + k }]) };
+}
+
 function engine(rule: Record<string, unknown> = {}, scores = Array.from({ length: 200 }, (_, i) => (i % 50) / 10)) {
   const threshold = quantileThreshold(scores, 0.99);
   return {
@@ -179,27 +185,30 @@ test('alerts: fire after N of the last M steps, hold before resolving (no flappi
   const lo = threshold.value - 1;
   const t0 = 1.7e12;
   const pattern = [lo, hi, lo, hi, lo, lo, lo, hi, hi, lo, hi, lo, lo, hi, lo, lo, lo, lo, lo, hi, lo];
-  const events: Array<{ t: number; a: AlertMessage }> = [];
+  const events: Array<{ t: number; a: Alert }> = [];
   pattern.forEach((score, t) => {
-    for (const a of e.observe({ tsMs: t0 + t * I, score, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible: [], usable: true })) events.push({ t, a });
+    for (const a of e.observe(step(threshold, { tsMs: t0 + t * I, score, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible: [], usable: true }))) events.push({ t, a });
   });
   // Steps 1 and 3 exceed (2 of 5: no alert); 7, 8, 10 are 3 of the 5 steps 6..10: fires at 10, starting at 7.
   // The dip at 11-12 is shorter than the 3-step hold; after the last exceed (13), 14-16 stay below: resolved at 16.
   assert.deepEqual(events.map((x) => [x.t, x.a.status]), [[10, 'firing'], [16, 'resolved']]);
   const [fire, resolve] = events.map((x) => x.a);
-  assert.equal(fire.fingerprint, alertFingerprint('v1', 'north', t0 + 7 * I));
+  assert.equal(fire.fingerprint, fingerprintOf({ alertname: 'GanfAnomaly', site: 'north', severity: fire.labels.severity, model_version: 'v1' }));
   assert.equal(resolve.fingerprint, fire.fingerprint);
   assert.equal(fire.startsAt, new Date(t0 + 7 * I).toISOString());
-  assert.equal(fire.endsAt, ZERO_TIME);
+  assert.equal(fire.endsAt, null);
   assert.equal(resolve.endsAt, new Date(t0 + 14 * I).toISOString());
   assert.deepEqual(fire.labels, { alertname: 'GanfAnomaly', site: 'north', severity: fire.labels.severity, model_version: 'v1' });
   assert.deepEqual(fire.topSensors, [
-    { sensor: 'c', excess: 7, nll: 9, parents: ['a', 'b'] },
-    { sensor: 'b', excess: 2, nll: 3, parents: ['a'] },
+    { sensor: 'c', parents: ['a', 'b'], nll: 9, excess: 7, surprise: 7, readings: [{ feature: 'value', expected: 2, observed: 12 }] },
+    { sensor: 'b', parents: ['a'], nll: 3, excess: 2, surprise: 2, readings: [{ feature: 'value', expected: 1, observed: 11 }] },
   ]);
-  assert.equal(fire.annotations.top_sensors, 'c (parents: a, b; excess 7) | b (parents: a; excess 2)');
-  assert.equal(resolve.ganf.exceedingSteps, 4);
-  assert.equal(resolve.ganf.usableSteps, 10);
+  assert.match(fire.annotations.description, /c expected 2, observed 12 \(parents a, b\) \| b expected 1, observed 11 \(parents a\)/);
+  assert.deepEqual(Object.keys(fire.annotations).sort(), ['description', 'summary'], 'annotations are human text only');
+  assert.equal(resolve.evidence!.exceedingSteps, 4);
+  assert.equal(resolve.evidence!.usableSteps, 10);
+  // What the API ingests: exactly this shape.
+  for (const a of [fire, resolve]) assert.deepEqual(parseAlert(JSON.parse(JSON.stringify(a))), a);
 });
 
 test('alerts: unusable steps are skipped, severity follows the tail probability, state survives a snapshot', () => {
@@ -211,7 +220,7 @@ test('alerts: unusable steps are skipped, severity follows the tail probability,
   const big = threshold.value * 50;
   assert.ok(tailProbability(big, threshold) <= 1e-6);
   const e = mk();
-  const obs = (t: number, score: number, usable = true) => e.observe({ tsMs: t * I, score, perSensor: [score], surprise: [score], implausible: [], usable });
+  const obs = (t: number, score: number, usable = true) => e.observe(step(threshold, { tsMs: t * I, score, perSensor: [score], surprise: [score], implausible: [], usable }));
   assert.deepEqual(obs(0, big), []);
   assert.deepEqual(obs(1, big, false), []); // degraded: neither fires nor breaks the window
   const [fire] = obs(2, big);
@@ -222,14 +231,14 @@ test('alerts: unusable steps are skipped, severity follows the tail probability,
   // Restore into a fresh engine: the hold continues where it was.
   const copy = mk();
   copy.restore(JSON.parse(JSON.stringify(e.snapshot())));
-  assert.deepEqual(copy.observe({ tsMs: 4 * I, score: 0, perSensor: [0], surprise: [0], implausible: [], usable: false }), []);
-  const [res] = copy.observe({ tsMs: 5 * I, score: 0, perSensor: [0], surprise: [0], implausible: [], usable: true });
+  assert.deepEqual(copy.observe(step(threshold, { tsMs: 4 * I, score: 0, perSensor: [0], surprise: [0], implausible: [], usable: false })), []);
+  const [res] = copy.observe(step(threshold, { tsMs: 5 * I, score: 0, perSensor: [0], surprise: [0], implausible: [], usable: true }));
   assert.equal(res.status, 'resolved');
   assert.equal(res.fingerprint, fire.fingerprint);
   assert.equal(res.endsAt, new Date(3 * I).toISOString());
   const w = mk();
-  w.observe({ tsMs: 0, score: threshold.value * 1.001, perSensor: [1], surprise: [1], implausible: [], usable: true });
-  assert.equal(w.observe({ tsMs: I, score: threshold.value * 1.001, perSensor: [1], surprise: [1], implausible: [], usable: true })[0].labels.severity, 'warning');
+  w.observe(step(threshold, { tsMs: 0, score: threshold.value * 1.001, perSensor: [1], surprise: [1], implausible: [], usable: true }));
+  assert.equal(w.observe(step(threshold, { tsMs: I, score: threshold.value * 1.001, perSensor: [1], surprise: [1], implausible: [], usable: true }))[0].labels.severity, 'warning');
   assert.throws(() => AlertRuleSchema.parse({ fireAfter: 4, ofLast: 3 }), /fireAfter/);
 });
 
@@ -237,12 +246,13 @@ test('alerts: a reading outside its plausible range raises a per-sensor implausi
   const { engine: e, threshold } = engine();
   const lo = threshold.value - 1;
   const t0 = 1.7e12;
-  const obs = (t: number, implausible: number[]) => e.observe({ tsMs: t0 + t * I, score: lo, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible, usable: t !== 2 });
+  const obs = (t: number, implausible: number[]) => e.observe(step(threshold, { tsMs: t0 + t * I, score: lo, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible, usable: t !== 2 }));
   assert.deepEqual(obs(0, []), []);
   const [fire] = obs(1, [1]);
   assert.equal(fire.status, 'firing');
   assert.deepEqual(fire.labels, { alertname: 'GanfImplausibleValue', site: 'north', severity: 'warning', model_version: 'v1', sensor: 'b' });
-  assert.deepEqual(fire.topSensors, [{ sensor: 'b', excess: 2, nll: 3, parents: ['a'] }]);
+  assert.deepEqual(fire.topSensors, [{ sensor: 'b', parents: ['a'], nll: 3, excess: 2, surprise: 2, readings: [{ feature: 'value', expected: 1, observed: 11 }] }]);
+  assert.notEqual(fire.fingerprint, fingerprintOf({ ...fire.labels, sensor: 'c' }), 'one identity per sensor');
   assert.match(fire.annotations.summary, /b read outside its plausible range/);
   // Still out of range (a degraded step counts too), and a second sensor joins: one new alert, no repeat for b.
   const more = obs(2, [1, 2]);
@@ -251,10 +261,11 @@ test('alerts: a reading outside its plausible range raises a per-sensor implausi
   const back = obs(3, [2]);
   assert.deepEqual(back.map((m) => [m.labels.sensor, m.status, m.fingerprint]), [['b', 'resolved', fire.fingerprint]]);
   assert.equal(back[0].endsAt, new Date(t0 + 3 * I).toISOString());
-  assert.equal(back[0].ganf.exceedingSteps, 2);
+  assert.equal(back[0].evidence!.exceedingSteps, 2);
+  assert.deepEqual(parseAlert(JSON.parse(JSON.stringify(back[0]))), back[0]);
   const copy = engine().engine;
   copy.restore(JSON.parse(JSON.stringify(e.snapshot())));
-  const done = copy.observe({ tsMs: t0 + 4 * I, score: lo, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible: [], usable: true });
+  const done = copy.observe(step(threshold, { tsMs: t0 + 4 * I, score: lo, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible: [], usable: true }));
   assert.deepEqual(done.map((m) => [m.labels.sensor, m.status, m.fingerprint]), [['c', 'resolved', more[0].fingerprint]]);
   // The score alert is separate: none of this fired an anomaly alert.
   assert.ok([fire, ...more, ...back, ...done].every((m) => m.labels.alertname === 'GanfImplausibleValue'));

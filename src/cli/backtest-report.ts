@@ -1,8 +1,9 @@
 // Fills the backtest report's plain-data input from what `ganf backtest` computed. Adding a
 // method to the report = adding one entry to `methods` here; src/report knows nothing of models.
 import { readFile } from 'node:fs/promises';
-import { writeReport, labelledEvents, type ReportInput, type ReportMethod } from '../report/index.ts';
-import { topContributors, type Detector, type TableScores } from '../detector.ts';
+import { writeReport, labelledEvents, eventPeaks, type ReportInput, type ReportMethod, type ReportTopSensor } from '../report/index.ts';
+import { scoreTable, topContributors, type Detector, type TableScores } from '../detector.ts';
+import { expectedReadingsAt } from '../scoring/score-path.ts';
 import type { DetectionMetrics } from '../scoring/backtest.ts';
 import type { SeriesTable } from '../data/table.ts';
 import { parseIso } from '../data/timestamps.ts';
@@ -18,6 +19,8 @@ export interface BacktestReportArgs {
   det: Detector;
   scores: TableScores;
   test: SeriesTable;
+  /** How `scores` were computed (warm start from the training tail or not). */
+  warmStart: boolean;
   /** GANF first (its alerts drive the events table), then every baseline of the run. */
   methods: ReportMethodResult[];
   /** Optional truth file (the fixtures' truth.json) naming the sensors of each labelled interval. */
@@ -37,11 +40,25 @@ export async function writeBacktestReport(a: BacktestReportArgs): Promise<void> 
     labels: a.test.labels,
     methods: a.methods.map(({ name, scores, threshold, alerts }) => ({ name, scores, threshold, alerts })),
     perSensor: { sensors: a.det.sensors, values: excess },
-    events: a.test.labels ? labelledEvents(a.test.labels, primary, (t) => topContributors(a.det, a.scores, t, 3).map((c) => c.sensor), known) : [],
+    events: a.test.labels ? labelledEvents(a.test.labels, primary, topSensorsAt(a, eventPeaks(a.test.labels, primary.scores)), known) : [],
     graph: a.det.graph.export(),
     metrics: metricsTable(a.methods),
   };
   await writeReport(a.file, input);
+}
+
+/**
+ * GANF's top sensors at a step with the expected vs observed reading of each: the event peaks are
+ * scored again keeping the flow's conditions there (only there: all steps' would not fit a long test set).
+ */
+function topSensorsAt(a: BacktestReportArgs, peaks: number[]): (t: number) => ReportTopSensor[] {
+  const at = scoreTable(a.det, a.test, { warmStart: a.warmStart, expected: new Set(peaks) });
+  return (t) => {
+    const top = topContributors(a.det, a.scores, t, 3);
+    const modelled = top.filter((c) => !c.unseenValue).map((c) => a.det.sensors.indexOf(c.sensor));
+    const readings = expectedReadingsAt(a.det, at, t, modelled);
+    return top.map((c) => (c.unseenValue ? { sensor: c.sensor } : { sensor: c.sensor, readings: readings[modelled.indexOf(a.det.sensors.indexOf(c.sensor))] }));
+  };
 }
 
 function metricsTable(methods: ReportMethodResult[]): ReportInput['metrics'] {

@@ -108,7 +108,7 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     file: path.join(String(flags.out), 'report.html'),
     title: `GANF backtest: ${path.basename(String(flags.test ?? flags.data))}`,
     subtitle: `model ${det.modelVersion}, ${det.sensors.length} sensors, ${det.graph.size} DAG edges`,
-    det, scores: s, test: testTable, truthFile: flags.truth ? String(flags.truth) : undefined,
+    det, scores: s, test: testTable, warmStart: follows, truthFile: flags.truth ? String(flags.truth) : undefined,
     methods: [
       { name: 'GANF', scores: s.total, threshold: det.threshold.value, alerts: s.alerts, metrics: model },
       ...baselineRuns.map((r) => ({ name: BASELINES[r.name], scores: r.run.scores, threshold: r.run.threshold, alerts: r.run.alerts, metrics: r.metrics })),

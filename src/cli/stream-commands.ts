@@ -16,7 +16,7 @@ import { replayTable, readProgress, retryingSend, writeProgress } from '../strea
 import { FileSink, InfluxSink, LogSink, type StreamSink } from '../stream/sinks.ts';
 import { StreamMetrics } from '../stream/metrics.ts';
 import { serveLogger } from '../stream/log.ts';
-import type { AlertMessage } from '../scoring/alert-engine.ts';
+import { alertId, type Alert } from '../scoring/alert.ts';
 import type { Logger } from 'pino';
 
 type Flags = Record<string, unknown>;
@@ -177,7 +177,7 @@ async function serveInProcess(config: StreamConfig, det: Detector, sinks: Stream
 }
 
 /** How the alerts line up with the table's labelled intervals (when it has labels). */
-function labelReport(table: SeriesTable, alerts: AlertMessage[]): string[] {
+function labelReport(table: SeriesTable, alerts: Alert[]): string[] {
   if (!table.labels) return [];
   const events: Array<{ start: number; end: number }> = [];
   const T = tableLength(table);
@@ -185,9 +185,9 @@ function labelReport(table: SeriesTable, alerts: AlertMessage[]): string[] {
     if (table.labels[t] && (t === 0 || !table.labels[t - 1])) events.push({ start: table.timestamps[t], end: table.timestamps[t] });
     if (table.labels[t]) events[events.length - 1].end = table.timestamps[t];
   }
-  const byId = new Map<string, AlertMessage>();
-  for (const a of alerts) byId.set(a.fingerprint, a); // the last notification (resolved if it resolved)
-  const spans = [...byId.values()].map((a) => ({ start: a.ganf.startMs, end: a.ganf.endMs ?? Infinity }));
+  const byId = new Map<string, Alert>();
+  for (const a of alerts) byId.set(alertId(a), a); // the last notification (resolved if it resolved)
+  const spans = [...byId.values()].map((a) => ({ start: Date.parse(a.startsAt), end: a.endsAt === null ? Infinity : Date.parse(a.endsAt) }));
   const interval = T > 1 ? (table.timestamps[T - 1] - table.timestamps[0]) / (T - 1) : 0;
   const overlaps = (s: { start: number; end: number }, e: { start: number; end: number }) => s.start <= e.end + interval && s.end >= e.start;
   const detected = events.filter((e) => spans.some((s) => overlaps(s, e))).length;

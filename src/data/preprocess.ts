@@ -231,9 +231,8 @@ export function applyScaler(table: SeriesTable, state: ScalerState, mode: Dequan
       assertNoMissing(table, k, d, 'the table to scale');
       const gap = f.discrete?.gap ?? 0;
       for (let t = 0; t < T; t++) {
-        let x = table.values[(t * K + k) * D + d];
-        if (gap > 0) x += mode.dequantise === 'random' ? gap * mode.rng() : gap / 2;
-        out[(t * Kout + j) * D + d] = clip((x - f.mean) / f.std, f);
+        const x = table.values[(t * K + k) * D + d];
+        out[(t * Kout + j) * D + d] = standardiseValue(x, gap > 0 ? (mode.dequantise === 'random' ? gap * mode.rng() : gap / 2) : 0, f);
       }
     });
   });
@@ -285,11 +284,24 @@ export function standardiseRow(raw: ArrayLike<number>, state: ScalerState, exces
     features.forEach((f, d) => {
       const x = raw[j * D + d];
       if (!Number.isFinite(x)) throw new DataError({ field: sensor, reason: `value ${x} is not a finite number` });
-      out[j * D + d] = clip((x + (f.discrete ? f.discrete.gap / 2 : 0) - f.mean) / f.std, f);
+      out[j * D + d] = standardiseValue(x, f.discrete ? f.discrete.gap / 2 : 0, f);
       if (excess) excess[j] = (d === 0 ? 0 : excess[j]) + beyond(x, f);
     });
   });
   return out;
+}
+
+/**
+ * A standardised value back in the sensor's raw units: the inverse of standardiseRow's map before
+ * clipping (the midpoint shift of a discrete feature is undone too).
+ */
+export function unstandardise(z: number, f: FeatureScale): number {
+  return z * f.std + f.mean - (f.discrete ? f.discrete.gap / 2 : 0);
+}
+
+/** One reading standardised: dequantised by `shift` (0 for a continuous feature), clipped to the plausible range. */
+function standardiseValue(x: number, shift: number, f: FeatureScale): number {
+  return clip((x + shift - f.mean) / f.std, f);
 }
 
 /** A standardised value limited to the feature's plausible range. */

@@ -36,12 +36,14 @@ function paramsPerFeature(t: FlowTransform): number {
   return t === 'affine' ? 2 : 4;
 }
 
+interface Block {
+  w1: tf.Variable; wc: tf.Variable; b1: tf.Variable;
+  w2: tf.Variable; wco: tf.Variable; b2: tf.Variable;
+}
+
 export class ConditionalMAF {
   readonly shape: FlowShape;
-  private readonly blocks: {
-    w1: tf.Variable; wc: tf.Variable; b1: tf.Variable;
-    w2: tf.Variable; wco: tf.Variable; b2: tf.Variable;
-  }[] = [];
+  private readonly blocks: Block[] = [];
   private readonly inMask: tf.Tensor2D;
   private readonly outMask: tf.Tensor2D; // [hidden, D*P], outputs grouped by parameter then feature
   private readonly xReachesParams: boolean;
@@ -83,23 +85,13 @@ export class ConditionalMAF {
   transform(x: tf.Tensor2D, c: tf.Tensor2D): { z: tf.Tensor2D; logDet: tf.Tensor1D } {
     return tf.tidy(() => {
       const D = this.shape.features;
-      const P = paramsPerFeature(this.shape.transform);
       let z: tf.Tensor2D = x;
       let logDet: tf.Tensor = tf.zeros([x.shape[0]]);
       this.blocks.forEach((blk, i) => {
-        // Fused matMul+bias(+relu) kernels: fewer, larger ops are what make this fast on every backend.
-        const hidden = this.xReachesParams
-          ? tf.relu(tf.add(tf.add(tf.matMul(c, blk.wc), blk.b1), tf.matMul(z, tf.mul(blk.w1, this.inMask))))
-          : tf.fused.matMul({ a: c, b: blk.wc, bias: blk.b1, activation: 'relu' });
-        const params = tf.add(tf.fused.matMul({ a: hidden, b: tf.mul(blk.w2, this.outMask), bias: blk.b2 }), tf.matMul(c, blk.wco));
-        const parts = tf.split(params, P, 1) as tf.Tensor2D[];
-        const shift = parts[0];
-        const logScale = tf.mul(MAX_LOG_SCALE, tf.tanh(tf.div(parts[1], MAX_LOG_SCALE)));
+        const { shift, logScale, skew, logTail } = this.blockParams(blk, z, c);
         let u: tf.Tensor = tf.mul(tf.sub(z, shift), tf.exp(tf.neg(logScale)));
         let ld = tf.neg(logScale);
-        if (this.shape.transform === 'sinh-arcsinh') {
-          const skew = parts[2];
-          const logTail = tf.mul(MAX_LOG_TAIL, tf.tanh(tf.div(parts[3], MAX_LOG_TAIL)));
+        if (skew && logTail) {
           const tail = tf.exp(logTail);
           const inner = tf.sub(tf.mul(tail, tf.asinh(u)), skew);
           ld = tf.add(ld, tf.sub(tf.add(logTail, logCosh(inner)), tf.mul(0.5, tf.log1p(tf.square(u)))));
@@ -111,6 +103,53 @@ export class ConditionalMAF {
       });
       return { z, logDet: logDet as tf.Tensor1D };
     });
+  }
+
+  /**
+   * z -> x, the inverse of `transform` for rows z [N, D] under conditions c [N, C]. At z = 0 it is
+   * the flow's conditional median point: for D = 1 every block is increasing in x, so x(0) is
+   * exactly the median of p(x | c) (the base density's median is 0). Feature d's parameters depend
+   * on the block input's features < d only, so D passes per block recover the input feature by
+   * feature (one pass when no feature reaches the parameters, e.g. D = 1).
+   */
+  inverse(z: tf.Tensor2D, c: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const D = this.shape.features;
+      const passes = this.xReachesParams ? D : 1;
+      let u: tf.Tensor2D = z;
+      for (let i = this.blocks.length - 1; i >= 0; i--) {
+        const out = (D > 1 && i < this.blocks.length - 1 ? tf.reverse(u, 1) : u) as tf.Tensor2D;
+        // The affine part's input: undo the sinh-arcsinh first when there is one.
+        let y: tf.Tensor2D = tf.zerosLike(out);
+        for (let p = 0; p < passes; p++) {
+          const { shift, logScale, skew, logTail } = this.blockParams(this.blocks[i], y, c);
+          const a = skew && logTail ? tf.sinh(tf.div(tf.add(tf.asinh(out), skew), tf.exp(logTail))) : out;
+          y = tf.add(tf.mul(a, tf.exp(logScale)), shift) as tf.Tensor2D;
+          // Only features 0..p are right after pass p; the rest are reset to 0 (a wrong one may be
+          // infinite, and infinity times a masked-out weight is NaN in the next pass's matMul).
+          if (p < passes - 1) {
+            const known = tf.tile(tf.tensor2d(Array.from({ length: D }, (_, d) => d <= p), [1, D], 'bool'), [y.shape[0], 1]);
+            y = tf.where(known, y, tf.zerosLike(y)) as tf.Tensor2D;
+          }
+        }
+        u = y;
+      }
+      return u;
+    });
+  }
+
+  /** One block's per-feature parameters from its input z (features < d reach feature d's) and c. */
+  private blockParams(blk: Block, z: tf.Tensor2D, c: tf.Tensor2D): { shift: tf.Tensor2D; logScale: tf.Tensor; skew?: tf.Tensor2D; logTail?: tf.Tensor } {
+    const P = paramsPerFeature(this.shape.transform);
+    // Fused matMul+bias(+relu) kernels: fewer, larger ops are what make this fast on every backend.
+    const hidden = this.xReachesParams
+      ? tf.relu(tf.add(tf.add(tf.matMul(c, blk.wc), blk.b1), tf.matMul(z, tf.mul(blk.w1, this.inMask))))
+      : tf.fused.matMul({ a: c, b: blk.wc, bias: blk.b1, activation: 'relu' });
+    const params = tf.add(tf.fused.matMul({ a: hidden as tf.Tensor2D, b: tf.mul(blk.w2, this.outMask) as tf.Tensor2D, bias: blk.b2 }), tf.matMul(c, blk.wco));
+    const parts = tf.split(params, P, 1) as tf.Tensor2D[];
+    const logScale = tf.mul(MAX_LOG_SCALE, tf.tanh(tf.div(parts[1], MAX_LOG_SCALE)));
+    if (this.shape.transform !== 'sinh-arcsinh') return { shift: parts[0], logScale };
+    return { shift: parts[0], logScale, skew: parts[2], logTail: tf.mul(MAX_LOG_TAIL, tf.tanh(tf.div(parts[3], MAX_LOG_TAIL))) };
   }
 
   dispose(): void {

@@ -29,6 +29,8 @@ export type ChunkOutput = {
   /** log p per time, sensor and stream: [L, K, B]. */
   logProb: tf.Tensor3D;
   state: EncoderState;
+  /** The flow's condition per time, sensor and stream [L, K, B, C] (only when asked for). */
+  condition?: tf.Tensor4D;
 };
 
 export class GanfModel {
@@ -75,8 +77,9 @@ export class GanfModel {
   /**
    * Densities for a chunk x [L, K, B, D] (standardised), starting from `state`.
    * `adjacency` overrides the learned A (e.g. the extracted DAG's weights at scoring time).
+   * `withCondition` also returns the condition vectors (what `median` needs).
    */
-  forward(x: tf.Tensor4D, state: EncoderState, adjacency: tf.Tensor2D = this.adjacency as tf.Tensor2D): ChunkOutput {
+  forward(x: tf.Tensor4D, state: EncoderState, adjacency: tf.Tensor2D = this.adjacency as tf.Tensor2D, withCondition = false): ChunkOutput {
     return tf.tidy(() => {
       const [L, K, B, D] = x.shape;
       const H = this.shape.hidden;
@@ -92,7 +95,21 @@ export class GanfModel {
       const cond = tf.fused.matMul({ a: tf.relu(pre).reshape([L * K * B, H]) as tf.Tensor2D, b: this.p.w2 as tf.Tensor2D, bias: this.p.b2 });
       const lp = this.flow.logProb(x.reshape([L * K * B, D]) as tf.Tensor2D, cond as tf.Tensor2D);
       const last = { h: hs.slice([L - 1, 0, 0], [1, K * B, H]).reshape([K * B, H]) as tf.Tensor2D, c };
-      return { logProb: lp.reshape([L, K, B]) as tf.Tensor3D, state: last };
+      const out: ChunkOutput = { logProb: lp.reshape([L, K, B]) as tf.Tensor3D, state: last };
+      if (withCondition) out.condition = cond.reshape([L, K, B, this.shape.condition]) as tf.Tensor4D;
+      return out;
+    });
+  }
+
+  /**
+   * The conditional median point of x (standardised) for condition rows [N, C] -> [N, D]: the
+   * flow inverted at z = 0 (see ConditionalMAF.inverse), i.e. what the model expects a sensor to
+   * read given its own history and its parents.
+   */
+  median(condition: Float32Array, rows: number): Float32Array {
+    return tf.tidy(() => {
+      const c = tf.tensor2d(condition, [rows, this.shape.condition]);
+      return this.flow.inverse(tf.zeros([rows, this.shape.features]), c).dataSync() as Float32Array;
     });
   }
 

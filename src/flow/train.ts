@@ -7,7 +7,7 @@
 import { tf } from './tf.ts';
 import { GanfModel, disposeState, offDiagonal, type GanfShape } from './ganf.ts';
 import { chunkTensor, type Series } from './chunks.ts';
-import { scoreSeries } from '../scoring/batch-score.ts';
+import { seriesNll } from './nll.ts';
 import { acyclicity } from '../dag-learning/acyclicity.ts';
 import { initialLagrangian, update as updateLagrangian, type LagrangianState } from '../dag-learning/lagrangian.ts';
 import { extractDag, adjacencyFromGraph, type DagGraph } from '../dag-learning/extract.ts';
@@ -195,10 +195,10 @@ export function validationNll(model: GanfModel, validation: Series, trainData: S
   const K = trainData.sensors;
   const D = trainData.features;
   const context: Series = { ...trainData, steps: ctxLen, data: trainData.data.subarray((trainData.steps - ctxLen) * K * D) };
-  const s = scoreSeries(model, validation, { encoder: mc.encoder, window: mc.window, adjacency: model.adjacency as tf.Tensor2D, context });
+  const r = seriesNll(model, validation, { encoder: mc.encoder, window: mc.window, adjacency: model.adjacency as tf.Tensor2D, context });
   let sum = 0;
-  for (const v of s.perSensor) sum += v;
-  return sum / s.perSensor.length;
+  for (let i = r.contextSteps * K; i < r.nll.length; i++) sum += r.nll[i];
+  return sum / (r.nll.length - r.contextSteps * K);
 }
 
 function applyClipped(opt: tf.Optimizer, grads: Record<string, tf.Tensor>, clipNorm: number): void {

@@ -1,7 +1,7 @@
 // Turns a ReportInput into the JSON the page renders: downsampled series, exact intervals, ROC and
 // PR curves from the full-resolution scores. Pure; shared as a type with the browser code.
 import { events, sweep } from '../scoring/metrics.ts';
-import type { ReportInput, ReportEvent, Numbers, Flags, MetricCell } from './types.ts';
+import type { ReportInput, ReportEvent, ReportTopSensor, Numbers, Flags, MetricCell } from './types.ts';
 
 export interface Span {
   /** Epoch ms; `to` is the end of the last step of the run. */
@@ -167,6 +167,15 @@ function sum(v: Flags): number {
   return s;
 }
 
+/** The step of each labelled run where the method scores highest (its first such step). */
+export function eventPeaks(labels: Flags, scores: Numbers): number[] {
+  return runs(labels).map(({ start, end }) => {
+    let peak = start;
+    for (let t = start; t < end; t++) if (scores[t] > scores[peak]) peak = t;
+    return peak;
+  });
+}
+
 /**
  * The events table of the primary method: each labelled run, whether an alert fell inside it, the
  * delay to the first one, and the top sensors at the method's peak step inside the event.
@@ -174,21 +183,18 @@ function sum(v: Flags): number {
 export function labelledEvents(
   labels: Flags,
   method: { scores: Numbers; alerts: Flags },
-  topSensorsAt: (step: number) => string[],
+  topSensorsAt: (step: number) => ReportTopSensor[],
   known: { start: number; end: number; kind?: string; sensors?: string[] }[] = [],
 ): ReportEvent[] {
-  return runs(labels).map(({ start, end }) => {
+  const peaks = eventPeaks(labels, method.scores);
+  return runs(labels).map(({ start, end }, i) => {
     let firstAlert = -1;
-    let peak = start;
-    for (let t = start; t < end; t++) {
-      if (firstAlert < 0 && method.alerts[t] === 1) firstAlert = t;
-      if (method.scores[t] > method.scores[peak]) peak = t;
-    }
+    for (let t = start; t < end && firstAlert < 0; t++) if (method.alerts[t] === 1) firstAlert = t;
     const truth = known.find((k) => k.start < end && k.end > start);
     return {
       start, end, kind: truth?.kind, sensors: truth?.sensors,
       detected: firstAlert >= 0, delaySteps: firstAlert >= 0 ? firstAlert - start : null,
-      topSensors: topSensorsAt(peak),
+      topSensors: topSensorsAt(peaks[i]),
     };
   });
 }

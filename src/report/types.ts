@@ -27,7 +27,14 @@ export interface ReportEvent {
   /** First alert step inside the event minus its start. */
   delaySteps: number | null;
   /** The primary method's top sensors at its peak step inside the event. */
-  topSensors: string[];
+  topSensors: ReportTopSensor[];
+}
+
+/** A sensor behind an event, and (where the method models readings) what it expected vs what was read. */
+export interface ReportTopSensor {
+  sensor: string;
+  /** Per feature, raw units, at the peak step. */
+  readings?: { feature: string; expected: number; observed: number }[];
 }
 
 export interface ReportPerSensor {

@@ -28,7 +28,7 @@ export function aggregateSpecOf(model: { scoreAggregate: ScoreAggregate; scoreTo
  * One step's score from its K window NLLs (for joint) and their calibrated surprises (computed once
  * by the caller, who also reports them) starting at `offset`.
  */
-export function aggregateRow(perSensor: ArrayLike<number>, surprise: ArrayLike<number>, offset: number, K: number, spec: AggregateSpec, scratch = new Float64Array(K)): number {
+export function aggregateRow(perSensor: ArrayLike<number>, surprise: ArrayLike<number>, offset: number, K: number, spec: AggregateSpec, scratch: Float64Array = new Float64Array(K)): number {
   if (spec.mode === 'joint') {
     let s = 0;
     for (let k = 0; k < K; k++) s += perSensor[offset + k];
@@ -45,12 +45,4 @@ export function aggregateRow(perSensor: ArrayLike<number>, surprise: ArrayLike<n
   let s = 0;
   for (let j = K - k; j < K; j++) s += top[j];
   return s / k;
-}
-
-export function aggregateScores(perSensor: Float32Array, surprise: Float32Array, K: number, spec: AggregateSpec): Float32Array {
-  const T = perSensor.length / K;
-  const out = new Float32Array(T);
-  const scratch = new Float64Array(K);
-  for (let t = 0; t < T; t++) out[t] = aggregateRow(perSensor, surprise, t * K, K, spec, scratch);
-  return out;
 }

@@ -13,54 +13,18 @@
  * - A site that stopped sending (decided by the processor from record time) has one no-data
  *   alert, fired by noDataSince and resolved by dataReturned.
  *
- * Alerts have Prometheus Alertmanager's fields (labels, annotations, startsAt, endsAt,
- * fingerprint, status) so they can be routed with its tooling. The fingerprint is deterministic:
- * a hash of (model version, site, start step), so reprocessing the same data yields the same id.
+ * It produces the one alert model (alert.ts): identity = the labels (alertname, site, severity,
+ * model version, and the sensor of a per-sensor alert) and their fingerprint, one instance per
+ * start, so reprocessing the same data yields the same alerts. The step's exceed flag comes from
+ * the scoring path (exceeds() in threshold.ts); the engine never compares scores itself.
  */
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { tailProbability, type ThresholdState } from './threshold.ts';
 import type { AlertRule } from './alert-rule.ts';
+import { describeTopSensors, fingerprintOf, TopSensorSchema, type Alert, type AlertLabels, type Reading, type TopSensor } from './alert.ts';
 
 // The rule's schema lives in a schema-only module so the `serve` config can use it as a leaf.
 export { AlertRuleSchema, type AlertRule } from './alert-rule.ts';
-
-export interface TopSensor {
-  sensor: string;
-  /** Per-sensor window NLL minus the sensor's calibration median (nats). */
-  excess: number;
-  nll: number;
-  /** The sensor's parents in the model's DAG. */
-  parents: string[];
-}
-
-/** Alertmanager's zero time: endsAt of an alert with no known end. */
-export const ZERO_TIME = '0001-01-01T00:00:00Z';
-
-/** One alert notification, as produced to the alerts topic (Alertmanager's alert model + extras). */
-export interface AlertMessage {
-  fingerprint: string;
-  status: 'firing' | 'resolved';
-  /** `sensor` is set on per-sensor alerts (implausible values). */
-  labels: { alertname: string; site: string; severity: 'critical' | 'warning'; model_version: string; sensor?: string };
-  annotations: { summary: string; description: string; top_sensors: string; score: string; tail_probability: string; resolved_reason?: string };
-  startsAt: string;
-  endsAt: string;
-  /** Structured top contributors (the annotation holds the same as text). */
-  topSensors: TopSensor[];
-  ganf: {
-    site: string;
-    modelVersion: string;
-    startMs: number;
-    endMs: number | null;
-    peakScore: number;
-    peakAt: string;
-    tailProbability: number;
-    threshold: number;
-    exceedingSteps: number;
-    usableSteps: number;
-  };
-}
 
 export interface AlertContext {
   site: string;
@@ -75,6 +39,8 @@ export interface AlertContext {
 export interface StepObservation {
   tsMs: number;
   score: number;
+  /** The score exceeds the threshold (the scoring path's flag). */
+  exceeds: boolean;
   /** Per-sensor window NLL in model order. */
   perSensor: ArrayLike<number>;
   /** Per-sensor calibrated surprise in model order: what top sensors are ranked by. */
@@ -82,9 +48,13 @@ export interface StepObservation {
   /** Model-order indices of sensors whose reading was outside its plausible range at this step. */
   implausible: readonly number[];
   usable: boolean;
+  /**
+   * Expected vs observed readings of the sensors `ks` (model order) at this step, one list per
+   * sensor; called only for the top sensors of the steps an alert reports (a model call each).
+   */
+  readings: (ks: readonly number[]) => Reading[][];
 }
 
-const TopSensorSchema = z.strictObject({ sensor: z.string(), excess: z.number(), nll: z.number(), parents: z.array(z.string()) });
 const PeakSchema = z.strictObject({ score: z.number(), tsMs: z.number(), top: z.array(TopSensorSchema) });
 export const AlertEngineStateSchema = z.strictObject({
   recent: z.array(z.strictObject({ tsMs: z.number(), exceed: z.boolean(), peak: PeakSchema.nullable() })),
@@ -111,19 +81,6 @@ type Peak = z.infer<typeof PeakSchema>;
 
 type NoData = NonNullable<AlertEngineState['noData']>;
 
-export function noDataFingerprint(modelVersion: string, site: string, startMs: number): string {
-  return createHash('sha256').update(`${modelVersion}\u0000${site}\u0000${startMs}\u0000nodata`).digest('hex').slice(0, 16);
-}
-
-export function alertFingerprint(modelVersion: string, site: string, startMs: number): string {
-  return createHash('sha256').update(`${modelVersion}\u0000${site}\u0000${startMs}`).digest('hex').slice(0, 16);
-}
-
-/** "B05 (parents: B04, B06; excess 3.2) | ..." (the annotation format the API parses). */
-export function formatTopSensors(top: TopSensor[]): string {
-  return top.map((t) => `${t.sensor} (parents: ${t.parents.join(', ')}; excess ${Number(t.excess.toFixed(3))})`).join(' | ');
-}
-
 export class AlertEngine {
   private state: AlertEngineState = { recent: [], active: null, implausible: {}, noData: null };
   private readonly holdSteps: number;
@@ -137,7 +94,7 @@ export class AlertEngine {
   }
 
   /** Feeds one step (in step order); returns the notifications it causes. */
-  observe(step: StepObservation): AlertMessage[] {
+  observe(step: StepObservation): Alert[] {
     return [...this.observeImplausible(step), ...this.observeScore(step)];
   }
 
@@ -147,10 +104,10 @@ export class AlertEngine {
    * see ScalerState; the model only ever saw the clipped value). Degraded steps count too: the
    * reading itself was implausible whatever the rest of the step.
    */
-  private observeImplausible(step: StepObservation): AlertMessage[] {
+  private observeImplausible(step: StepObservation): Alert[] {
     const open = this.state.implausible;
     const now = new Set(step.implausible.map((k) => this.ctx.sensors[k]));
-    const out: AlertMessage[] = [];
+    const out: Alert[] = [];
     for (const [sensor, a] of Object.entries(open)) {
       if (now.has(sensor)) continue;
       delete open[sensor];
@@ -164,39 +121,38 @@ export class AlertEngine {
         a.steps++;
         continue;
       }
-      const opened = { fingerprint: createHash('sha256').update(`${this.ctx.modelVersion}\u0000${this.ctx.site}\u0000${sensor}\u0000${step.tsMs}\u0000implausible`).digest('hex').slice(0, 16), startMs: step.tsMs, lastMs: step.tsMs, steps: 1 };
+      const opened = { fingerprint: fingerprintOf(this.labels(this.rule.implausibleAlertname, 'warning', sensor)), startMs: step.tsMs, lastMs: step.tsMs, steps: 1 };
       open[sensor] = opened;
       out.push(this.implausibleMessage(sensor, opened, step, 'firing'));
     }
     return out;
   }
 
-  private implausibleMessage(sensor: string, a: AlertEngineState['implausible'][string], step: StepObservation, status: 'firing' | 'resolved'): AlertMessage {
-    const { site, modelVersion, intervalMs, threshold, sensors, calibrationMedians } = this.ctx;
-    const k = sensors.indexOf(sensor);
+  private labels(alertname: string, severity: AlertLabels['severity'], sensor?: string): AlertLabels {
+    return { alertname, site: this.ctx.site, severity, model_version: this.ctx.modelVersion, ...(sensor === undefined ? {} : { sensor }) };
+  }
+
+  private implausibleMessage(sensor: string, a: AlertEngineState['implausible'][string], step: StepObservation, status: 'firing' | 'resolved'): Alert {
+    const { site, intervalMs, threshold } = this.ctx;
     const endMs = status === 'resolved' ? a.lastMs + intervalMs : null;
-    const top: TopSensor = { sensor, excess: round(step.perSensor[k] - calibrationMedians[k]), nll: round(step.perSensor[k]), parents: this.ctx.parents(sensor) };
-    const p = tailProbability(step.score, threshold);
-    const text = formatTopSensors([top]);
+    const top = this.topSensorsOf(step, [this.ctx.sensors.indexOf(sensor)]);
     return {
       fingerprint: a.fingerprint,
       status,
-      labels: { alertname: this.rule.implausibleAlertname, site, severity: 'warning', model_version: modelVersion, sensor },
+      labels: this.labels(this.rule.implausibleAlertname, 'warning', sensor),
       annotations: {
         summary: `Implausible value at ${site}: ${sensor} read outside its plausible range`,
         description: `${sensor} read a value outside the range learned from training (widened by data.plausibleMargin) in ${a.steps} step(s) ` +
-          `since ${new Date(a.startMs).toISOString()}; the model scored the reading clipped to the range.`,
-        top_sensors: text,
-        score: String(round(step.score)),
-        tail_probability: p.toExponential(3),
+          `since ${new Date(a.startMs).toISOString()}; the model scored the reading clipped to the range. ` +
+          `At ${new Date(step.tsMs).toISOString()}: ${describeTopSensors(top)}.`,
       },
       startsAt: new Date(a.startMs).toISOString(),
-      endsAt: endMs === null ? ZERO_TIME : new Date(endMs).toISOString(),
-      topSensors: [top],
-      ganf: {
-        site, modelVersion, startMs: a.startMs, endMs, peakScore: step.score, peakAt: new Date(step.tsMs).toISOString(),
-        tailProbability: p, threshold: threshold.value, exceedingSteps: a.steps, usableSteps: a.steps,
+      endsAt: endMs === null ? null : new Date(endMs).toISOString(),
+      evidence: {
+        peakScore: step.score, peakAt: new Date(step.tsMs).toISOString(), threshold: threshold.value,
+        tailProbability: tailProbability(step.score, threshold), exceedingSteps: a.steps, usableSteps: a.steps,
       },
+      topSensors: top,
     };
   }
 
@@ -210,50 +166,44 @@ export class AlertEngine {
    * `lastEventMs`), which the record time `nowMs` shows to be too long ago: fires the site's no-data
    * alert, once (nothing while it is open).
    */
-  noDataSince(lastEventMs: number, lastRecordMs: number, nowMs: number): AlertMessage[] {
+  noDataSince(lastEventMs: number, lastRecordMs: number, nowMs: number): Alert[] {
     if (this.state.noData) return [];
-    const a: NoData = { fingerprint: noDataFingerprint(this.ctx.modelVersion, this.ctx.site, lastEventMs), startMs: lastEventMs, lastRecordMs, detectedMs: nowMs };
+    const a: NoData = { fingerprint: fingerprintOf(this.labels(this.rule.noDataAlertname, 'warning')), startMs: lastEventMs, lastRecordMs, detectedMs: nowMs };
     this.state.noData = a;
     return [this.noDataMessage(a, 'firing', null)];
   }
 
   /** A reading of the site arrived (event time `eventMs`): resolves the open no-data alert, if any, ending there. */
-  dataReturned(eventMs: number): AlertMessage[] {
+  dataReturned(eventMs: number): Alert[] {
     const a = this.state.noData;
     if (!a) return [];
     this.state.noData = null;
     return [this.noDataMessage(a, 'resolved', Math.max(eventMs, a.startMs))];
   }
 
-  private noDataMessage(a: NoData, status: 'firing' | 'resolved', endMs: number | null): AlertMessage {
-    const { site, modelVersion, threshold } = this.ctx;
+  private noDataMessage(a: NoData, status: 'firing' | 'resolved', endMs: number | null): Alert {
+    const { site } = this.ctx;
     const silentMin = Math.round((a.detectedMs - a.lastRecordMs) / 60_000);
     return {
       fingerprint: a.fingerprint,
       status,
-      labels: { alertname: this.rule.noDataAlertname, site, severity: 'warning', model_version: modelVersion },
+      labels: this.labels(this.rule.noDataAlertname, 'warning'),
       annotations: {
         summary: `No data from ${site}`,
         description: `${site} sent no reading for ${silentMin} min of record time after its reading at ${new Date(a.startMs).toISOString()} ` +
           `(record ${new Date(a.lastRecordMs).toISOString()}); its open steps were closed with the missing cells degraded.` +
           (endMs === null ? '' : ` Data returned at ${new Date(endMs).toISOString()}.`),
-        top_sensors: '',
-        score: '',
-        tail_probability: '',
       },
       startsAt: new Date(a.startMs).toISOString(),
-      endsAt: endMs === null ? ZERO_TIME : new Date(endMs).toISOString(),
+      endsAt: endMs === null ? null : new Date(endMs).toISOString(),
+      evidence: null,
       topSensors: [],
-      ganf: {
-        site, modelVersion, startMs: a.startMs, endMs, peakScore: 0, peakAt: new Date(a.startMs).toISOString(),
-        tailProbability: 1, threshold: threshold.value, exceedingSteps: 0, usableSteps: 0,
-      },
     };
   }
 
-  private observeScore(step: StepObservation): AlertMessage[] {
+  private observeScore(step: StepObservation): Alert[] {
     if (!step.usable) return [];
-    const exceed = step.score > this.ctx.threshold.value;
+    const exceed = step.exceeds;
     const a = this.state.active;
     if (a) {
       a.usable++;
@@ -277,10 +227,11 @@ export class AlertEngine {
     let peak = hits[0].peak!;
     for (const h of hits) if (h.peak!.score > peak.score) peak = h.peak!;
     const startMs = hits[0].tsMs;
+    const severity = this.severityOf(peak.score);
     const active: NonNullable<AlertEngineState['active']> = {
-      fingerprint: alertFingerprint(this.ctx.modelVersion, this.ctx.site, startMs),
+      fingerprint: fingerprintOf(this.labels(this.rule.alertname, severity)),
       startMs,
-      severity: this.severityOf(peak.score),
+      severity,
       peak,
       lastExceedMs: hits[hits.length - 1].tsMs,
       below: recent.length - 1 - recent.lastIndexOf(hits[hits.length - 1]),
@@ -296,40 +247,47 @@ export class AlertEngine {
   }
 
   private peakOf(step: StepObservation): Peak {
-    const { sensors, calibrationMedians } = this.ctx;
-    const rows = sensors.map((sensor, k) => ({ sensor, nll: step.perSensor[k], excess: step.perSensor[k] - calibrationMedians[k], surprise: step.surprise[k] }));
-    rows.sort((x, y) => y.surprise - x.surprise || y.excess - x.excess);
-    const top = rows.slice(0, this.rule.topSensors).map((r) => ({
-      sensor: r.sensor, excess: round(r.excess), nll: round(r.nll), parents: this.ctx.parents(r.sensor),
-    }));
-    return { score: step.score, tsMs: step.tsMs, top };
+    const K = this.ctx.sensors.length;
+    const order = Array.from({ length: K }, (_, k) => k);
+    const excess = (k: number) => step.perSensor[k] - this.ctx.calibrationMedians[k];
+    order.sort((x, y) => step.surprise[y] - step.surprise[x] || excess(y) - excess(x));
+    return { score: step.score, tsMs: step.tsMs, top: this.topSensorsOf(step, order.slice(0, this.rule.topSensors)) };
   }
 
-  private message(a: NonNullable<AlertEngineState['active']>, status: 'firing' | 'resolved'): AlertMessage {
-    const { site, modelVersion, intervalMs, threshold } = this.ctx;
+  /** Sensors `ks` (model order) at the step, with their parents and expected vs observed readings. */
+  private topSensorsOf(step: StepObservation, ks: number[]): TopSensor[] {
+    const readings = step.readings(ks);
+    return ks.map((k, i) => {
+      const sensor = this.ctx.sensors[k];
+      return {
+        sensor, parents: this.ctx.parents(sensor), nll: round(step.perSensor[k]), excess: round(step.perSensor[k] - this.ctx.calibrationMedians[k]),
+        surprise: round(step.surprise[k]), readings: readings[i],
+      };
+    });
+  }
+
+  private message(a: NonNullable<AlertEngineState['active']>, status: 'firing' | 'resolved'): Alert {
+    const { site, intervalMs, threshold } = this.ctx;
     const endMs = status === 'resolved' ? a.lastExceedMs + intervalMs : null;
     const p = tailProbability(a.peak.score, threshold);
     const names = a.peak.top.map((t) => t.sensor).join(', ');
     return {
       fingerprint: a.fingerprint,
       status,
-      labels: { alertname: this.rule.alertname, site, severity: a.severity, model_version: modelVersion },
+      labels: this.labels(this.rule.alertname, a.severity),
       annotations: {
         summary: `Anomaly at ${site} driven by ${names}`,
         description: `GANF score ${round(a.peak.score)} above threshold ${round(threshold.value)} ` +
           `(tail probability ${p.toExponential(2)}) in ${a.exceeding} of ${a.usable} steps since ${new Date(a.startMs).toISOString()}; ` +
-          `top sensors at the peak (${new Date(a.peak.tsMs).toISOString()}): ${formatTopSensors(a.peak.top)}`,
-        top_sensors: formatTopSensors(a.peak.top),
-        score: String(round(a.peak.score)),
-        tail_probability: p.toExponential(3),
+          `top sensors at the peak (${new Date(a.peak.tsMs).toISOString()}): ${describeTopSensors(a.peak.top)}`,
       },
       startsAt: new Date(a.startMs).toISOString(),
-      endsAt: endMs === null ? ZERO_TIME : new Date(endMs).toISOString(),
-      topSensors: a.peak.top.map((t) => ({ ...t, parents: [...t.parents] })),
-      ganf: {
-        site, modelVersion, startMs: a.startMs, endMs, peakScore: a.peak.score, peakAt: new Date(a.peak.tsMs).toISOString(),
-        tailProbability: p, threshold: threshold.value, exceedingSteps: a.exceeding, usableSteps: a.usable,
+      endsAt: endMs === null ? null : new Date(endMs).toISOString(),
+      evidence: {
+        peakScore: a.peak.score, peakAt: new Date(a.peak.tsMs).toISOString(), threshold: threshold.value,
+        tailProbability: p, exceedingSteps: a.exceeding, usableSteps: a.usable,
       },
+      topSensors: structuredClone(a.peak.top),
     };
   }
 
@@ -338,18 +296,20 @@ export class AlertEngine {
    * open alert is resolved now with `annotations.resolved_reason`, and the engine is left empty.
    * Anomaly alerts end where their last exceeding step ended, no-data alerts at `endMs`, and
    * implausible-value alerts after their last implausible step (no step of theirs resolved them,
-   * so their score annotations are empty). The next model's engine raises its own alerts (new
+   * so they carry no evidence and no top sensors). The next model's engine raises its own alerts (new
    * fingerprints: they include the model version) if the condition persists.
    */
-  resolveAll(endMs: number, reason: string): AlertMessage[] {
-    const out: AlertMessage[] = [];
+  resolveAll(endMs: number, reason: string): Alert[] {
+    const out: Alert[] = [];
     if (this.state.active) out.push(this.message(this.state.active, 'resolved'));
     const K = this.ctx.sensors.length;
+    const none: StepObservation = {
+      tsMs: endMs, score: 0, exceeds: false, perSensor: this.ctx.calibrationMedians, surprise: new Float32Array(K), implausible: [], usable: false,
+      readings: (ks) => ks.map(() => []),
+    };
     for (const [sensor, a] of Object.entries(this.state.implausible)) {
-      const m = this.implausibleMessage(sensor, a, { tsMs: a.lastMs, score: 0, perSensor: this.ctx.calibrationMedians, surprise: new Float32Array(K), implausible: [], usable: false }, 'resolved');
-      m.annotations.score = '';
-      m.annotations.tail_probability = '';
-      out.push(m);
+      // No step of theirs resolved them: there is no evidence to report, only the end.
+      out.push({ ...this.implausibleMessage(sensor, a, none, 'resolved'), evidence: null, topSensors: [] });
     }
     if (this.state.noData) out.push(this.noDataMessage(this.state.noData, 'resolved', Math.max(endMs, this.state.noData.startMs)));
     for (const m of out) m.annotations.resolved_reason = reason;

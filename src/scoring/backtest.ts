@@ -3,7 +3,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { auroc, auprc, bestF1, eventMetrics, pointMetrics, pointAdjustedF1, type EventMetrics, type PointMetrics } from './metrics.ts';
-import { topContributors, type Detector, type TableScores } from '../detector.ts';
+import { topContributors } from './score-path.ts';
+import type { ScoringModel, TableScores } from './scoring-model.ts';
 import { runBaseline, type ProtocolConfig } from './baselines/index.ts';
 import type { SeriesTable } from '../data/table.ts';
 import { SURPRISE_SOFT_CAP } from './calibration.ts';
@@ -62,7 +63,7 @@ export function spanDays(timestamps: ArrayLike<number>): number | null {
 }
 
 /** scores.csv: timestamp,score,alert,top sensors (name:surprise|parents),label. */
-export function scoresCsv(det: Detector, s: TableScores, labels?: Uint8Array, topN = 3): string {
+export function scoresCsv(det: ScoringModel, s: TableScores, labels?: Uint8Array, topN = 3): string {
   const header = ['timestamp', 'score', 'alert', ...Array.from({ length: topN }, (_, i) => `top${i + 1}`), ...(labels ? ['label'] : [])];
   const lines = [header.join(',')];
   for (let t = 0; t < s.total.length; t++) {
@@ -77,7 +78,7 @@ export function scoresCsv(det: Detector, s: TableScores, labels?: Uint8Array, to
  * (what localisation is evaluated and plotted from); sensors constant in training that read an
  * unseen value get their own columns, at the surprise cap when they do and 0 otherwise.
  */
-export function perSensorCsv(det: Detector, s: TableScores): string {
+export function perSensorCsv(det: ScoringModel, s: TableScores): string {
   const K = det.sensors.length;
   const extra = [...new Set(s.unseen.map((u) => u.sensor))];
   const lines = [['timestamp', ...det.sensors, ...extra].map(csvField).join(',')];

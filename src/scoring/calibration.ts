@@ -86,18 +86,6 @@ export function surpriseRow(cal: SensorCalibration, perSensor: ArrayLike<number>
   for (let k = 0; k < K; k++) out[k] = surprise(cal, k, perSensor[offset + k]);
 }
 
-/** Surprises for a whole [T*K] array. */
-export function surprises(cal: SensorCalibration, perSensor: ArrayLike<number>, K: number): Float32Array {
-  const T = perSensor.length / K;
-  const out = new Float32Array(perSensor.length);
-  const row = new Float64Array(K);
-  for (let t = 0; t < T; t++) {
-    surpriseRow(cal, perSensor, t * K, K, row);
-    out.set(row, t * K);
-  }
-  return out;
-}
-
 /** The median calibration NLL per sensor (the reference "excess" is measured from). */
 export function calibrationMedians(cal: SensorCalibration): Float32Array {
   return Float32Array.from(cal.sensors, (s) => s.quantiles[MEDIAN_INDEX]);

@@ -4,16 +4,20 @@
 // snapshotted exactly (float32/float64, not recomputed) so a stream consumer checkpoints it with
 // its input offsets and resumes after a crash or a partition move with the numbers an
 // uninterrupted run would have produced. Several streams of one model (the sites of a partition)
-// can be scored in one model call (scoreTogether).
+// can be scored in one model call (scoreTogether). Every stage is the scoring path's
+// (score-path.ts): standardiseRow, the model's NLL + penalty in a TrailingWindow, aggregateStep,
+// exceeds.
 import { z } from 'zod';
 import { tf } from '../flow/tf.ts';
 import { disposeState, type EncoderState } from '../flow/ganf.ts';
 import { seriesFrom } from '../flow/chunks.ts';
-import { statefulNll } from './batch-score.ts';
-import { aggregateRow, aggregateSpecOf } from './aggregate.ts';
-import { surpriseRow } from './calibration.ts';
+import { statefulNll } from '../flow/nll.ts';
+import { TrailingWindow } from './batch-score.ts';
+import { aggregateSpec, aggregateStep, expectedReadings } from './score-path.ts';
+import { exceeds } from './threshold.ts';
 import { standardiseRow } from '../data/preprocess.ts';
-import type { Detector } from '../detector.ts';
+import type { ScoringModel } from './scoring-model.ts';
+import type { Reading } from './alert.ts';
 
 export const ScorerSnapshotSchema = z.strictObject({
   modelVersion: z.string(),
@@ -49,7 +53,17 @@ export interface StepScore {
   surprise: Float32Array;
   /** Indices (model order) of sensors whose reading was outside its plausible range (clipped). */
   implausible: number[];
+  /** The score exceeds the model's threshold. */
   alert: boolean;
+  /** The flow's condition [C] of sensor k (model order): what expected readings are computed from. */
+  condition: (k: number) => Float32Array;
+  /** The raw readings of the step [K*D] (model order), as scored. */
+  observed: Float64Array;
+}
+
+/** Expected vs observed readings (raw units) of sensors `ks` (model order) at a streamed step. */
+export function stepReadings(m: ScoringModel, step: StepScore, ks: readonly number[]): Reading[][] {
+  return expectedReadings(m, step.condition, step.observed, ks);
 }
 
 export class StreamScorer {
@@ -57,27 +71,24 @@ export class StreamScorer {
   private readonly K: number;
   private readonly D: number;
   private readonly H: number;
-  private readonly w: number;
-  private readonly ring: Float32Array;
-  private readonly sums: Float64Array;
-  private seen = 0;
+  private readonly C: number;
+  private readonly window: TrailingWindow;
 
-  constructor(private readonly det: Detector, opts: { warmStart?: boolean; snapshot?: ScorerSnapshot } = {}) {
+  constructor(private readonly det: ScoringModel, opts: { warmStart?: boolean; snapshot?: ScorerSnapshot } = {}) {
     if (det.config.model.encoder !== 'stateful') throw new Error('stream scoring needs a model trained with model.encoder = "stateful"');
     this.K = det.sensors.length;
     this.D = det.features.length;
     this.H = det.model.shape.hidden;
-    this.w = det.config.model.scoreWindow;
-    this.ring = new Float32Array(this.w * this.K);
-    this.sums = new Float64Array(this.K);
+    this.C = det.model.shape.condition;
+    this.window = new TrailingWindow(this.K, det.config.model.scoreWindow);
     if (opts.snapshot) {
       const s = ScorerSnapshotSchema.parse(opts.snapshot);
       if (s.modelVersion !== det.modelVersion) throw new Error(`scorer snapshot is for model ${s.modelVersion}, not ${det.modelVersion}`);
       const n = this.K * this.H;
       this.state = { h: tf.tensor2d(f32(s.h, n, 'h'), [this.K, this.H]), c: tf.tensor2d(f32(s.c, n, 'c'), [this.K, this.H]) };
-      this.ring.set(f32(s.ring, this.w * this.K, 'ring'));
-      this.sums.set(f64(s.sums, this.K, 'sums'));
-      this.seen = s.seen;
+      this.window.ring.set(f32(s.ring, this.window.ring.length, 'ring'));
+      this.window.sums.set(f64(s.sums, this.K, 'sums'));
+      this.window.seen = s.seen;
       return;
     }
     this.state = det.model.zeroState(1);
@@ -86,13 +97,13 @@ export class StreamScorer {
       const { nll, state } = statefulNll(det.model, ctx, det.config.model.window, det.adjacency, this.state);
       disposeState(this.state);
       this.state = state;
-      for (let t = 0; t < ctx.steps; t++) this.push(nll.subarray(t * this.K, (t + 1) * this.K));
+      for (let t = 0; t < ctx.steps; t++) this.window.push(nll, t * this.K);
     }
   }
 
   /** Steps scored since the (cold or warm) start. */
   get steps(): number {
-    return this.seen;
+    return this.window.seen;
   }
 
   /** One raw step (sensor units), [K*D] in `detector.sensors` order. */
@@ -103,11 +114,6 @@ export class StreamScorer {
   /** n raw steps [n*K*D] (sensor units, model order): the same numbers as n scoreOne calls, in one model call. */
   scoreMany(raw: Float64Array | Float32Array | number[]): StepScore[] {
     return StreamScorer.scoreTogether([this], [raw])[0];
-  }
-
-  /** One step already standardised (and clipped) with the model's scaler, [K*D] in model order; `excess` from standardiseRow. */
-  scoreStandardised(x: Float32Array, excess?: Float32Array): StepScore {
-    return StreamScorer.scoreChunk([this], x, 1, excess)[0][0];
   }
 
   /**
@@ -134,6 +140,7 @@ export class StreamScorer {
     const x = new Float32Array(n * K * B * D);
     const excess = new Float32Array(n * K * B);
     const ex = new Float32Array(K);
+    const observed = raws.map((raw) => Float64Array.from(raw));
     raws.forEach((raw, b) => {
       for (let l = 0; l < n; l++) {
         const z = standardiseRow(Array.isArray(raw) ? raw.slice(l * row, (l + 1) * row) : raw.subarray(l * row, (l + 1) * row), det.scaler, ex);
@@ -143,22 +150,26 @@ export class StreamScorer {
         }
       }
     });
-    return StreamScorer.scoreChunk(scorers, x, n, excess);
+    return StreamScorer.scoreChunk(scorers, x, n, excess, observed);
   }
 
-  /** The model call: standardised x [n, K, B, D] for B = scorers.length streams, out-of-range excess [n, K, B]. */
-  private static scoreChunk(scorers: StreamScorer[], x: Float32Array, n: number, excess?: Float32Array): StepScore[][] {
+  /**
+   * The model call: standardised x [n, K, B, D] for B = scorers.length streams, out-of-range
+   * excess [n, K, B], and each stream's raw readings [n*K*D].
+   */
+  private static scoreChunk(scorers: StreamScorer[], x: Float32Array, n: number, excess: Float32Array, observed: Float64Array[]): StepScore[][] {
     const B = scorers.length;
     const first = scorers[0];
-    const { K, D, H, det } = first;
+    const { K, D, H, C, det } = first;
     const chunk = tf.tensor4d(x, [n, K, B, D]);
     const state: EncoderState = B === 1 ? first.state : tf.tidy(() => ({
       h: tf.stack(scorers.map((s) => s.state.h), 1).reshape([K * B, H]) as tf.Tensor2D,
       c: tf.stack(scorers.map((s) => s.state.c), 1).reshape([K * B, H]) as tf.Tensor2D,
     }));
-    const out = det.model.forward(chunk, state, det.adjacency);
+    const out = det.model.forward(chunk, state, det.adjacency, true);
     const lp = out.logProb.dataSync(); // [n, K, B]
-    tf.dispose([chunk, out.logProb]);
+    const cond = out.condition!.dataSync() as Float32Array; // [n, K, B, C]
+    tf.dispose([chunk, out.logProb, out.condition]);
     if (B === 1) {
       disposeState(first.state);
       first.state = out.state;
@@ -172,42 +183,39 @@ export class StreamScorer {
         s.state = { h: hs[b], c: cs[b] };
       });
     }
-    const spec = aggregateSpecOf(det.config.model, K);
+    const spec = aggregateSpec(det);
     return scorers.map((s, b) => {
       const results: StepScore[] = [];
+      const nll = new Float32Array(K);
       for (let t = 0; t < n; t++) {
-        const nll = new Float32Array(K);
-        for (let k = 0; k < K; k++) nll[k] = -lp[(t * K + k) * B + b] + (excess ? excess[(t * K + k) * B + b] : 0);
-        s.push(nll);
-        const m = Math.min(s.seen, s.w);
-        const perSensor = Float32Array.from(s.sums, (v) => v / m);
+        for (let k = 0; k < K; k++) {
+          const i = (t * K + k) * B + b;
+          nll[k] = -lp[i] + excess[i];
+        }
+        s.window.push(nll);
+        const perSensor = new Float32Array(K);
+        s.window.mean(perSensor);
         const surprise = new Float32Array(K);
-        surpriseRow(det.calibration, perSensor, 0, K, surprise);
-        const total = aggregateRow(perSensor, surprise, 0, K, spec);
+        const total = aggregateStep(det.calibration, spec, perSensor, surprise, 0, K);
         const implausible: number[] = [];
-        if (excess) for (let k = 0; k < K; k++) if (excess[(t * K + k) * B + b] > 0) implausible.push(k);
-        results.push({ total, perSensor, surprise, implausible, alert: total > det.threshold.value });
+        for (let k = 0; k < K; k++) if (excess[(t * K + k) * B + b] > 0) implausible.push(k);
+        // A view into the chunk's conditions: kept only as long as the step is.
+        const at = (k: number) => ((t * K + k) * B + b) * C;
+        results.push({
+          total, perSensor, surprise, implausible, alert: exceeds(total, det.threshold.value),
+          condition: (k) => cond.subarray(at(k), at(k) + C), observed: observed[b].subarray(t * K * D, (t + 1) * K * D),
+        });
       }
       return results;
     });
   }
 
-  private push(nll: Float32Array): void {
-    const slot = (this.seen % this.w) * this.K;
-    for (let k = 0; k < this.K; k++) {
-      if (this.seen >= this.w) this.sums[k] -= this.ring[slot + k];
-      this.ring[slot + k] = nll[k];
-      this.sums[k] += nll[k];
-    }
-    this.seen++;
-  }
-
   snapshot(): ScorerSnapshot {
     return {
       modelVersion: this.det.modelVersion,
-      seen: this.seen,
-      ring: b64(this.ring),
-      sums: b64(this.sums),
+      seen: this.window.seen,
+      ring: b64(this.window.ring),
+      sums: b64(this.window.sums),
       h: b64(this.state.h.dataSync() as Float32Array),
       c: b64(this.state.c.dataSync() as Float32Array),
     };

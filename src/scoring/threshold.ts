@@ -258,6 +258,14 @@ function empiricalExceedance(knotsArr: number[], s: number): number {
  * (N_t/n)(1 + xi (s - t)/sigma)^(-1/xi); at or below t (and for quantile thresholds) from the
  * calibration scores' empirical distribution.
  */
+/**
+ * The threshold comparison, the one place it is made: a step alerts when its score is strictly
+ * above the threshold (batch, stream, shadow scoring, the alert engine, baselines, fitting checks).
+ */
+export function exceeds(score: number, threshold: number): boolean {
+  return score > threshold;
+}
+
 export function tailProbability(score: number, state: ThresholdState): number {
   if (Number.isNaN(score)) throw new RangeError('score is NaN');
   const t = state.initialThreshold;
@@ -307,7 +315,7 @@ export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, m
   const sorted = sortedFinite(scores);
   const share = (v: number) => {
     let above = 0;
-    for (const x of sorted) if (x > v) above++;
+    for (const x of sorted) if (exceeds(x, v)) above++;
     return above / sorted.length;
   };
   const rate = share(t.value);

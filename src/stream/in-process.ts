@@ -6,7 +6,7 @@
 import type { Detector } from '../detector.ts';
 import type { SeriesTable } from '../data/table.ts';
 import type { IncomingMessage } from '../adapters/kafka-client.ts';
-import type { AlertMessage } from '../scoring/alert-engine.ts';
+import type { Alert } from '../scoring/alert.ts';
 import { StreamProcessor, type ProcessorSettings, type SiteStats } from './processor.ts';
 import { replayTable } from './replay.ts';
 import type { StreamOutput, StreamSink } from './sinks.ts';
@@ -29,7 +29,7 @@ export interface InProcessSummary {
   messages: number;
   steps: number;
   degradedSteps: number;
-  alerts: AlertMessage[];
+  alerts: Alert[];
   rejected: number;
   stats: SiteStats[];
   seconds: number;
@@ -38,7 +38,7 @@ export interface InProcessSummary {
 export async function runInProcess(o: InProcessOptions): Promise<InProcessSummary> {
   const processor = new StreamProcessor(o.detector, o.processing);
   const log = o.log ?? (() => {});
-  const alerts: AlertMessage[] = [];
+  const alerts: Alert[] = [];
   let messages = 0;
   let steps = 0;
   let degraded = 0;

@@ -36,7 +36,7 @@ import { StreamProcessor, type ProcessorSettings, type Rejection, type ScoredSte
 import { checkpointMessages, readCheckpoints, STATE_TOPIC_CONFIGS, type Position } from './checkpoint.ts';
 import type { StreamOutput, StreamSink } from './sinks.ts';
 import type { KafkaSettings } from './config.ts';
-import type { AlertMessage } from '../scoring/alert-engine.ts';
+import { alertId, type Alert } from '../scoring/alert.ts';
 import { messageKey } from './messages.ts';
 import { z } from 'zod';
 import { SinkSettingsSchema } from './config.ts';
@@ -49,7 +49,7 @@ export interface CommitInfo {
   nextOffset: string;
   messages: number;
   steps: ScoredStep[];
-  alerts: Array<{ alert: AlertMessage; step: ScoredStep | null }>;
+  alerts: Array<{ alert: Alert; step: ScoredStep | null }>;
   deadLetters: number;
   committedAtMs: number;
 }
@@ -399,7 +399,7 @@ export class KafkaPipeline {
     const processor = rt.processor!;
     const dead: OutgoingMessage[] = [];
     const output: StreamOutput = { steps: [], alerts: [], stats: [] };
-    const alerts: Array<{ alert: AlertMessage; step: ScoredStep | null }> = [];
+    const alerts: Array<{ alert: Alert; step: ScoredStep | null }> = [];
     const ms = this.stats.ms;
     try {
       let t = performance.now();
@@ -451,7 +451,7 @@ export class KafkaPipeline {
         await send(k.alertsTopic, alerts.map(({ alert, step }) => ({
           key: messageKey(alert.labels.site),
           value: JSON.stringify(alert),
-          headers: { 'alert-id': alert.fingerprint, 'alert-status': alert.status, 'ganf-trigger-produced-at': step ? headerSafe(step.lastArrivalMs) : '' },
+          headers: { 'alert-id': alertId(alert), 'alert-status': alert.status, 'ganf-trigger-produced-at': step ? headerSafe(step.lastArrivalMs) : '' },
         })));
         await send(k.deadLetterTopic, dead);
         if (k.stepsTopic) {

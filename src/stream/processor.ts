@@ -15,13 +15,14 @@ import { HeldMessageSchema, guardEventTime, releaseMessage, type HeldMessage } f
 import type { IncomingMessage } from '../adapters/kafka-client.ts';
 import { AlignerStateSchema, StepAligner, type AlignedStep } from './aligner.ts';
 import type { AlignConfig, ProcessorSettings } from './config.ts';
-import { StreamScorer, ScorerSnapshotSchema } from '../scoring/stream-scorer.ts';
+import { StreamScorer, ScorerSnapshotSchema, stepReadings } from '../scoring/stream-scorer.ts';
 import type { StepScore } from '../scoring/stream-scorer.ts';
 import { RecentSteps, RecentStepsSchema } from './recent-steps.ts';
 
 /** Sites scored in one model call at most (bounds the chunk tensor). */
 const MAX_STREAMS = 64;
-import { AlertEngine, AlertEngineStateSchema, type AlertMessage, type AlertRule } from '../scoring/alert-engine.ts';
+import { AlertEngine, AlertEngineStateSchema, type AlertRule } from '../scoring/alert-engine.ts';
+import type { Alert } from '../scoring/alert.ts';
 
 // The settings' schema lives in config.ts (a leaf); re-exported for the callers that build a processor.
 export { ProcessorSettingsSchema, type ProcessorSettings } from './config.ts';
@@ -58,7 +59,7 @@ export interface ScoredStep {
 export interface SiteOutput {
   steps: ScoredStep[];
   /** `step` is the step that triggered the alert; null for a site's no-data alert (no step triggers it). */
-  alerts: Array<{ alert: AlertMessage; step: ScoredStep | null }>;
+  alerts: Array<{ alert: Alert; step: ScoredStep | null }>;
   /** Steps that could not be scored (non-finite score), as dead letters. */
   rejected: Rejection[];
 }
@@ -131,7 +132,7 @@ interface Site {
    * Alerts not triggered by a step (no data), waiting for the next scoring call, each with the
    * newest step closed before it (its place among the step alerts, whatever the batching).
    */
-  notices: Array<{ alert: AlertMessage; afterTsMs: number }>;
+  notices: Array<{ alert: Alert; afterTsMs: number }>;
 }
 
 const EMPTY_OUTPUT = (): SiteOutput => ({ steps: [], alerts: [], rejected: [] });
@@ -271,7 +272,7 @@ export class StreamProcessor {
     this.advanceClock(recordMs);
   }
 
-  private notify(site: Site, alerts: AlertMessage[]): void {
+  private notify(site: Site, alerts: Alert[]): void {
     for (const alert of alerts) site.notices.push({ alert, afterTsMs: site.aligner.lastReadyTsMs });
   }
 
@@ -481,7 +482,11 @@ export class StreamProcessor {
         filled: s.filled, missing: s.missing.length ? s.missing.map((c) => this.cellName(c)) : [], restart: s.restart, lastArrivalMs: s.lastArrivalMs,
       };
       out.steps.push(step);
-      for (const alert of site.alerts.observe({ tsMs: s.tsMs, score: sc.total, perSensor: sc.perSensor, surprise: sc.surprise, implausible: sc.implausible, usable })) out.alerts.push({ alert, step });
+      const observation = {
+        tsMs: s.tsMs, score: sc.total, exceeds: sc.alert, perSensor: sc.perSensor, surprise: sc.surprise, implausible: sc.implausible, usable,
+        readings: (ks: readonly number[]) => stepReadings(this.det, sc, ks),
+      };
+      for (const alert of site.alerts.observe(observation)) out.alerts.push({ alert, step });
     }
   }
 

@@ -7,13 +7,13 @@
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { escapeKey, escapeMeasurement, quoteFieldString, type ScoreStore } from '../adapters/influx-store.ts';
-import type { AlertMessage } from '../scoring/alert-engine.ts';
+import { alertId, describeTopSensors, type Alert } from '../scoring/alert.ts';
 import type { ScoredStep, SiteStats, StepModel } from './processor.ts';
 import { MEASUREMENTS } from './config.ts';
 
 export interface StreamOutput {
   steps: ScoredStep[];
-  alerts: AlertMessage[];
+  alerts: Alert[];
   /** Counters of the sites this batch touched (cumulative). */
   stats: SiteStats[];
 }
@@ -101,15 +101,19 @@ export class InfluxSink implements StreamSink {
         `severity=${quoteFieldString(a.labels.severity)}`,
         `alertname=${quoteFieldString(a.labels.alertname)}`,
         `starts_at=${quoteFieldString(a.startsAt)}`,
-        `ends_at=${quoteFieldString(a.endsAt)}`,
-        `end_ms=${a.ganf.endMs ?? 0}i`,
-        `peak_score=${num(a.ganf.peakScore)}`,
-        `tail_probability=${num(a.ganf.tailProbability)}`,
-        `exceeding_steps=${a.ganf.exceedingSteps}i`,
-        `top_sensors=${quoteFieldString(a.annotations.top_sensors)}`,
+        // Empty while firing.
+        `ends_at=${quoteFieldString(a.endsAt ?? '')}`,
+        `end_ms=${a.endsAt === null ? 0 : Date.parse(a.endsAt)}i`,
+        ...(a.evidence ? [
+          `peak_score=${num(a.evidence.peakScore)}`,
+          `tail_probability=${num(a.evidence.tailProbability)}`,
+          `exceeding_steps=${a.evidence.exceedingSteps}i`,
+        ] : []),
+        // Display text for dashboards (the alerts topic carries the structured top sensors).
+        `top_sensors=${quoteFieldString(describeTopSensors(a.topSensors))}`,
         `summary=${quoteFieldString(a.annotations.summary)}`,
       ];
-      lines.push(`${tags} ${fields.join(',')} ${a.ganf.startMs}`);
+      lines.push(`${tags} ${fields.join(',')} ${Date.parse(a.startsAt)}`);
     }
     const t = Math.floor(this.now());
     for (const s of out.stats) {
@@ -185,8 +189,8 @@ export class LogSink implements StreamSink {
   async write(out: StreamOutput): Promise<void> {
     for (const a of out.alerts) {
       const span = a.status === 'firing' ? `since ${a.startsAt}` : `${a.startsAt} .. ${a.endsAt}`;
-      this.log(`alert ${a.status.toUpperCase()} ${a.labels.severity} site=${a.labels.site} ${span} id=${a.fingerprint} peak=${a.annotations.score} ` +
-        `top: ${a.annotations.top_sensors}`);
+      this.log(`alert ${a.status.toUpperCase()} ${a.labels.alertname} ${a.labels.severity} site=${a.labels.site} ${span} id=${alertId(a)} peak=${a.evidence ? a.evidence.peakScore.toFixed(3) : '-'} ` +
+        `top: ${describeTopSensors(a.topSensors) || '-'}`);
     }
   }
 

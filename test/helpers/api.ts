@@ -1,5 +1,6 @@
 // Helpers for the API's tests and benchmark: tiny models fitted in seconds, a service in a
-// temporary directory with one key per role, and sample alerts. Not used by the service itself.
+// temporary directory with one key per role, and sample alerts from the real alert engine. Not
+// used by the service itself.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,9 @@ import { applyOverrides, loadConfigFile, parseConfig, type GanfConfig } from '..
 import { parseApiConfig, type ApiConfigInput } from '../../src/api/config.ts';
 import { createApiService, type ApiService, type ServiceOptions } from '../../src/api/server.ts';
 import { ModelRegistry } from '../../src/api/models/registry.ts';
+import { AlertEngine, AlertRuleSchema, type StepObservation } from '../../src/scoring/alert-engine.ts';
+import { exceeds, quantileThreshold } from '../../src/scoring/threshold.ts';
+import type { Alert } from '../../src/scoring/alert.ts';
 
 export const TINY = { 'train.maxSteps': 30, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8 };
 
@@ -70,27 +74,52 @@ export async function startTestService(models: Detector[], config: Partial<ApiCo
   });
 }
 
-/** A flat alert as the streaming pipeline's alert engine produces it. */
-export function sampleAlert(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {
+const SAMPLE_INTERVAL_MS = 300_000;
+/** Calibration scores 0..99: the quantile threshold sits at 89.1; a score of 95 is a warning, one beyond 99 critical. */
+const SAMPLE_THRESHOLD = quantileThreshold(Float64Array.from({ length: 100 }, (_, i) => i), 0.9);
+
+export interface SampleAlertOptions {
+  site?: string;
+  severity?: 'warning' | 'critical';
+  startsAt?: string;
+  /** Resolved at this time (a whole number of 5-minute steps after startsAt); firing without it. */
+  endsAt?: string;
+}
+
+/**
+ * The i-th sample alert, produced by the stream's real AlertEngine: site north/south/east by i,
+ * severity warning/critical by i, start 2024-01-11 + i hours, top sensors B0(i%5+1) and
+ * B0((i+2)%5+1), each with the next sensor as its DAG parent. The engine is fed synthetic steps
+ * (scores above the threshold from startsAt to endsAt, then one below) whose expected vs observed
+ * readings are made up; everything else is what the producer computes.
+ */
+export function sampleAlert(i: number, over: SampleAlertOptions = {}): Alert {
   const sites = ['north', 'south', 'east'];
-  const severities = ['warning', 'critical'];
   const sensors = ['B01', 'B02', 'B03', 'B04', 'B05'];
-  const start = Date.UTC(2024, 0, 11) + i * 3_600_000;
-  return {
-    fingerprint: `fp${String(i).padStart(4, '0')}`,
-    status: 'firing',
-    site: sites[i % sites.length],
-    severity: severities[i % severities.length],
-    startsAt: new Date(start).toISOString(),
-    endsAt: null,
-    modelVersion: 'm1',
-    score: 40 + i,
-    topSensors: [
-      { sensor: sensors[i % sensors.length], excess: 5.5, parents: [sensors[(i + 1) % sensors.length]] },
-      { sensor: sensors[(i + 2) % sensors.length], excess: 2.25, parents: [] },
-    ],
-    ...over,
+  const severity = over.severity ?? (i % 2 === 0 ? 'warning' : 'critical');
+  const start = over.startsAt !== undefined ? Date.parse(over.startsAt) : Date.UTC(2024, 0, 11) + i * 3_600_000;
+  const exceeding = over.endsAt !== undefined ? (Date.parse(over.endsAt) - start) / SAMPLE_INTERVAL_MS : 1;
+  if (!(Number.isInteger(exceeding) && exceeding >= 1)) throw new Error(`sampleAlert: endsAt must be a whole number (>= 1) of steps after startsAt, got ${exceeding}`);
+  const top = [i % 5, (i + 2) % 5];
+  const engine = new AlertEngine(AlertRuleSchema.parse({ fireAfter: 1, ofLast: 1, resolveHoldMs: 0, topSensors: 2 }), {
+    site: over.site ?? sites[i % sites.length], modelVersion: 'm1', intervalMs: SAMPLE_INTERVAL_MS, threshold: SAMPLE_THRESHOLD,
+    sensors, calibrationMedians: new Float32Array(sensors.length), parents: (x) => [sensors[(sensors.indexOf(x) + 1) % sensors.length]],
+  });
+  const step = (t: number, score: number): StepObservation => {
+    const surprise = new Float32Array(sensors.length);
+    surprise[top[0]] = 5.5;
+    surprise[top[1]] = 2.25;
+    return {
+      tsMs: start + t * SAMPLE_INTERVAL_MS, score, exceeds: exceeds(score, SAMPLE_THRESHOLD.value), perSensor: surprise.map((v) => v + 1), surprise,
+      implausible: [], usable: true, readings: (ks) => ks.map((k) => [{ feature: 'value', expected: 10 * k, observed: 10 * k + surprise[k] }]),
+    };
   };
+  const alerts: Alert[] = [];
+  for (let t = 0; t < exceeding; t++) alerts.push(...engine.observe(step(t, severity === 'critical' ? 200 + i : 95)));
+  if (over.endsAt !== undefined) alerts.push(...engine.observe(step(exceeding, 0)));
+  const last = alerts.at(-1);
+  if (!last || last.labels.severity !== severity) throw new Error('sampleAlert: the engine did not raise the alert asked for');
+  return last;
 }
 
 /**

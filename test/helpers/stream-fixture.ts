@@ -6,7 +6,9 @@ import { selectSensors, sliceRows, type SeriesTable } from '../../src/data/table
 import { fitDetector, scoreTable, type Detector, type TableScores } from '../../src/detector.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../../src/config.ts';
 import { parentsOf } from '../../src/dag-learning/extract.ts';
-import { AlertEngine, type AlertMessage, type AlertRule, type StepObservation } from '../../src/scoring/alert-engine.ts';
+import { AlertEngine, type AlertRule, type StepObservation } from '../../src/scoring/alert-engine.ts';
+import { alertId, type Alert } from '../../src/scoring/alert.ts';
+import { expectedReadingsAt } from '../../src/scoring/score-path.ts';
 import { encodeReading } from '../../src/stream/messages.ts';
 import type { IncomingMessage, OutgoingMessage } from '../../src/adapters/kafka-client.ts';
 
@@ -66,29 +68,50 @@ export function asOutgoing(msgs: FixtureMessage[]): OutgoingMessage[] {
   return msgs.map((m) => ({ key: m.key, value: m.value }));
 }
 
-/** The alerts the engine raises on batch scores: what the streamed run must reproduce. */
-export function expectedAlerts(det: Detector, site: string, s: TableScores, rule: AlertRule, usable: (t: number) => boolean = () => true): AlertMessage[] {
+/** The alerts the engine raises on batch scores (scored with `expected`): what the streamed run must reproduce. */
+export function expectedAlerts(det: Detector, site: string, s: TableScores, rule: AlertRule, usable: (t: number) => boolean = () => true): Alert[] {
   const engine = new AlertEngine(rule, {
     site, modelVersion: det.modelVersion, intervalMs: det.config.data.intervalMs, threshold: det.threshold, sensors: det.sensors,
     calibrationMedians: det.calibrationMedians, parents: (x) => parentsOf(det.graph, x),
   });
-  const out: AlertMessage[] = [];
+  const out: Alert[] = [];
   for (let t = 0; t < s.total.length; t++) out.push(...engine.observe(observation(det, s, t, usable(t))));
   return out;
 }
 
-/** Step t of batch scores as the alert engine observes it in the stream. */
+/** Step t of batch scores (scored with `expected`) as the alert engine observes it in the stream. */
 export function observation(det: Detector, s: TableScores, t: number, usable = true): StepObservation {
   const K = det.sensors.length;
   const implausible = s.implausible.filter((x) => x.t === t).map((x) => det.sensors.indexOf(x.sensor));
-  return { tsMs: s.timestamps[t], score: s.total[t], perSensor: s.perSensor.subarray(t * K, (t + 1) * K), surprise: s.surprise.subarray(t * K, (t + 1) * K), implausible, usable };
+  return {
+    tsMs: s.timestamps[t], score: s.total[t], exceeds: s.alerts[t] === 1, perSensor: s.perSensor.subarray(t * K, (t + 1) * K), surprise: s.surprise.subarray(t * K, (t + 1) * K),
+    implausible, usable, readings: (ks) => expectedReadingsAt(det, s, t, ks),
+  };
 }
 
 export function batchScores(det: Detector, table: SeriesTable, warmStart: boolean): TableScores {
-  return scoreTable(det, table, { warmStart });
+  return scoreTable(det, table, { warmStart, expected: true });
 }
 
 /** Alerts reduced to what must match between runs. */
-export function alertKey(a: AlertMessage): string {
-  return `${a.fingerprint}/${a.status}/${a.startsAt}/${a.endsAt}`;
+export function alertKey(a: Alert): string {
+  return `${alertId(a)}/${a.status}/${a.startsAt}/${a.endsAt}/${a.topSensors.map((t) => t.sensor).join(',')}`;
+}
+
+/**
+ * Asserts that two runs' alerts carry the same expected vs observed readings (streamed and batch
+ * numbers agree up to float rounding: float32 model state, float64 vs float32 raw readings).
+ */
+export function assertSameReadings(actual: Alert[], expected: Alert[], assert: { equal: (a: unknown, b: unknown, m?: string) => void; ok: (v: unknown, m?: string) => void }): void {
+  assert.equal(actual.length, expected.length, 'same number of alerts');
+  actual.forEach((a, i) => {
+    const e = expected[i];
+    assert.equal(a.topSensors.length, e.topSensors.length, `alert ${i}: same top sensors`);
+    a.topSensors.forEach((t, j) => t.readings.forEach((r, d) => {
+      const x = e.topSensors[j].readings[d];
+      for (const key of ['expected', 'observed'] as const) {
+        assert.ok(Math.abs(r[key] - x[key]) <= 1e-3 * (1 + Math.abs(x[key])), `alert ${i} ${t.sensor} ${key}: ${r[key]} vs ${x[key]}`);
+      }
+    }));
+  });
 }

@@ -20,6 +20,8 @@ export function flash(text: string, kind: 'ok' | 'error' = 'ok'): void {
   f.className = text ? kind : '';
 }
 
+/** A reading in raw units, to 4 significant digits. */
+export const fmtValue = (v: number) => String(Number(v.toPrecision(4)));
 export const fmtTime = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '–');
 
 /** Runs an action and reports its outcome (or the API's refusal) in the message line. */

@@ -172,15 +172,22 @@ function table(parent: HTMLElement, columns: string[], rows: (string | number | 
   return t;
 }
 
+/** "B05 12.3 → 18.9" (expected → observed at the peak, raw units; features named when there are several). */
+function topSensor(t: ReportData['events'][number]['topSensors'][number]): string {
+  const v = (x: number) => String(Number(x.toPrecision(4)));
+  const r = t.readings ?? [];
+  return r.length ? `${t.sensor} ${r.map((x) => `${r.length > 1 ? `${x.feature} ` : ''}${v(x.expected)} → ${v(x.observed)}`).join(', ')}` : t.sensor;
+}
+
 function events(data: ReportData): void {
   const primary = data.methods[0]?.name ?? '';
-  const s = section('events', 'Labelled events', `Detected = at least one ${primary} alert inside the interval; delay in steps to the first; top sensors at ${primary}'s peak inside it.`);
+  const s = section('events', 'Labelled events', `Detected = at least one ${primary} alert inside the interval; delay in steps to the first; top sensors at ${primary}'s peak inside it, with the reading the model expected there and the one it saw.`);
   if (data.events.length === 0) {
     s.append(el('p', {}, 'No labelled events in this run.'));
     return;
   }
-  const t = table(s, ['start', 'end', 'kind', 'labelled sensors', 'detected', 'delay (steps)', 'top sensors'],
-    data.events.map((e) => [fmtTime(e.from), fmtTime(e.to), e.kind ?? '', (e.sensors ?? []).join(', '), e.detected ? 'detected' : 'missed', e.delaySteps, e.topSensors.join(', ')]));
+  const t = table(s, ['start', 'end', 'kind', 'labelled sensors', 'detected', 'delay (steps)', 'top sensors: expected → observed'],
+    data.events.map((e) => [fmtTime(e.from), fmtTime(e.to), e.kind ?? '', (e.sensors ?? []).join(', '), e.detected ? 'detected' : 'missed', e.delaySteps, e.topSensors.map(topSensor).join('; ')]));
   t.id = 'events-table';
   data.events.forEach((e, i) => t.tBodies[0].rows[i].classList.add(e.detected ? 'hit' : 'miss'));
 }

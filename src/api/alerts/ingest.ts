@@ -1,10 +1,11 @@
-// Feeding the alert store: `ingestAlert` for one message (any accepted shape), and the Kafka
+// Feeding the alert store: `ingestAlert` for one message (the alert model of src/scoring/alert.ts,
+// exactly as the stream's alert engine produces it), and the Kafka
 // consumer of the alerts topic the streaming pipeline produces to. A message that is not a valid
 // alert is dead-lettered (produced to the DLQ topic with the reason in its headers) and counted,
 // so one bad message never blocks its partition; offsets are committed only after the batch is
 // stored (at-least-once; re-delivered alerts are recognised and change nothing).
-import { normaliseAlert, AlertParseError, type Alert } from './model.ts';
-import type { AlertChange, AlertStore, IngestOutcome } from './store.ts';
+import { alertId, parseAlert, AlertParseError } from '../../scoring/alert.ts';
+import type { AlertChange, AlertStore, IngestOutcome, StoredAlert } from './store.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { ensureTopics, type KafkaClient, type MessageConsumer, type MessageProducer, type OutgoingMessage } from '../../adapters/kafka-client.ts';
 import { chunkByBytes, DEFAULT_DEAD_LETTER_MAX_BYTES } from '../../adapters/dead-letter.ts';
@@ -12,11 +13,12 @@ import { chunkByBytes, DEFAULT_DEAD_LETTER_MAX_BYTES } from '../../adapters/dead
 /** Dead-lettered alert values are cut to this many bytes (room for key and headers under the default topic limit). */
 const DEAD_VALUE_MAX = DEFAULT_DEAD_LETTER_MAX_BYTES - 8192;
 
-export function ingestAlert(store: AlertStore, raw: unknown, metrics?: ApiMetrics): { alert: Alert; outcome: IngestOutcome; change: AlertChange | null } {
-  const alert = normaliseAlert(raw);
+/** Validates and stores one alert message; returns the stored instance (as it is after this message) and what changed. */
+export function ingestAlert(store: AlertStore, raw: unknown, metrics?: ApiMetrics): { alert: StoredAlert; outcome: IngestOutcome; change: AlertChange | null } {
+  const alert = parseAlert(raw);
   const r = store.ingest(alert);
   metrics?.alertsIngested.inc({ outcome: r.outcome });
-  return { alert, ...r };
+  return { alert: store.get(alertId(alert))!, ...r };
 }
 
 export interface AlertConsumerOptions {

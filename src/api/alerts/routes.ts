@@ -5,14 +5,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AlertSchema, AlertStatusSchema } from './model.ts';
-import { CursorError, type AlertChange, type AlertStore, type StoredAlert } from './store.ts';
+import { AlertFieldsSchema, AlertStatusSchema, SeveritySchema } from '../../scoring/alert.ts';
+import { alertSensors, CursorError, type AlertChange, type AlertStore, type StoredAlert } from './store.ts';
 import { HttpProblem, problemResponses } from '../problems.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { TimeParam } from '../schemas.ts';
 
 export const AckSchema = z.object({ by: z.string(), at: z.string(), comment: z.string().nullable() });
-export const StoredAlertSchema = AlertSchema.extend({
+export const StoredAlertSchema = AlertFieldsSchema.extend({
+  id: z.string().describe('The alert instance: fingerprint and start (epoch ms)'),
   receivedAt: z.string(),
   updatedAt: z.string(),
   seq: z.number().int().describe('Sequence number of the latest change (the SSE event id)'),
@@ -26,9 +27,9 @@ const FilterSchema = z.object({
   from: TimeParam.optional().describe('Alerts active at or after this time (ISO 8601 or epoch ms)'),
   to: TimeParam.optional().describe('Alerts that started before this time'),
   site: z.string().min(1).optional(),
-  sensor: z.string().min(1).optional().describe('Alerts with this sensor among their top sensors'),
+  sensor: z.string().min(1).optional().describe('Alerts about this sensor (its sensor label or among its top sensors)'),
   status: AlertStatusSchema.optional(),
-  severity: z.string().min(1).optional(),
+  severity: SeveritySchema.optional(),
 });
 
 export const ChangeEventSchema = z.object({ seq: z.number().int(), type: z.enum(['alert', 'ack', 'false-positive']), at: z.string(), alert: StoredAlertSchema });
@@ -43,10 +44,10 @@ export interface AlertRoutesOptions {
 }
 
 function matchesFilter(a: StoredAlert, f: z.infer<typeof FilterSchema>): boolean {
-  return (f.site === undefined || a.site === f.site) &&
+  return (f.site === undefined || a.labels.site === f.site) &&
     (f.status === undefined || a.status === f.status) &&
-    (f.severity === undefined || a.severity === f.severity) &&
-    (f.sensor === undefined || a.topSensors.some((s) => s.sensor === f.sensor)) &&
+    (f.severity === undefined || a.labels.severity === f.severity) &&
+    (f.sensor === undefined || alertSensors(a).includes(f.sensor)) &&
     (f.to === undefined || Date.parse(a.startsAt) < f.to) &&
     (f.from === undefined || a.endsAt === null || Date.parse(a.endsAt) >= f.from);
 }

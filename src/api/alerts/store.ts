@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { JsonLinesLog } from '../../adapters/fs-atomic.ts';
-import { AlertSchema, type Alert, type AlertStatus } from './model.ts';
+import { AlertFieldsSchema, alertId, type Alert, type AlertStatus } from '../../scoring/alert.ts';
 
 export interface AckRecord {
   by: string;
@@ -15,7 +15,10 @@ export interface AckRecord {
   comment: string | null;
 }
 
-export interface StoredAlert extends Alert {
+/** An alert instance as stored: the alert as produced, plus the store's bookkeeping. */
+export type StoredAlert = Alert & {
+  /** The instance: fingerprint + start (alertId). */
+  id: string;
   /** First time the API saw this alert instance. */
   receivedAt: string;
   updatedAt: string;
@@ -26,7 +29,7 @@ export interface StoredAlert extends Alert {
   acks: AckRecord[];
   /** Set when an operator marked the alert a false positive (the period was normal operation). */
   falsePositive: AckRecord | null;
-}
+};
 
 export interface AlertChange {
   seq: number;
@@ -84,7 +87,7 @@ type LogRecord =
   | { seq: number; type: 'ack'; at: string; id: string; by: string; comment: string | null }
   | { seq: number; type: 'false-positive'; at: string; id: string; by: string; comment: string | null; value: boolean };
 
-const ALERT_KEYS = Object.keys(AlertSchema.shape) as (keyof Alert)[];
+const ALERT_KEYS = Object.keys(AlertFieldsSchema.shape) as (keyof Alert)[];
 
 /** The alert's own fields (not the store's bookkeeping), in a fixed order. */
 function comparable(a: Alert): string {
@@ -115,7 +118,7 @@ export class JsonlAlertStore implements AlertStore {
   }
 
   ingest(alert: Alert): { outcome: IngestOutcome; change: AlertChange | null } {
-    const prev = this.byId.get(alert.id);
+    const prev = this.byId.get(alertId(alert));
     if (prev) {
       if (comparable(prev) === comparable(alert)) return { outcome: 'unchanged', change: null };
       // Resolved is final for an instance: a late "firing" (e.g. a redelivered older message) is stale.
@@ -151,10 +154,10 @@ export class JsonlAlertStore implements AlertStore {
     sets.sort((a, b) => a.size - b.size);
     const restrict = sets[0];
     const matches = (a: StoredAlert): boolean =>
-      (q.site === undefined || a.site === q.site) &&
+      (q.site === undefined || a.labels.site === q.site) &&
       (q.status === undefined || a.status === q.status) &&
-      (q.severity === undefined || a.severity === q.severity) &&
-      (q.sensor === undefined || a.topSensors.some((s) => s.sensor === q.sensor)) &&
+      (q.severity === undefined || a.labels.severity === q.severity) &&
+      (q.sensor === undefined || alertSensors(a).includes(q.sensor)) &&
       (q.from === undefined || a.endsAt === null || Date.parse(a.endsAt) >= q.from);
 
     // Start position: first entry with startsAt < to, and strictly after the cursor.
@@ -196,7 +199,7 @@ export class JsonlAlertStore implements AlertStore {
   counts(): { total: number; firing: number; byStatusSeverity: Record<string, number> } {
     const byStatusSeverity: Record<string, number> = {};
     for (const a of this.byId.values()) {
-      const k = `${a.status}|${a.severity}`;
+      const k = `${a.status}|${a.labels.severity}`;
       byStatusSeverity[k] = (byStatusSeverity[k] ?? 0) + 1;
     }
     return { total: this.byId.size, firing: this.byStatus.get('firing')?.size ?? 0, byStatusSeverity };
@@ -227,10 +230,12 @@ export class JsonlAlertStore implements AlertStore {
     this.seq = r.seq;
     let stored: StoredAlert;
     if (r.type === 'alert') {
-      const prev = this.byId.get(r.alert.id);
+      const id = alertId(r.alert);
+      const prev = this.byId.get(id);
       if (prev) this.unindex(prev);
       stored = {
         ...r.alert,
+        id,
         receivedAt: prev?.receivedAt ?? r.at,
         updatedAt: r.at,
         seq: r.seq,
@@ -256,17 +261,17 @@ export class JsonlAlertStore implements AlertStore {
   }
 
   private index(a: StoredAlert): void {
-    add(this.bySite, a.site, a.id);
+    add(this.bySite, a.labels.site, a.id);
     add(this.byStatus, a.status, a.id);
-    add(this.bySeverity, a.severity, a.id);
-    for (const s of a.topSensors) add(this.bySensor, s.sensor, a.id);
+    add(this.bySeverity, a.labels.severity, a.id);
+    for (const s of alertSensors(a)) add(this.bySensor, s, a.id);
   }
 
   private unindex(a: StoredAlert): void {
-    this.bySite.get(a.site)?.delete(a.id);
+    this.bySite.get(a.labels.site)?.delete(a.id);
     this.byStatus.get(a.status)?.delete(a.id);
-    this.bySeverity.get(a.severity)?.delete(a.id);
-    for (const s of a.topSensors) this.bySensor.get(s.sensor)?.delete(a.id);
+    this.bySeverity.get(a.labels.severity)?.delete(a.id);
+    for (const s of alertSensors(a)) this.bySensor.get(s)?.delete(a.id);
   }
 
   private insertOrdered(a: StoredAlert): void {
@@ -314,6 +319,11 @@ export class JsonlAlertStore implements AlertStore {
     }
     return lo;
   }
+}
+
+/** The sensors an alert is about (the `sensor` filter): its sensor label and its top sensors. */
+export function alertSensors(a: Alert): string[] {
+  return [...new Set([...(a.labels.sensor === undefined ? [] : [a.labels.sensor]), ...a.topSensors.map((t) => t.sensor)])];
 }
 
 function add(m: Map<string, Set<string>>, k: string, id: string): void {

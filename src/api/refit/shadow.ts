@@ -2,13 +2,8 @@
 // units. Each model scores in its own standardised space, so its NLL is converted to the raw
 // readings' density by adding sum(log sd) over its kept sensors and features (the Jacobian of the
 // standardisation); otherwise a model fitted on a wider scale would look better for free.
-import { seriesFrom } from '../../flow/chunks.ts';
-import { scoreSeries } from '../../scoring/batch-score.ts';
-import { aggregateScores } from '../../scoring/aggregate.ts';
-import { surprises } from '../../scoring/calibration.ts';
-import { aggregateSpec } from '../../detector.ts';
-import { applyScaler } from '../../data/preprocess.ts';
-import { fillMissing } from '../../data/missing.ts';
+import { seriesNll } from '../../flow/nll.ts';
+import { prepareTable, scoreTable } from '../../scoring/score-path.ts';
 import type { SeriesTable } from '../../data/table.ts';
 import type { Detector } from '../../detector.ts';
 import type { Evaluation } from '../models/registry.ts';
@@ -29,25 +24,27 @@ export function logJacobian(det: Detector): number {
   return s;
 }
 
-/** Scores `heldOut` with `context` (the steps right before it) as warm-up. */
+/**
+ * Scores `heldOut` with `context` (the steps right before it) as warm-up: the alert rate through
+ * the scoring path (what the stream would flag), the density from the same model stage.
+ */
 export function shadowScore(det: Detector, context: SeriesTable, heldOut: SeriesTable): ShadowScore {
+  const { encoder, window } = det.config.model;
+  const scored = scoreTable(det, heldOut, { context });
+  // Per-step joint NLL (no score window, no range penalty): a density, comparable across models.
+  const x = prepareTable(det, heldOut).series;
+  const { nll: stepNll, contextSteps } = seriesNll(det.model, x, { encoder, window, adjacency: det.adjacency, context: prepareTable(det, context).series });
   const K = det.sensors.length;
-  const D = det.features.length;
-  const prep = (t: SeriesTable) => seriesFrom(applyScaler(fillMissing(t, det.config.data.missing).table, det.scaler, { dequantise: 'midpoint' }), K, D);
-  const ctx = prep(context);
-  const x = prep(heldOut);
-  const base = { encoder: det.config.model.encoder, window: det.config.model.window, adjacency: det.adjacency, context: ctx };
-  const step = scoreSeries(det.model, x, { ...base, scoreWindow: 1 });
-  const windowed = scoreSeries(det.model, x, { ...base, scoreWindow: det.config.model.scoreWindow });
-  const scores = aggregateScores(windowed.perSensor, surprises(det.calibration, windowed.perSensor, K), K, aggregateSpec(det));
   const jac = logJacobian(det);
   const nll = new Float64Array(x.steps);
   let sum = 0;
   let alerts = 0;
   for (let t = 0; t < x.steps; t++) {
-    nll[t] = step.total[t] + jac;
+    let joint = 0;
+    for (let k = 0; k < K; k++) joint += stepNll[(contextSteps + t) * K + k];
+    nll[t] = joint + jac;
     sum += nll[t];
-    if (scores[t] > det.threshold.value) alerts++;
+    alerts += scored.alerts[t];
   }
   return { meanNll: sum / x.steps, alertRate: alerts / x.steps, steps: x.steps, nll };
 }

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../adapters/fs-atomic.ts';
-import type { Alert } from '../alerts/model.ts';
+import type { Alert } from '../../scoring/alert.ts';
+import { alertSensors } from '../alerts/store.ts';
 
 export const MatcherSchema = z.strictObject({
   name: z.string().min(1).max(128).describe('A label (site, severity, alertname, model_version, …) or "sensor": any of the alert\'s top sensors'),
@@ -34,10 +35,8 @@ const StoredSchema = z.array(SilenceSchema.omit({ status: true }));
 
 /** A label's values for matching: "sensor" stands for every top sensor of the alert. */
 function values(a: Alert, name: string): string[] {
-  if (name === 'sensor') return a.topSensors.map((t) => t.sensor);
-  if (name === 'site') return [a.site];
-  if (name === 'severity') return [a.severity];
-  const v = a.labels[name];
+  if (name === 'sensor') return alertSensors(a);
+  const v = (a.labels as Record<string, string | undefined>)[name];
   return v === undefined ? [''] : [v];
 }
 

@@ -38,8 +38,8 @@ export function subscriptionMatches(s: Subscription, c: AlertChange): boolean {
   if (c.type === 'false-positive') return false;
   if (s.format === 'alertmanager' && c.type !== 'alert') return false;
   return types.includes(c.type) &&
-    (!f.sites || f.sites.includes(a.site)) &&
-    (!f.severities || f.severities.includes(a.severity)) &&
+    (!f.sites || f.sites.includes(a.labels.site)) &&
+    (!f.severities || f.severities.includes(a.labels.severity)) &&
     (!f.statuses || f.statuses.includes(a.status)) &&
     (!f.sensors || a.topSensors.some((t) => f.sensors!.includes(t.sensor)));
 }

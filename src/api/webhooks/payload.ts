@@ -8,7 +8,7 @@ export type WebhookFormat = 'ganf' | 'alertmanager';
 /** Alertmanager's webhook body (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config). */
 export function alertmanagerPayload(change: AlertChange, receiver: string, externalURL: string): Record<string, unknown> {
   const a = change.alert;
-  const groupLabels = { alertname: a.labels.alertname ?? 'GanfAnomaly', site: a.site };
+  const groupLabels = { alertname: a.labels.alertname, site: a.labels.site };
   return {
     version: '4',
     groupKey: `{}:{alertname="${groupLabels.alertname}", site="${groupLabels.site}"}`,
@@ -26,7 +26,7 @@ export function alertmanagerPayload(change: AlertChange, receiver: string, exter
       startsAt: a.startsAt,
       // Alertmanager's zero time for "no end yet".
       endsAt: a.endsAt ?? '0001-01-01T00:00:00Z',
-      generatorURL: a.generatorURL ?? `${externalURL}/alerts/${encodeURIComponent(a.id)}`,
+      generatorURL: `${externalURL}/alerts/${encodeURIComponent(a.id)}`,
       fingerprint: a.fingerprint,
     }],
   };

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { JsonLinesLog, writeFileAtomic } from '../../adapters/fs-atomic.ts';
-import { AlertStatusSchema } from '../alerts/model.ts';
+import { AlertStatusSchema } from '../../scoring/alert.ts';
 
 export const SubscriptionFilterSchema = z.strictObject({
   sites: z.array(z.string().min(1)).optional(),

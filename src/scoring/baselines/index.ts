@@ -2,7 +2,7 @@
 // model and nothing else: fitted on the same training split (the training data minus its
 // validation tail), thresholded label-free by the same fitThreshold on the scores of that
 // validation tail, and averaged over the same trailing score window.
-import { fitThreshold } from '../threshold.ts';
+import { exceeds, fitThreshold } from '../threshold.ts';
 import { validationRows } from '../split.ts';
 import { fillMissing } from '../../data/missing.ts';
 import { sliceRows, tableLength, DataError, type SeriesTable } from '../../data/table.ts';
@@ -64,6 +64,6 @@ export function runBaseline(name: BaselineName, train: SeriesTable, test: Series
   return {
     name, scores, sensors: s.sensors, threshold,
     perSensor: s.perSensor ? trailingMean(s.perSensor, s.sensors.length, w) : null,
-    alerts: Uint8Array.from(scores, (v) => (v > threshold ? 1 : 0)),
+    alerts: Uint8Array.from(scores, (v) => (exceeds(v, threshold) ? 1 : 0)),
   };
 }

@@ -1,4 +1,5 @@
-// One alert: its top sensors with excess NLL and DAG parents, the score timeline around it (from
+// One alert: its top sensors with the expected vs observed reading at the peak, their surprise,
+// excess NLL and DAG parents, the score timeline around it (from
 // InfluxDB through GET /scores), the graph with the alerting sensors and their parents
 // highlighted, and the operator actions.
 import { api, qs, ApiError } from '../api.ts';
@@ -10,6 +11,15 @@ import { silenceFor } from './silences.ts';
 
 const AROUND_MS = 2 * 3600_000;
 
+/** A top sensor's expected or observed value(s), raw units; features named when there are several. */
+function readings(rs: Alert['topSensors'][number]['readings'], which: 'expected' | 'observed'): string {
+  return rs.map((r) => `${rs.length > 1 ? `${r.feature} ` : ''}${fmtValue(r[which])}`).join(', ');
+}
+
+function fmtValue(v: number): string {
+  return String(Number(v.toPrecision(4)));
+}
+
 export async function alertDetailView(root: HTMLElement, id: string): Promise<void> {
   const a = await api.get<Alert>(`/alerts/${encodeURIComponent(id)}`);
   const path = `/alerts/${encodeURIComponent(a.id)}`;
@@ -17,21 +27,32 @@ export async function alertDetailView(root: HTMLElement, id: string): Promise<vo
     root.replaceChildren();
     void alertDetailView(root, id);
   };
+  const site = a.labels.site;
+  const model = a.labels.model_version;
   const comment = h('input', { name: 'comment', placeholder: 'comment (optional)' });
   root.append(
-    h('h2', {}, `Alert at ${a.site} `, h('span', { class: `badge ${a.status}` }, a.status), ' ', h('span', { class: 'badge' }, a.severity)),
-    h('p', { class: 'note' }, `${a.annotations.summary ?? ''} — started ${fmtTime(a.startsAt)}, ended ${fmtTime(a.endsAt)}, model ${a.modelVersion}, score ${a.score ?? '–'}`),
+    h('h2', {}, `${a.labels.alertname} at ${site}${a.labels.sensor ? ` (${a.labels.sensor})` : ''} `, h('span', { class: `badge ${a.status}` }, a.status), ' ', h('span', { class: 'badge' }, a.labels.severity)),
+    h('p', { class: 'note' }, `${a.annotations.summary} — started ${fmtTime(a.startsAt)}, ended ${fmtTime(a.endsAt)}, model ${model}` +
+      (a.evidence ? `, peak score ${a.evidence.peakScore.toFixed(2)} at ${fmtTime(a.evidence.peakAt)} (threshold ${a.evidence.threshold.toFixed(2)}, tail probability ${a.evidence.tailProbability.toExponential(1)})` : '')),
+    h('p', { id: 'alert-description' }, a.annotations.description),
     h('div', { class: 'filters', id: 'alert-actions' },
       comment,
       h('button', { id: 'ack', onclick: () => act('Acknowledge', () => api.post(`${path}/ack`, comment.value ? { comment: comment.value } : {}), reload) }, 'Acknowledge'),
       h('button', { id: 'false-positive', onclick: () => act(a.falsePositive ? 'Unmark false positive' : 'Mark false positive', () => api.post(`${path}/false-positive`, { falsePositive: !a.falsePositive, ...(comment.value ? { comment: comment.value } : {}) }), reload) }, a.falsePositive ? 'Unmark false positive' : 'Mark false positive'),
-      h('button', { id: 'silence-site', onclick: () => act(`Silence site ${a.site} for 1 h`, () => silenceFor([{ name: 'site', value: a.site }], 3600_000, comment.value || `from alert ${a.id}`), reload) }, `Silence ${a.site} 1 h`)),
+      h('button', { id: 'silence-site', onclick: () => act(`Silence site ${site} for 1 h`, () => silenceFor([{ name: 'site', value: site }], 3600_000, comment.value || `from alert ${a.id}`), reload) }, `Silence ${site} 1 h`)),
     h('p', {}, `Acknowledged: ${a.acks.length ? a.acks.map((x) => `${x.by} at ${fmtTime(x.at)}${x.comment ? ` (${x.comment})` : ''}`).join('; ') : 'no'}. ` +
       `False positive: ${a.falsePositive ? `yes, by ${a.falsePositive.by} at ${fmtTime(a.falsePositive.at)}` : 'no'}. ` +
       `Silenced: ${a.silencedBy.length ? `yes (${a.silencedBy.length} silence${a.silencedBy.length > 1 ? 's' : ''})` : 'no'}.`),
-    h('h3', {}, 'Top sensors'),
-    h('table', { id: 'top-sensors' }, h('thead', {}, h('tr', {}, h('th', {}, 'sensor'), h('th', {}, 'excess NLL (nats)'), h('th', {}, 'parents in the DAG'))),
-      h('tbody', {}, ...a.topSensors.map((t) => h('tr', {}, h('td', {}, t.sensor), h('td', {}, t.excess !== undefined ? t.excess.toFixed(2) : '–'), h('td', {}, t.parents.join(', ') || 'none'))))),
+    h('h3', {}, a.evidence ? `Top sensors at the peak (${fmtTime(a.evidence.peakAt)})` : 'Top sensors'),
+    h('table', { id: 'top-sensors' },
+      h('thead', {}, h('tr', {}, ...['sensor', 'expected', 'observed', 'surprise', 'excess NLL (nats)', 'parents in the DAG'].map((c) => h('th', {}, c)))),
+      h('tbody', {}, ...a.topSensors.map((t) => h('tr', {},
+        h('td', {}, t.sensor),
+        h('td', { class: 'expected' }, readings(t.readings, 'expected')),
+        h('td', { class: 'observed' }, readings(t.readings, 'observed')),
+        h('td', {}, t.surprise.toFixed(2)),
+        h('td', {}, t.excess.toFixed(2)),
+        h('td', {}, t.parents.join(', ') || 'none'))))),
   );
   const timeline = h('div', { class: 'chart', id: 'alert-timeline' });
   const graph = h('div', { class: 'graph small', id: 'alert-graph' });
@@ -41,7 +62,7 @@ export async function alertDetailView(root: HTMLElement, id: string): Promise<vo
   const end = a.endsAt ? Date.parse(a.endsAt) : Date.now();
   const top = a.topSensors.map((t) => t.sensor);
   try {
-    const s = await api.get<{ steps: ScoreStep[] }>(`/scores${qs({ from: start - AROUND_MS, to: end + AROUND_MS, site: a.site, sensors: top.join(',') || '-' })}`);
+    const s = await api.get<{ steps: ScoreStep[] }>(`/scores${qs({ from: start - AROUND_MS, to: end + AROUND_MS, site, sensors: top.join(',') || '-' })}`);
     if (s.steps.length === 0) timeline.replaceWith(h('p', { class: 'note' }, 'No scores stored for this period.'));
     else lineChart(timeline, [
       { name: 'score', points: s.steps.map((x) => [Date.parse(x.timestamp), x.total]) },
@@ -53,12 +74,12 @@ export async function alertDetailView(root: HTMLElement, id: string): Promise<vo
   try {
     let g: GraphResponse;
     try {
-      g = await api.get<GraphResponse>(`/graph${qs({ version: a.modelVersion })}`);
+      g = await api.get<GraphResponse>(`/graph${qs({ version: model })}`);
     } catch (err) {
       // The alert's model may have been removed from this registry: show the active one, and say so.
       if (!(err instanceof ApiError && err.status === 404)) throw err;
       g = await api.get<GraphResponse>('/graph');
-      flash(`Model ${a.modelVersion} is not in the registry; showing the active model ${g.version}`);
+      flash(`Model ${model} is not in the registry; showing the active model ${g.version}`);
     }
     drawDag(graph, g.graph, { highlight: top, secondary: a.topSensors.flatMap((t) => t.parents) });
   } catch (err) {

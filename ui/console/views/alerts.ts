@@ -2,7 +2,7 @@
 // (acknowledge, false positive, silence the site) whose permission the API decides.
 import { api, qs } from '../api.ts';
 import { subscribe, type SseHandle } from '../sse.ts';
-import { h, fmtTime, act, flash } from '../dom.ts';
+import { h, fmtTime, fmtValue, act, flash } from '../dom.ts';
 import type { Alert, AlertPage, ChangeEvent } from '../types.ts';
 import { silenceFor } from './silences.ts';
 
@@ -22,8 +22,8 @@ export function leaveAlerts(): void {
 }
 
 function matches(a: Alert, f: Filters): boolean {
-  return (!f.site || a.site === f.site) && (!f.status || a.status === f.status) && (!f.severity || a.severity === f.severity) &&
-    (!f.sensor || a.topSensors.some((t) => t.sensor === f.sensor));
+  return (!f.site || a.labels.site === f.site) && (!f.status || a.status === f.status) && (!f.severity || a.labels.severity === f.severity) &&
+    (!f.sensor || a.labels.sensor === f.sensor || a.topSensors.some((t) => t.sensor === f.sensor));
 }
 
 export async function alertsView(root: HTMLElement): Promise<void> {
@@ -37,22 +37,23 @@ export async function alertsView(root: HTMLElement): Promise<void> {
     input('site', 'site'), select('status', ['firing', 'resolved']), select('severity', ['critical', 'warning']), input('sensor', 'sensor'),
     h('button', { type: 'submit' }, 'Filter'), liveState);
   root.append(h('h2', {}, 'Alerts'), form,
-    h('table', { id: 'alerts-table' }, h('thead', {}, h('tr', {}, ...['status', 'severity', 'site', 'started', 'ended', 'top sensors', 'acknowledged', 'flags', ''].map((c) => h('th', {}, c)))), tbody));
+    h('table', { id: 'alerts-table' }, h('thead', {}, h('tr', {}, ...['status', 'alert', 'severity', 'site', 'started', 'ended', 'top sensors: expected → observed', 'acknowledged', 'flags', ''].map((c) => h('th', {}, c)))), tbody));
 
   const render = (a: Alert, fresh = false): void => {
     const tr = h('tr', { 'data-id': a.id, class: `${a.status}${fresh ? ' fresh' : ''}` },
       h('td', {}, h('span', { class: `badge ${a.status}` }, a.status)),
-      h('td', {}, a.severity),
-      h('td', {}, a.site),
+      h('td', {}, a.labels.alertname),
+      h('td', {}, a.labels.severity),
+      h('td', {}, a.labels.site),
       h('td', {}, fmtTime(a.startsAt)),
       h('td', {}, fmtTime(a.endsAt)),
-      h('td', {}, a.topSensors.map((t) => t.sensor).join(', ')),
+      h('td', { class: 'top' }, a.topSensors.map((t) => `${t.sensor} ${t.readings.map((r) => `${fmtValue(r.expected)} → ${fmtValue(r.observed)}`).join(', ')}`).join('; ')),
       h('td', { class: 'ack' }, a.ack ? `${a.ack.by} ${fmtTime(a.ack.at)}` : '–'),
       h('td', { class: 'flags' }, [a.falsePositive ? 'false positive' : '', a.silencedBy.length ? 'silenced' : ''].filter(Boolean).join(', ')),
       h('td', { class: 'actions' },
         h('a', { href: `#/alerts/${encodeURIComponent(a.id)}` }, 'detail'), ' ',
         h('button', { class: 'ack-btn', onclick: () => act('Acknowledge', () => api.post<Alert>(`/alerts/${encodeURIComponent(a.id)}/ack`, {}), undefined) }, 'Ack'), ' ',
-        h('button', { class: 'silence-btn', onclick: () => act(`Silence site ${a.site} for 1 h`, () => silenceFor([{ name: 'site', value: a.site }], 3600_000, `silenced from alert ${a.id}`), () => void load()) }, 'Silence site')));
+        h('button', { class: 'silence-btn', onclick: () => act(`Silence site ${a.labels.site} for 1 h`, () => silenceFor([{ name: 'site', value: a.labels.site }], 3600_000, `silenced from alert ${a.id}`), () => void load()) }, 'Silence site')));
     const old = rows.get(a.id);
     if (!matches(a, f)) {
       old?.remove();
