@@ -172,9 +172,9 @@ test('live loop: drift on the stream triggers a refit that is promoted; serve fo
 
     // Scores: every step once, equal to batch scoring with the boundaries at P2 and P3.
     const b = await loadDetector(svc.deps.registry.dir(B));
-    const a1 = scoreTable(det, sliceRows(data.table, TRAIN, P2), { warmStart: true });
-    const b2 = scoreTable(b, sliceRows(data.table, P2 - W, P3));
-    const a3 = scoreTable(det, sliceRows(data.table, P3 - W, END));
+    const a1 = scoreTable(det, sliceRows(data.table, TRAIN, P2), { warmStart: true, expected: true });
+    const b2 = scoreTable(b, sliceRows(data.table, P2 - W, P3), { expected: true });
+    const a3 = scoreTable(det, sliceRows(data.table, P3 - W, END), { expected: true });
     const phases = [
       { det, s: a1, from: 0, version: A }, { det: b, s: b2, from: W, version: B }, { det, s: a3, from: W, version: A },
     ];
