@@ -9,15 +9,20 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-  const fh = await open(tmp, 'w');
+  await writeFileSynced(tmp, data);
+  await rename(tmp, file);
+  await fsyncDir(dir);
+}
+
+/** Writes `file` and fsyncs it (durable once its directory entry is synced too). */
+export async function writeFileSynced(file: string, data: string | Buffer): Promise<void> {
+  const fh = await open(file, 'w');
   try {
     await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
-  await rename(tmp, file);
-  await fsyncDir(dir);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

@@ -1,6 +1,7 @@
 // A trained model on disk: one immutable directory with a manifest that says what everything is.
 // Written to a temporary sibling, fsynced, then renamed, so a reader never sees half a model.
-import { mkdir, readFile, rename, rm, open } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { fsyncDir, writeFileSynced } from './fs-atomic.ts';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -51,27 +52,18 @@ export async function saveModel(dir: string, a: ModelArtifact): Promise<void> {
   await mkdir(tmp, { recursive: true });
   const files = { weights: 'weights.bin', graph: 'graph.json', scaler: 'scaler.json', context: 'context.bin', calibration: 'calibration.bin' };
   const manifest: Manifest = { format: 'ganf-model', manifestVersion: MANIFEST_VERSION, ...a.manifest, params: a.params, files };
-  await writeSynced(path.join(tmp, files.weights), a.weights);
-  await writeSynced(path.join(tmp, files.graph), JSON.stringify(a.graph, null, 1));
-  await writeSynced(path.join(tmp, files.scaler), JSON.stringify(a.scaler, null, 1));
-  await writeSynced(path.join(tmp, files.context), Buffer.from(a.context.buffer, a.context.byteOffset, a.context.byteLength));
+  await writeFileSynced(path.join(tmp, files.weights), a.weights);
+  await writeFileSynced(path.join(tmp, files.graph), JSON.stringify(a.graph, null, 1));
+  await writeFileSynced(path.join(tmp, files.scaler), JSON.stringify(a.scaler, null, 1));
+  await writeFileSynced(path.join(tmp, files.context), Buffer.from(a.context.buffer, a.context.byteOffset, a.context.byteLength));
   const cs = a.calibrationScores;
-  await writeSynced(path.join(tmp, files.calibration), Buffer.from(cs.buffer, cs.byteOffset, cs.byteLength));
-  await writeSynced(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  await syncDir(tmp);
+  await writeFileSynced(path.join(tmp, files.calibration), Buffer.from(cs.buffer, cs.byteOffset, cs.byteLength));
+  await writeFileSynced(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  await fsyncDir(tmp);
   await rm(target, { recursive: true, force: true });
   await rename(tmp, target);
   // The rename is durable only once the parent directory's entry is on disk.
-  await syncDir(path.dirname(target));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await fsyncDir(path.dirname(target));
 }
 
 export async function loadModel(dir: string): Promise<ModelArtifact & { manifest: Manifest }> {
@@ -98,16 +90,6 @@ export async function loadModel(dir: string): Promise<ModelArtifact & { manifest
     context: new Float32Array(ctx.buffer.slice(ctx.byteOffset, ctx.byteOffset + ctx.byteLength)),
     calibrationScores: new Float32Array(cal.buffer.slice(cal.byteOffset, cal.byteOffset + cal.byteLength)),
   };
-}
-
-async function writeSynced(file: string, data: string | Buffer): Promise<void> {
-  const fh = await open(file, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Hash of the exact training values and sensor names: says which data a model was fitted on. */
