@@ -132,10 +132,11 @@ export class AlertEngine {
     return { alertname, site: this.ctx.site, severity, model_version: this.ctx.modelVersion, ...(sensor === undefined ? {} : { sensor }) };
   }
 
-  private implausibleMessage(sensor: string, a: AlertEngineState['implausible'][string], step: StepObservation, status: 'firing' | 'resolved'): Alert {
+  /** `step`: the step this notification reports (null when a model change closes it: no evidence). */
+  private implausibleMessage(sensor: string, a: AlertEngineState['implausible'][string], step: StepObservation | null, status: 'firing' | 'resolved'): Alert {
     const { site, intervalMs, threshold } = this.ctx;
     const endMs = status === 'resolved' ? a.lastMs + intervalMs : null;
-    const top = this.topSensorsOf(step, [this.ctx.sensors.indexOf(sensor)]);
+    const top = step ? this.topSensorsOf(step, [this.ctx.sensors.indexOf(sensor)]) : [];
     return {
       fingerprint: a.fingerprint,
       status,
@@ -143,12 +144,12 @@ export class AlertEngine {
       annotations: {
         summary: `Implausible value at ${site}: ${sensor} read outside its plausible range`,
         description: `${sensor} read a value outside the range learned from training (widened by data.plausibleMargin) in ${a.steps} step(s) ` +
-          `since ${new Date(a.startMs).toISOString()}; the model scored the reading clipped to the range. ` +
-          `At ${new Date(step.tsMs).toISOString()}: ${describeTopSensors(top)}.`,
+          `since ${new Date(a.startMs).toISOString()}; the model scored the reading clipped to the range.` +
+          (step ? ` At ${new Date(step.tsMs).toISOString()}: ${describeTopSensors(top)}.` : ''),
       },
       startsAt: new Date(a.startMs).toISOString(),
       endsAt: endMs === null ? null : new Date(endMs).toISOString(),
-      evidence: {
+      evidence: step && {
         peakScore: step.score, peakAt: new Date(step.tsMs).toISOString(), threshold: threshold.value,
         tailProbability: tailProbability(step.score, threshold), exceedingSteps: a.steps, usableSteps: a.steps,
       },
@@ -302,15 +303,8 @@ export class AlertEngine {
   resolveAll(endMs: number, reason: string): Alert[] {
     const out: Alert[] = [];
     if (this.state.active) out.push(this.message(this.state.active, 'resolved'));
-    const K = this.ctx.sensors.length;
-    const none: StepObservation = {
-      tsMs: endMs, score: 0, exceeds: false, perSensor: this.ctx.calibrationMedians, surprise: new Float32Array(K), implausible: [], usable: false,
-      readings: (ks) => ks.map(() => []),
-    };
-    for (const [sensor, a] of Object.entries(this.state.implausible)) {
-      // No step of theirs resolved them: there is no evidence to report, only the end.
-      out.push({ ...this.implausibleMessage(sensor, a, none, 'resolved'), evidence: null, topSensors: [] });
-    }
+    // No step of theirs resolved them: there is no evidence to report, only the end.
+    for (const [sensor, a] of Object.entries(this.state.implausible)) out.push(this.implausibleMessage(sensor, a, null, 'resolved'));
     if (this.state.noData) out.push(this.noDataMessage(this.state.noData, 'resolved', Math.max(endMs, this.state.noData.startMs)));
     for (const m of out) m.annotations.resolved_reason = reason;
     this.state = { recent: [], active: null, implausible: {}, noData: null };
