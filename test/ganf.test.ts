@@ -100,3 +100,15 @@ test('window score: trailing mean of the per-step NLL equals the brute-force win
     assert.ok(Math.abs(out[t * K2 + k] - s / n) < 1e-5);
   }
 });
+
+test('window score: a glitch NLL of 1e30 leaves the window without a trace (the values summed beside it are not lost)', async () => {
+  const { trailingMean } = await import('../src/scoring/batch-score.ts');
+  const w = 4;
+  const v = Float32Array.from([1, 2, 1e30, 3e5, 4e5, 5, 6, 7, 8, 9, 10]);
+  const out = trailingMean(v, 1, w);
+  for (let t = 2 + w; t < v.length; t++) {
+    let s = 0;
+    for (let u = t - w + 1; u <= t; u++) s += v[u];
+    assert.ok(Math.abs(out[t] - s / w) < 1e-3, `step ${t}: ${out[t]} vs ${s / w}`);
+  }
+});

@@ -29,6 +29,9 @@ export function scoreSeries(model: GanfModel, series: Series, opts: ScoreOptions
   return { steps: series.steps, sensors: K, perSensor, total: totals(perSensor, K) };
 }
 
+/** A window value this large is re-summed from the ring when it leaves (see push). */
+const HUGE = 1e6;
+
 /**
  * The trailing score window of one stream: the mean of each sensor's last w per-step NLLs (fewer
  * at the start). It is the per-step mean of the window's joint log-density, kept in O(K) per step;
@@ -54,12 +57,24 @@ export class TrailingWindow {
       // One value in the window: the value itself (a sum minus a huge old value would lose it).
       if (w <= 1) this.sums[k] = v;
       else {
+        const old = this.seen >= w ? this.ring[slot + k] : 0;
         this.sums[k] += v;
-        if (this.seen >= w) this.sums[k] -= this.ring[slot + k];
+        this.sums[k] -= old;
+        this.ring[slot + k] = v;
+        // A huge value (a glitch's NLL reaches 1e30) absorbed every value added while it was in
+        // the sum; subtracted, it would leave their negative for good and blind the sensor.
+        if (Math.abs(old) >= HUGE) this.sums[k] = this.ringSum(k);
       }
       this.ring[slot + k] = v;
     }
     this.seen++;
+  }
+
+  /** Sensor k's sum over a full ring. */
+  private ringSum(k: number): number {
+    let s = 0;
+    for (let i = 0; i < this.w; i++) s += this.ring[i * this.K + k];
+    return s;
   }
 
   /** The window means into out[offset .. offset+K). */
