@@ -122,6 +122,35 @@ test('fitScaler: mean/std from training; constant sensors dropped with a reason;
   assert.ok(Math.abs(pump.std - Math.sqrt(v + 1 / 12)) < 1e-9);
 });
 
+test('fitScaler: a continuous sensor on a grid (values repeat) gets its resolution; random dequantisation breaks its exact repeats, midpoint shifts by half of it', () => {
+  // A slow walk stored to 0.01 (most steps repeat the previous reading exactly) beside a float one.
+  const r = rng(5);
+  let level = 10;
+  const grid: number[] = [];
+  const fine: number[] = [];
+  for (let t = 0; t < 3000; t++) {
+    level += 0.004 * (r() - 0.5);
+    grid.push(Math.round(level * 100) / 100);
+    fine.push(r());
+  }
+  const train = table({ grid, fine });
+  const state = fitScaler(train);
+  const [g, f] = state.kept.map((k) => k.features[0]);
+  assert.equal(g.discrete, undefined, 'many levels: continuous, not discrete');
+  assert.ok(Math.abs(g.resolution! - 0.01) < 1e-5, `resolution ${g.resolution}`); // float32 storage
+  assert.equal(f.resolution, undefined, 'float readings that do not repeat have no grid');
+  const repeats = (v: ArrayLike<number>) => {
+    let n = 0;
+    for (let t = 1; t < 3000; t++) if (v[t * 2] === v[(t - 1) * 2]) n++;
+    return n;
+  };
+  assert.ok(repeats(Float32Array.from(grid.flatMap((v) => [v, 0]))) > 2500);
+  assert.equal(repeats(applyScaler(train, state, { dequantise: 'random', rng: rng(6) })), 0);
+  const mid = applyScaler(train, state, { dequantise: 'midpoint' });
+  assert.ok(Math.abs(mid[0] - (grid[0] + 0.005 - g.mean) / g.std) < 1e-5);
+  assert.ok(Math.abs(unstandardise(mid[0], g) - grid[0]) < 1e-5);
+});
+
 test('ScalerState survives a JSON round trip', () => {
   const state = fitScaler(trainTable(300, 2));
   const back = parseScalerState(JSON.parse(JSON.stringify(state)));

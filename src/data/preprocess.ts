@@ -20,6 +20,13 @@ const FeatureScaleSchema = z.strictObject({
   mean: z.number(),
   std: z.number().positive(),
   discrete: z.strictObject({ levels: z.array(z.number()), gap: z.number().positive() }).optional(),
+  /**
+   * A continuous feature's resolution, when its training readings lie on a grid and repeat: the
+   * median gap between consecutive distinct values, dequantised like a discrete feature's gap.
+   * Readings on a coarse grid (PMU voltages stored to 1e-6) otherwise repeat exactly from step to
+   * step, and a flow fitted to the point mass of their increments drives its density to infinity.
+   */
+  resolution: z.number().positive().optional(),
   /** Constant in training but kept because another feature of the sensor varies: centred only. */
   constant: z.literal(true).optional(),
   /** Plausible range in standardised units; values beyond are clipped to it before the model. */
@@ -114,6 +121,30 @@ function summarise(table: SeriesTable, k: number, d: number, maxLevels: number):
   };
 }
 
+/**
+ * The grid a column's readings lie on: the median gap between its consecutive distinct values,
+ * when they repeat (at most half as many distinct values as rows); 0 for float readings, whose
+ * gaps only measure how many rows there are.
+ */
+function resolution(table: SeriesTable, k: number, d: number): number {
+  const K = table.sensors.length;
+  const D = table.features.length;
+  const T = tableLength(table);
+  const v = new Float64Array(T);
+  for (let t = 0; t < T; t++) v[t] = table.values[(t * K + k) * D + d];
+  v.sort();
+  const gaps: number[] = [];
+  for (let t = 1; t < T; t++) if (v[t] > v[t - 1]) gaps.push(v[t] - v[t - 1]);
+  if (gaps.length === 0 || gaps.length + 1 > T / 2) return 0;
+  gaps.sort((a, b) => a - b);
+  return gaps[gaps.length >> 1];
+}
+
+/** The width of the uniform dequantisation of a feature: its discrete gap or resolution, else 0. */
+function gapOf(f: FeatureScale): number {
+  return f.discrete?.gap ?? f.resolution ?? 0;
+}
+
 export function fitScaler(train: SeriesTable, options: ScalerOptions = {}): ScalerState {
   const parsedOpts = ScalerOptionsSchema.safeParse(options);
   if (!parsedOpts.success) throw new DataError({ field: 'scaler options', reason: z.prettifyError(parsedOpts.error) });
@@ -152,7 +183,10 @@ export function fitScaler(train: SeriesTable, options: ScalerOptions = {}): Scal
         const sd = Math.sqrt(s.variance + (gap * gap) / 12);
         features.push({ mean, std: sd, discrete: { levels: s.levels, gap }, ...range(mean, sd, s.max + gap) });
       } else {
-        features.push({ mean: s.mean, std, ...range(s.mean, std) });
+        const q = resolution(train, k, d);
+        const mean = s.mean + q / 2;
+        const sd = Math.sqrt(s.variance + (q * q) / 12);
+        features.push({ mean, std: sd, ...(q > 0 ? { resolution: q } : {}), ...range(mean, sd, s.max + q) });
       }
     });
     if (constantReasons.length === train.features.length) {
@@ -229,7 +263,7 @@ export function applyScaler(table: SeriesTable, state: ScalerState, mode: Dequan
     const k = position.get(sensor)!;
     features.forEach((f, d) => {
       assertNoMissing(table, k, d, 'the table to scale');
-      const gap = f.discrete?.gap ?? 0;
+      const gap = gapOf(f);
       for (let t = 0; t < T; t++) {
         const x = table.values[(t * K + k) * D + d];
         out[(t * Kout + j) * D + d] = standardiseValue(x, gap > 0 ? (mode.dequantise === 'random' ? gap * mode.rng() : gap / 2) : 0, f);
@@ -263,7 +297,7 @@ export function rangeExcess(table: SeriesTable, state: ScalerState): Float32Arra
 }
 
 function beyond(x: number, f: FeatureScale): number {
-  const z = (x + (f.discrete ? f.discrete.gap / 2 : 0) - f.mean) / f.std;
+  const z = (x + gapOf(f) / 2 - f.mean) / f.std;
   const d = z < f.lo ? f.lo - z : z > f.hi ? z - f.hi : 0;
   // float32 keeps it finite for any finite reading.
   return Math.min(d, 1e30);
@@ -284,7 +318,7 @@ export function standardiseRow(raw: ArrayLike<number>, state: ScalerState, exces
     features.forEach((f, d) => {
       const x = raw[j * D + d];
       if (!Number.isFinite(x)) throw new DataError({ field: sensor, reason: `value ${x} is not a finite number` });
-      out[j * D + d] = standardiseValue(x, f.discrete ? f.discrete.gap / 2 : 0, f);
+      out[j * D + d] = standardiseValue(x, gapOf(f) / 2, f);
       if (excess) excess[j] = (d === 0 ? 0 : excess[j]) + beyond(x, f);
     });
   });
@@ -296,10 +330,10 @@ export function standardiseRow(raw: ArrayLike<number>, state: ScalerState, exces
  * clipping (the midpoint shift of a discrete feature is undone too).
  */
 export function unstandardise(z: number, f: FeatureScale): number {
-  return z * f.std + f.mean - (f.discrete ? f.discrete.gap / 2 : 0);
+  return z * f.std + f.mean - gapOf(f) / 2;
 }
 
-/** One reading standardised: dequantised by `shift` (0 for a continuous feature), clipped to the plausible range. */
+/** One reading standardised: dequantised by `shift`, clipped to the plausible range. */
 function standardiseValue(x: number, shift: number, f: FeatureScale): number {
   return clip((x + shift - f.mean) / f.std, f);
 }

@@ -18,6 +18,7 @@ import type { AlignConfig, ProcessorSettings } from './config.ts';
 import { StreamScorer, ScorerSnapshotSchema, stepReadings } from '../scoring/stream-scorer.ts';
 import type { StepScore } from '../scoring/stream-scorer.ts';
 import { RecentSteps, RecentStepsSchema } from './recent-steps.ts';
+import { unstandardise } from '../data/preprocess.ts';
 
 /** Sites scored in one model call at most (bounds the chunk tensor). */
 const MAX_STREAMS = 64;
@@ -179,10 +180,10 @@ export class StreamProcessor {
     });
     const kept = new Set(det.sensors);
     this.dropped = new Set(det.scaler.sensors.filter((s) => !kept.has(s)));
-    // Standardised 0: the training mean (the scaler adds gap/2 to discrete values before centring).
+    // Standardised 0 in raw units: the training mean.
     this.fallback = new Float64Array(det.sensors.length * D);
     det.scaler.kept.forEach(({ features }, k) => features.forEach((f, d) => {
-      this.fallback[k * D + d] = f.mean - (f.discrete ? f.discrete.gap / 2 : 0);
+      this.fallback[k * D + d] = unstandardise(0, f);
     }));
   }
 
