@@ -20,8 +20,16 @@ function randomSeries(T: number, D = 1, seed = 1): Series {
   return { data, steps: T, sensors: K, features: D };
 }
 
+/** A model whose linear mean is switched on (its parameters start at zero in training). */
 function model(D = 1, seed = 3): GanfModel {
-  return new GanfModel({ sensors: K, features: D, hidden: 8, condition: 8, flowHidden: 8, flowBlocks: 2, transform: 'sinh-arcsinh' }, seed);
+  const m = new GanfModel({ sensors: K, features: D, hidden: 8, condition: 8, flowHidden: 8, flowBlocks: 2, transform: 'sinh-arcsinh' }, seed);
+  for (const name of ['lin.w', 'lin.a', 'lin.b']) {
+    const v = m.store.get(name);
+    v.assign(tf.randomNormal(v.shape, 0, 0.5, 'float32', seed + name.length));
+  }
+  const s = m.store.get('lin.s');
+  s.assign(tf.randomUniform(s.shape, 0.2, 2, 'float32', seed));
+  return m;
 }
 
 /** A chain 0 -> 1 -> 2 -> 3 as the conditioning graph. */
@@ -111,4 +119,54 @@ test('window score: a glitch NLL of 1e30 leaves the window without a trace (the 
     for (let u = t - w + 1; u <= t; u++) s += v[u];
     assert.ok(Math.abs(out[t] - s / w) < 1e-3, `step ${t}: ${out[t]} vs ${s / w}`);
   }
+});
+
+test('linear mean, closed form: with an identity flow the NLL is that of N(sum_k A_kj W_kj x_k^t + a_j x_j^(t-1) + b_j, s_j^2)', () => {
+  const m = new GanfModel({ sensors: K, features: 1, hidden: 8, condition: 8, flowHidden: 8, flowBlocks: 2, transform: 'sinh-arcsinh' }, 5);
+  for (const [name, v] of m.store.vars) if (name.startsWith('flow.')) v.assign(tf.zerosLike(v));
+  const W = [[0, 1.5, 0, 0.7], [-2, 0, 0.5, 0], [0, 0, 0, -1], [3, 0, 0, 0]];
+  const a = [0.9, -0.3, 0.5, 0];
+  const b = [0.1, 0, -0.4, 0.2];
+  const sd = [0.5, 2, 1, 0.1];
+  m.store.get('lin.w').assign(tf.tensor2d(W));
+  m.store.get('lin.s').assign(tf.tensor2d(sd, [K, 1]));
+  m.store.get('lin.a').assign(tf.tensor2d(a, [K, 1]));
+  m.store.get('lin.b').assign(tf.tensor2d(b, [K, 1]));
+  const A = chain(); // 0 -> 1 -> 2 -> 3 with weight 0.8: only W[0][1], W[1][2], W[2][3] count
+  const Av = A.arraySync();
+  const s = randomSeries(10);
+  const x = (t: number, k: number) => s.data[t * K + k];
+  // Chunks of 3: the own-lag term must carry across chunk boundaries through the state.
+  const { nll, state } = statefulNll(m, s, 3, A);
+  for (let t = 0; t < s.steps; t++) {
+    for (let j = 0; j < K; j++) {
+      let mean = b[j] + a[j] * (t > 0 ? x(t - 1, j) : 0);
+      for (let k = 0; k < K; k++) mean += Av[k][j] * W[k][j] * x(t, k);
+      const r = (x(t, j) - mean) / sd[j];
+      const expected = 0.5 * r * r + 0.5 * Math.log(2 * Math.PI) + Math.log(sd[j]);
+      assert.ok(Math.abs(nll[t * K + j] - expected) < 1e-4, `t ${t}, sensor ${j}: ${nll[t * K + j]} vs ${expected}`);
+    }
+  }
+  // ... and the conditional median is that mean (identity flow: z = 0 at x = mean); the same
+  // with a flow that shifts: median = mean + s_j * the flow's own median.
+  const conditions: Float32Array[] = [];
+  statefulNll(m, s, 3, A, undefined, (_t, c) => conditions.push(c.slice()));
+  const t = 7;
+  const med = m.median(conditions[t], K);
+  for (let j = 0; j < K; j++) {
+    let mean = b[j] + a[j] * x(t - 1, j);
+    for (let k = 0; k < K; k++) mean += Av[k][j] * W[k][j] * x(t, k);
+    assert.ok(Math.abs(med[j] - mean) < 1e-5, `median of sensor ${j}: ${med[j]} vs ${mean}`);
+  }
+  let seed = 50;
+  for (const [name, v] of m.store.vars) if (name.startsWith('flow.')) v.assign(tf.randomNormal(v.shape, 0, 0.5, 'float32', seed++));
+  const C = m.shape.condition;
+  const shifted = m.median(conditions[t], K);
+  const own = tf.tidy(() => m.flow.inverse(tf.zeros([K, 1]), tf.tensor2d(conditions[t], [K, m.conditionSize]).slice([0, 0], [K, C]) as tf.Tensor2D).dataSync());
+  for (let j = 0; j < K; j++) {
+    assert.ok(Math.abs(own[j]) > 1e-3, 'the random flow shifts');
+    assert.ok(Math.abs(shifted[j] - (med[j] + sd[j] * own[j])) < 1e-4, `shifted median of sensor ${j}: ${shifted[j]} vs ${med[j] + sd[j] * own[j]}`);
+  }
+  disposeState(state);
+  m.dispose(); A.dispose();
 });

@@ -54,7 +54,7 @@ export function statefulNll(
   model: GanfModel, s: Series, chunk: number, adjacency: tf.Tensor2D, initial?: EncoderState, onCondition?: (t: number, condition: Float32Array) => void,
 ): { nll: Float32Array; state: EncoderState } {
   const K = s.sensors;
-  const C = model.shape.condition;
+  const C = model.conditionSize;
   const nll = new Float32Array(s.steps * K);
   let state = initial ?? model.zeroState(1);
   for (let start = 0; start < s.steps; start += chunk) {
@@ -77,7 +77,7 @@ export function statefulNll(
 /** Each step scored from a fresh state over the window ending at it (the GANF paper's layout). */
 function windowedNll(model: GanfModel, s: Series, L: number, adjacency: tf.Tensor2D, batch: number, onCondition?: (t: number, condition: Float32Array) => void): Float32Array {
   const K = s.sensors;
-  const C = model.shape.condition;
+  const C = model.conditionSize;
   const nll = new Float32Array(s.steps * K);
   // Steps before the first full window see the series from its start, exactly as a stateful pass does.
   const head = Math.min(L - 1, s.steps);

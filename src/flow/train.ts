@@ -7,6 +7,7 @@
 import { tf } from './tf.ts';
 import { GanfModel, disposeState, offDiagonal, type GanfShape } from './ganf.ts';
 import { chunkTensor, type Series } from './chunks.ts';
+import { fitLinearMean } from './linear-mean.ts';
 import { seriesNll } from './nll.ts';
 import { acyclicity } from '../dag-learning/acyclicity.ts';
 import { initialLagrangian, update as updateLagrangian, type LagrangianState } from '../dag-learning/lagrangian.ts';
@@ -52,6 +53,14 @@ export interface TrainResult {
   lagrangian?: LagrangianState;
 }
 
+/**
+ * Never trained: the linear mean stays where least squares puts it (fitLinearMean), else the
+ * recurrent path absorbs part of it in range and the model stops extrapolating; the encoder's
+ * range is the training data's.
+ */
+const FROZEN = new Set(['lin.w', 'lin.a', 'lin.b', 'lin.s', 'enc.lo', 'enc.hi']);
+const FROZEN_WITH_GRAPH = new Set([...FROZEN, 'dag.A']);
+
 export function shapeFor(K: number, D: number, m: ModelConfig): GanfShape {
   return { sensors: K, features: D, hidden: m.hidden, condition: m.condition, flowHidden: m.flowHidden, flowBlocks: m.flowBlocks, transform: m.transform };
 }
@@ -73,6 +82,7 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
   }) as tf.Tensor2D;
   if (input.priorInit && !warmStart) model.adjacency.assign(tf.tidy(() => tf.mul(tf.tensor2d(input.priorInit!, [K, K]), mask)));
   else model.adjacency.assign(tf.tidy(() => tf.mul(model.adjacency, mask)));
+  model.setEncoderRange(...seriesRange(data));
 
   // tfjs's Adam keys its moments by position in the gradient list, so freezing A needs a new one.
   let optimizer = tf.train.adam(tc.learningRate);
@@ -84,7 +94,7 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
   let dagWeights: Float32Array | undefined;
   let learnedWeights: number[][] = toMatrix(model.adjacency.dataSync() as Float32Array, K);
   let graph: DagGraph | undefined;
-  if (graphFrozen) ({ graph, dagWeights } = freezeGraph());
+  if (graphFrozen) ({ graph, dagWeights } = freezeGraph(true));
 
   let best = Infinity;
   let bestWeights: Map<string, Float32Array> | undefined;
@@ -95,7 +105,12 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
   const batch = Math.min(tc.batchSize, Math.max(1, data.steps - burnIn - L));
   const graphSteps = Math.floor(tc.maxSteps * tc.dagStepsFraction);
 
-  function freezeGraph(): { graph: DagGraph; dagWeights: Float32Array } {
+  /**
+   * Extracts the DAG from A and freezes it; with `fitMean`, fits the linear mean on it, which the
+   * fine-tuning that follows trains the flow's residual model under (the graph phase learns the
+   * graph as the plain recurrent model, so the graph does not depend on the linear mean).
+   */
+  function freezeGraph(fitMean: boolean): { graph: DagGraph; dagWeights: Float32Array } {
     const weights = model.adjacency.dataSync() as Float32Array;
     learnedWeights = toMatrix(weights, K);
     const max = weights.reduce((m, v) => Math.max(m, v), 0);
@@ -103,6 +118,10 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
     const g = extractDag(learnedWeights, sensors, { threshold: Math.max(dc.thresholdFraction * max, 1e-12), maxParents: dc.maxParents });
     const w = adjacencyFromGraph(g, sensors);
     model.adjacency.assign(tf.tensor2d(w, [K, K]));
+    if (fitMean) {
+      const parentsOf = Array.from({ length: K }, (_, j) => Array.from({ length: K }, (_, k) => k).filter((k) => w[k * K + j] > 0));
+      model.setLinearMean(fitLinearMean(data, parentsOf), w);
+    }
     return { graph: g, dagWeights: w };
   }
 
@@ -117,7 +136,7 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
       state = next;
     }
     const x = chunkTensor(data, starts.map((s) => s + burnIn), L);
-    const vars = model.store.trainable(graphFrozen ? new Set(['dag.A']) : new Set());
+    const vars = model.store.trainable(graphFrozen ? FROZEN_WITH_GRAPH : FROZEN);
     const rho = lag?.rho ?? 0;
     const alpha = lag?.alpha ?? 0;
     let nllValue = 0;
@@ -125,6 +144,7 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
       const out = model.forward(x, state, model.adjacency as tf.Tensor2D);
       const nll = tf.neg(tf.mean(out.logProb));
       out.state.c.dispose(); // kept by the encoder for carrying state; not needed here
+      out.state.x.dispose();
       if (graphFrozen) return nll as tf.Scalar;
       const h = acyclicity(model.adjacency as tf.Tensor2D);
       let loss = tf.add(nll, tf.add(tf.mul(0.5 * rho, tf.square(h)), tf.mul(alpha, h)));
@@ -148,7 +168,7 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
       lag = updateLagrangian(lag, lastH, dc);
     }
     if (!graphFrozen && (lag?.done || step >= graphSteps)) {
-      ({ graph, dagWeights } = freezeGraph());
+      ({ graph, dagWeights } = freezeGraph(true));
       graphFrozen = true;
       optimizer.dispose();
       optimizer = tf.train.adam(tc.learningRate);
@@ -176,7 +196,8 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
   }
   progress.done();
   if (!graphFrozen) {
-    ({ graph, dagWeights } = freezeGraph());
+    // No fine-tuning left to train the flow on residuals: no linear mean.
+    ({ graph, dagWeights } = freezeGraph(false));
   }
   if (bestWeights) model.store.restore(bestWeights);
   if (!Number.isFinite(best)) best = validationNll(model, validation, data, mc, burnIn);
@@ -210,6 +231,22 @@ function applyClipped(opt: tf.Optimizer, grads: Record<string, tf.Tensor>, clipN
     for (const [k, g] of Object.entries(grads)) scaled[k] = scale === 1 ? g : tf.mul(g, scale);
     opt.applyGradients(scaled as tf.NamedTensorMap);
   });
+}
+
+/** Per sensor and feature, the smallest and largest finite value of the series [K*D] each. */
+function seriesRange(s: Series): [Float32Array, Float32Array] {
+  const n = s.sensors * s.features;
+  const lo = new Float32Array(n).fill(Infinity);
+  const hi = new Float32Array(n).fill(-Infinity);
+  for (let i = 0; i < s.steps * n; i++) {
+    const v = s.data[i];
+    if (!Number.isFinite(v)) continue;
+    const j = i % n;
+    if (v < lo[j]) lo[j] = v;
+    if (v > hi[j]) hi[j] = v;
+  }
+  for (let j = 0; j < n; j++) if (lo[j] > hi[j]) [lo[j], hi[j]] = [0, 0];
+  return [lo, hi];
 }
 
 function toMatrix(flat: Float32Array, K: number): number[][] {

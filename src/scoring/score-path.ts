@@ -135,7 +135,7 @@ export function topContributors(m: ScoringModel, scores: Pick<TableScores, 'perS
  */
 export function expectedReadings(m: ScoringModel, condition: (k: number) => Float32Array, observed: ArrayLike<number>, ks: readonly number[]): Reading[][] {
   if (ks.length === 0) return [];
-  const C = m.model.shape.condition;
+  const C = m.model.conditionSize;
   const D = m.features.length;
   const rows = new Float32Array(ks.length * C);
   ks.forEach((k, i) => rows.set(condition(k), i * C));
@@ -150,7 +150,7 @@ export function expectedReadingsAt(m: ScoringModel, s: TableScores, t: number, k
   const conditions = s.expected?.conditions.get(t);
   if (!conditions) throw new Error(`expectedReadingsAt: step ${t} was not scored with scoreTable's expected`);
   const KD = m.sensors.length * m.features.length;
-  const C = m.model.shape.condition;
+  const C = m.model.conditionSize;
   return expectedReadings(m, (k) => conditions.subarray(k * C, (k + 1) * C), s.expected!.observed.subarray(t * KD, (t + 1) * KD), ks);
 }
 

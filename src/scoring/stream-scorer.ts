@@ -29,6 +29,8 @@ export const ScorerSnapshotSchema = z.strictObject({
   /** base64 float32 [K*H] each */
   h: z.string(),
   c: z.string(),
+  /** base64 float32 [K*D]: the last step's standardised readings (the linear mean's own lag) */
+  x: z.string(),
 });
 export type ScorerSnapshot = z.infer<typeof ScorerSnapshotSchema>;
 
@@ -79,13 +81,17 @@ export class StreamScorer {
     this.K = det.sensors.length;
     this.D = det.features.length;
     this.H = det.model.shape.hidden;
-    this.C = det.model.shape.condition;
+    this.C = det.model.conditionSize;
     this.window = new TrailingWindow(this.K, det.config.model.scoreWindow);
     if (opts.snapshot) {
       const s = ScorerSnapshotSchema.parse(opts.snapshot);
       if (s.modelVersion !== det.modelVersion) throw new Error(`scorer snapshot is for model ${s.modelVersion}, not ${det.modelVersion}`);
       const n = this.K * this.H;
-      this.state = { h: tf.tensor2d(f32(s.h, n, 'h'), [this.K, this.H]), c: tf.tensor2d(f32(s.c, n, 'c'), [this.K, this.H]) };
+      this.state = {
+        h: tf.tensor2d(f32(s.h, n, 'h'), [this.K, this.H]),
+        c: tf.tensor2d(f32(s.c, n, 'c'), [this.K, this.H]),
+        x: tf.tensor2d(f32(s.x, this.K * this.D, 'x'), [this.K, this.D]),
+      };
       this.window.ring.set(f32(s.ring, this.window.ring.length, 'ring'));
       this.window.sums.set(f64(s.sums, this.K, 'sums'));
       this.window.seen = s.seen;
@@ -165,6 +171,7 @@ export class StreamScorer {
     const state: EncoderState = B === 1 ? first.state : tf.tidy(() => ({
       h: tf.stack(scorers.map((s) => s.state.h), 1).reshape([K * B, H]) as tf.Tensor2D,
       c: tf.stack(scorers.map((s) => s.state.c), 1).reshape([K * B, H]) as tf.Tensor2D,
+      x: tf.stack(scorers.map((s) => s.state.x), 1).reshape([K * B, D]) as tf.Tensor2D,
     }));
     const out = det.model.forward(chunk, state, det.adjacency, true);
     const lp = out.logProb.dataSync(); // [n, K, B]
@@ -176,11 +183,12 @@ export class StreamScorer {
     } else {
       const hs = tf.tidy(() => tf.unstack(out.state.h.reshape([K, B, H]), 1)) as tf.Tensor2D[];
       const cs = tf.tidy(() => tf.unstack(out.state.c.reshape([K, B, H]), 1)) as tf.Tensor2D[];
+      const xs = tf.tidy(() => tf.unstack(out.state.x.reshape([K, B, D]), 1)) as tf.Tensor2D[];
       disposeState(state);
       disposeState(out.state);
       scorers.forEach((s, b) => {
         disposeState(s.state);
-        s.state = { h: hs[b], c: cs[b] };
+        s.state = { h: hs[b], c: cs[b], x: xs[b] };
       });
     }
     const spec = aggregateSpec(det);
@@ -218,6 +226,7 @@ export class StreamScorer {
       sums: b64(this.window.sums),
       h: b64(this.state.h.dataSync() as Float32Array),
       c: b64(this.state.c.dataSync() as Float32Array),
+      x: b64(this.state.x.dataSync() as Float32Array),
     };
   }
 
