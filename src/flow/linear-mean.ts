@@ -1,15 +1,16 @@
 // The model's linear mean (see ganf.ts), fitted by least squares: per sensor j, a ridge
 // regression of x_j^t on its own previous reading, its parents' current readings and 1 over the
 // standardised training series, and the RMS of what it leaves (the flow models the residual in
-// units of it, so it starts at the unit scale it would start at for raw levels).
+// units of it, the unit scale standardised levels had).
 //
 // The own-lag coefficient is at most 1: above, the fit (a trending training window) would
 // predict an explosion, and its error would grow with the distance from the training mean.
 //
-// Why not leave it to gradient descent: inside the training range the recurrent condition can
-// express the same mean, so the likelihood barely prefers the linear path and it stays near its
-// zero start; outside the range only the linear path follows the data. Starting it where least
-// squares puts it makes the model extrapolate the relations it was trained on.
+// Why least squares, frozen, and not gradient descent: inside the training range the recurrent
+// condition can express the same mean, so the likelihood barely prefers the linear path, which
+// then stays near its zero start (an own-lag weight of 0.27 on a random walk); outside the range
+// only the linear path follows the data. Fitted and held where least squares puts it, the model
+// extrapolates the relations it was trained on.
 import type { Series } from './chunks.ts';
 import { ridgeLeastSquares } from '../util/least-squares.ts';
 
