@@ -170,3 +170,26 @@ test('linear mean, closed form: with an identity flow the NLL is that of N(sum_k
   disposeState(state);
   m.dispose(); A.dispose();
 });
+
+test('weights saved before the linear mean existed load with it switched off and score as that model did; any other missing parameter is refused', () => {
+  const shape = { sensors: K, features: 1, hidden: 8, condition: 8, flowHidden: 8, flowBlocks: 2, transform: 'sinh-arcsinh' as const };
+  const old = new GanfModel(shape, 11); // lin.* and enc.* at their initial values: no linear mean, no clipping
+  const saved = old.store.snapshot();
+  for (const name of [...saved.keys()]) if (name.startsWith('lin.') || name.startsWith('enc.')) saved.delete(name);
+  const loaded = new GanfModel(shape, 12);
+  for (const name of ['lin.w', 'lin.a', 'lin.s']) {
+    const v = loaded.store.get(name);
+    v.assign(tf.randomUniform(v.shape, 0.5, 1, 'float32', 4));
+  }
+  loaded.store.restore(saved);
+  assert.deepEqual(Array.from(loaded.store.get('lin.s').dataSync()), [1, 1, 1, 1], 'kept at its initial value, not the one assigned before');
+  const A = chain();
+  const s = randomSeries(30);
+  const a = statefulNll(old, s, 8, A);
+  const b = statefulNll(loaded, s, 8, A);
+  for (let i = 0; i < a.nll.length; i++) assert.ok(Math.abs(a.nll[i] - b.nll[i]) < 1e-5, `index ${i}: ${a.nll[i]} vs ${b.nll[i]}`);
+  saved.delete('gc.w2');
+  assert.throws(() => loaded.store.restore(saved), /lacks parameter gc\.w2/);
+  disposeState(a.state); disposeState(b.state);
+  old.dispose(); loaded.dispose(); A.dispose();
+});

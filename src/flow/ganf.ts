@@ -72,15 +72,17 @@ export class GanfModel {
     this.p.bk = s.create('gc.bk', [K, 1, H], 'zeros');
     this.p.w2 = s.create('gc.w2', [H, C]);
     this.p.b2 = s.create('gc.b2', [C], 'zeros');
-    // Zero until training sets them from least squares (linear-mean.ts); never trained.
-    this.p.lw = s.create('lin.w', [K, K], 'zeros');
-    this.p.la = s.create('lin.a', [K, D], 'zeros');
-    this.p.lb = s.create('lin.b', [K, D], 'zeros');
-    this.p.ls = s.create('lin.s', [K, D], 'ones');
+    // Zero (scale one) until training sets them from least squares (linear-mean.ts); never
+    // trained. A model saved before they existed loads with these values and scores as it did.
+    const later = { addedLater: true };
+    this.p.lw = s.create('lin.w', [K, K], 'zeros', later);
+    this.p.la = s.create('lin.a', [K, D], 'zeros', later);
+    this.p.lb = s.create('lin.b', [K, D], 'zeros', later);
+    this.p.ls = s.create('lin.s', [K, D], 'ones', later);
     // The range the encoder reads, per sensor and feature (standardised); training sets it to the
     // training data's range. Unbounded until then.
-    this.p.lo = s.create('enc.lo', [K, D], (sh) => tf.fill(sh, -3e38));
-    this.p.hi = s.create('enc.hi', [K, D], (sh) => tf.fill(sh, 3e38));
+    this.p.lo = s.create('enc.lo', [K, D], (sh) => tf.fill(sh, -3e38), later);
+    this.p.hi = s.create('enc.hi', [K, D], (sh) => tf.fill(sh, 3e38), later);
     this.adjacency = s.create('dag.A', [K, K], (sh) => tf.mul(tf.randomUniform(sh, 0, 0.1, 'float32', seed + 101), offDiagonal(K)));
     this.flow = new ConditionalMAF(s, 'flow', {
       features: D, condition: C, hidden: shape.flowHidden, blocks: shape.flowBlocks, transform: shape.transform,

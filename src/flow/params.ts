@@ -11,6 +11,8 @@ let storeCount = 0;
 
 export class ParamStore {
   readonly vars = new Map<string, tf.Variable>();
+  /** Parameters that models saved before they existed lack, with the initial value such a model gets. */
+  private readonly addedLater = new Map<string, Float32Array>();
   private seed: number;
   /** tfjs variable names are global to the engine: a per-store prefix lets models coexist. */
   private readonly prefix = `ganf${++storeCount}/`;
@@ -19,8 +21,14 @@ export class ParamStore {
     this.seed = seed;
   }
 
-  /** Glorot-uniform for matrices, zeros for vectors unless `init` says otherwise. */
-  create(name: string, shape: number[], init: 'glorot' | 'zeros' | 'ones' | ((shape: number[]) => tf.Tensor) = 'glorot'): tf.Variable {
+  /**
+   * Glorot-uniform for matrices, zeros for vectors unless `init` says otherwise. `addedLater`: a
+   * parameter newer than some saved models, whose initial value must reproduce how those models
+   * scored without it (restore then sets it to that value when the weights lack it).
+   */
+  create(
+    name: string, shape: number[], init: 'glorot' | 'zeros' | 'ones' | ((shape: number[]) => tf.Tensor) = 'glorot', opts: { addedLater?: boolean } = {},
+  ): tf.Variable {
     if (this.vars.has(name)) throw new Error(`parameter ${name} created twice`);
     const value = tf.tidy(() => {
       if (typeof init === 'function') return init(shape);
@@ -32,6 +40,7 @@ export class ParamStore {
       return tf.randomUniform(shape, -limit, limit, 'float32', this.seed++);
     });
     const v = tf.variable(value, true, this.prefix + name);
+    if (opts.addedLater) this.addedLater.set(name, (value.dataSync() as Float32Array).slice());
     value.dispose();
     this.vars.set(name, v);
     return v;
@@ -59,7 +68,7 @@ export class ParamStore {
 
   restore(values: Map<string, Float32Array>): void {
     for (const [name, v] of this.vars) {
-      const data = values.get(name);
+      const data = values.get(name) ?? this.addedLater.get(name);
       if (!data) throw new Error(`weights file lacks parameter ${name}`);
       if (data.length !== v.size) throw new Error(`parameter ${name}: expected ${v.size} values, weights file has ${data.length}`);
       v.assign(tf.tensor(data, v.shape));

@@ -29,8 +29,11 @@ export const ScorerSnapshotSchema = z.strictObject({
   /** base64 float32 [K*H] each */
   h: z.string(),
   c: z.string(),
-  /** base64 float32 [K*D]: the last step's standardised readings (the linear mean's own lag) */
-  x: z.string(),
+  /**
+   * base64 float32 [K*D]: the last step's standardised readings (the linear mean's own lag).
+   * Absent in snapshots written before the linear mean, whose models have no own lag: zeros.
+   */
+  x: z.string().optional(),
 });
 export type ScorerSnapshot = z.infer<typeof ScorerSnapshotSchema>;
 
@@ -90,7 +93,7 @@ export class StreamScorer {
       this.state = {
         h: tf.tensor2d(f32(s.h, n, 'h'), [this.K, this.H]),
         c: tf.tensor2d(f32(s.c, n, 'c'), [this.K, this.H]),
-        x: tf.tensor2d(f32(s.x, this.K * this.D, 'x'), [this.K, this.D]),
+        x: s.x === undefined ? tf.zeros([this.K, this.D]) : tf.tensor2d(f32(s.x, this.K * this.D, 'x'), [this.K, this.D]),
       };
       this.window.ring.set(f32(s.ring, this.window.ring.length, 'ring'));
       this.window.sums.set(f64(s.sums, this.K, 'sums'));
