@@ -14,11 +14,10 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../src/flow/tf.ts';
-import { saveDetector, type Detector } from '../src/detector.ts';
+import type { Detector } from '../src/detector.ts';
 import type { SeriesTable } from '../src/data/table.ts';
 import { ensureTopics, type KafkaClient } from '../src/adapters/kafka-client.ts';
 import { ProcessorSettingsSchema } from '../src/stream/config.ts';
@@ -27,8 +26,8 @@ import { verifySignature } from '../src/api/webhooks/payload.ts';
 import type { AlertChange, StoredAlert } from '../src/api/alerts/store.ts';
 import { startTestService, TEST_KEYS, type TestService } from './helpers/api.ts';
 import { spawnServe, exited } from './helpers/serve-process.ts';
-import { tinyDetector, batchScores, expectedAlerts, alertKey } from './helpers/stream-fixture.ts';
-import { kafkaClient, readTopic, runId, waitFor, waitCommitted, KAFKA_BROKERS } from './helpers/services.ts';
+import { savedTinyDetector, batchScores, expectedAlerts, alertKey } from './helpers/stream-fixture.ts';
+import { deleteTopics, kafkaClient, readTopic, runId, waitFor, waitCommitted, KAFKA_BROKERS } from './helpers/services.ts';
 
 const run = promisify(execFile);
 const SITE = 'grid-pipeline';
@@ -44,16 +43,12 @@ const topics: string[] = [];
 before(async () => {
   client = await kafkaClient('ganf-pipeline-e2e');
   await initBackend();
-  ({ detector: det, test: table } = await tinyDetector('grid'));
-  dir = await mkdtemp(path.join(tmpdir(), 'ganf-pipeline-e2e-'));
-  await saveDetector(det, path.join(dir, 'model'));
+  ({ detector: det, test: table, dir } = await savedTinyDetector('ganf-pipeline-e2e-'));
 });
 
 after(async () => {
   det?.model.dispose();
-  const admin = await client.admin();
-  await admin.deleteTopics(topics).catch(() => {});
-  await admin.close();
+  await deleteTopics(client, topics);
 });
 
 interface SseEvent { id: number; event: string; data: { seq: number; type: string; at: string; alert: StoredAlert & { silencedBy: string[] } } }

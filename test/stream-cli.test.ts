@@ -5,16 +5,15 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../src/flow/tf.ts';
-import { saveDetector, type Detector } from '../src/detector.ts';
+import type { Detector } from '../src/detector.ts';
 import type { SeriesTable } from '../src/data/table.ts';
 import { ensureTopics, type KafkaClient } from '../src/adapters/kafka-client.ts';
 import { alertId, type Alert } from '../src/scoring/alert.ts';
-import { tinyDetector, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
-import { kafkaClient, readTopic, runId, waitFor, KAFKA_BROKERS } from './helpers/services.ts';
+import { savedTinyDetector, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
+import { deleteTopics, kafkaClient, readTopic, runId, waitFor, KAFKA_BROKERS } from './helpers/services.ts';
 import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
 
 const run = promisify(execFile);
@@ -29,15 +28,11 @@ const topics: string[] = [];
 before(async () => {
   client = await kafkaClient('ganf-stream-cli-test');
   await initBackend();
-  ({ detector: det, test: table } = await tinyDetector('grid'));
-  dir = await mkdtemp(path.join(tmpdir(), 'ganf-stream-cli-'));
-  await saveDetector(det, path.join(dir, 'model'));
+  ({ detector: det, test: table, dir } = await savedTinyDetector('ganf-stream-cli-'));
 });
 
 after(async () => {
-  const admin = await client.admin();
-  await admin.deleteTopics(topics).catch(() => {});
-  await admin.close();
+  await deleteTopics(client, topics);
 });
 
 test('ganf serve without a broker replays the fixture in process: scores and alerts like batch, files written', { timeout: 60_000 }, async () => {

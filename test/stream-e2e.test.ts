@@ -24,7 +24,7 @@ import { InfluxSink } from '../src/stream/sinks.ts';
 import { replayTable } from '../src/stream/replay.ts';
 import { alertId, describeTopSensors, parseAlert, type Alert } from '../src/scoring/alert.ts';
 import { tinyDetector, readingMessages, expectedAlerts, batchScores, alertKey, assertSameReadings, asOutgoing } from './helpers/stream-fixture.ts';
-import { kafkaClient, influxStore, runId, waitFor, waitCommitted, readTopic, influxScores, influxCount, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
+import { deleteTopics, kafkaClient, influxStore, runId, waitFor, waitCommitted, readTopic, influxScores, influxCount, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
 
 let det: Detector;
 let table: SeriesTable;
@@ -47,9 +47,7 @@ before(async () => {
 });
 
 after(async () => {
-  const admin = await client.admin();
-  await admin.deleteTopics(topics).catch(() => {});
-  await admin.close();
+  await deleteTopics(client, topics);
   for (const s of stores) await s.dropDatabase().catch(() => {});
 });
 

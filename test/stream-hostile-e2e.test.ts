@@ -22,7 +22,7 @@ import { ProcessorSettingsSchema } from '../src/stream/processor.ts';
 import { InfluxSink } from '../src/stream/sinks.ts';
 import type { Alert } from '../src/scoring/alert.ts';
 import { tinyDetector, expectedAlerts, batchScores, alertKey } from './helpers/stream-fixture.ts';
-import { kafkaClient, influxStore, runId, waitFor, waitCommitted, readTopic, influxScores, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
+import { deleteTopics, kafkaClient, influxStore, runId, waitFor, waitCommitted, readTopic, influxScores, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
 
 let det: Detector;
 let table: SeriesTable;
@@ -38,9 +38,7 @@ before(async () => {
 });
 
 after(async () => {
-  const admin = await client.admin();
-  await admin.deleteTopics(topics).catch(() => {});
-  await admin.close();
+  await deleteTopics(client, topics);
   await store?.dropDatabase().catch(() => {});
 });
 

@@ -25,7 +25,7 @@ import { parentsOf } from '../src/dag-learning/extract.ts';
 import type { DriftState } from '../src/api/drift.ts';
 import { fitTiny, reroutedGrid, startTestService, type TestService } from './helpers/api.ts';
 import { observation, alertKey } from './helpers/stream-fixture.ts';
-import { kafkaClient, influxStore, influxScores, readTopic, runId, waitFor, waitCommitted, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
+import { deleteTopics, kafkaClient, influxStore, influxScores, readTopic, runId, waitFor, waitCommitted, INFLUX_URL, KAFKA_BROKERS } from './helpers/services.ts';
 import type { InfluxScoreStore } from '../src/adapters/influx-store.ts';
 
 const DAY = 288;
@@ -53,9 +53,7 @@ before(async () => {
 
 after(async () => {
   det?.model.dispose();
-  const admin = await client.admin();
-  await admin.deleteTopics(topics).catch(() => {});
-  await admin.close();
+  await deleteTopics(client, topics);
   await store.dropDatabase().catch(() => {});
 });
 

@@ -104,3 +104,10 @@ export async function waitCommitted(client: KafkaClient, groupId: string, topic:
     }
   });
 }
+
+/** Deletes a test's topics (best effort: a topic never created is not an error). */
+export async function deleteTopics(client: KafkaClient, topics: string[]): Promise<void> {
+  const admin = await client.admin();
+  await admin.deleteTopics(topics).catch(() => {});
+  await admin.close();
+}

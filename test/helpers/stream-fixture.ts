@@ -1,9 +1,12 @@
 // Shared by the streaming tests: a tiny GANF fitted quickly on a fixture, the fixture's test part
 // as sensor messages, and the alerts an uninterrupted run must produce (computed offline from
 // batch scores with the same alert engine).
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { readCsvFile } from '../../src/adapters/csv-file.ts';
 import { selectSensors, sliceRows, type SeriesTable } from '../../src/data/table.ts';
-import { fitDetector, scoreTable, type Detector, type TableScores } from '../../src/detector.ts';
+import { fitDetector, saveDetector, scoreTable, type Detector, type TableScores } from '../../src/detector.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../../src/config.ts';
 import { parentsOf } from '../../src/dag-learning/extract.ts';
 import { AlertEngine, type AlertRule, type StepObservation } from '../../src/scoring/alert-engine.ts';
@@ -20,6 +23,14 @@ export async function tinyDetector(fixture: 'grid' | 'traffic' = 'grid'): Promis
   const test = await readCsvFile(`fixtures/${fixture}/test.csv`, { intervalMs: 300000 });
   const { detector } = await fitDetector(sliceRows(train, 1200), config);
   return { detector, test };
+}
+
+/** tinyDetector, saved as `<dir>/model` in a fresh temp directory named after `prefix`. */
+export async function savedTinyDetector(prefix: string): Promise<{ detector: Detector; test: SeriesTable; dir: string }> {
+  const { detector, test } = await tinyDetector('grid');
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  await saveDetector(detector, path.join(dir, 'model'));
+  return { detector, test, dir };
 }
 
 export interface FixtureMessage {
