@@ -151,6 +151,27 @@ test('fitScaler: a continuous sensor on a grid (values repeat) gets its resoluti
   assert.ok(Math.abs(unstandardise(mid[0], g) - grid[0]) < 1e-5);
 });
 
+test('fitScaler: a float sensor with a point mass (a pump flow at exactly 0 while off) is dequantised by 1 % of its std; a few exact repeats are not', () => {
+  const r = rng(7);
+  const flow: number[] = [];
+  const rare: number[] = [];
+  for (let t = 0; t < 2000; t++) {
+    flow.push(t % 24 < 6 ? 0 : 95 + 3 * (r() - 0.5)); // off a quarter of the time
+    rare.push(t % 50 === 0 ? 1 : r()); // 1 on 40 of 2,000 rows: 2 %, below 5 %
+  }
+  const train = table({ flow, rare });
+  const state = fitScaler(train);
+  const [f, q] = state.kept.map((k) => k.features[0]);
+  assert.equal(f.discrete, undefined);
+  const sd = Math.sqrt(flow.reduce((a, v) => a + v * v, 0) / flow.length - (flow.reduce((a, v) => a + v, 0) / flow.length) ** 2);
+  assert.ok(Math.abs(f.resolution! - 0.01 * sd) < 1e-3 * sd, `width ${f.resolution} vs std ${sd}`);
+  assert.equal(q.resolution, undefined);
+  const z = applyScaler(train, state, { dequantise: 'random', rng: rng(8) });
+  const off = new Set<number>();
+  for (let t = 0; t < 2000; t++) if (flow[t] === 0) off.add(z[t * 2]);
+  assert.ok(off.size > 490, `off readings spread over ${off.size} values`);
+});
+
 test('ScalerState survives a JSON round trip', () => {
   const state = fitScaler(trainTable(300, 2));
   const back = parseScalerState(JSON.parse(JSON.stringify(state)));

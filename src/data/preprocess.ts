@@ -22,7 +22,8 @@ const FeatureScaleSchema = z.strictObject({
   discrete: z.strictObject({ levels: z.array(z.number()), gap: z.number().positive() }).optional(),
   /**
    * A continuous feature's resolution, when its training readings lie on a grid and repeat: the
-   * median gap between consecutive distinct values, dequantised like a discrete feature's gap.
+   * median gap between consecutive distinct values, dequantised like a discrete feature's gap
+   * (float readings with a point mass: 1 % of their std, see resolution()).
    * Readings on a coarse grid (PMU voltages stored to 1e-6) otherwise repeat exactly from step to
    * step, and a flow fitted to the point mass of their increments drives its density to infinity.
    */
@@ -124,9 +125,12 @@ function summarise(table: SeriesTable, k: number, d: number, maxLevels: number):
 /**
  * The grid a column's readings lie on: the median gap between its consecutive distinct values,
  * when they repeat (at most half as many distinct values as rows); 0 for float readings, whose
- * gaps only measure how many rows there are.
+ * gaps only measure how many rows there are. Float readings with a point mass (one value on at
+ * least POINT_MASS_SHARE of the rows: a pump's flow at exactly 0 while it is off; a slow float
+ * sensor repeating a reading a few times is not one) get POINT_MASS_WIDTH of their standard
+ * deviation: the flow would otherwise fit a spike there.
  */
-function resolution(table: SeriesTable, k: number, d: number): number {
+function resolution(table: SeriesTable, k: number, d: number, std: number): number {
   const K = table.sensors.length;
   const D = table.features.length;
   const T = tableLength(table);
@@ -134,11 +138,23 @@ function resolution(table: SeriesTable, k: number, d: number): number {
   for (let t = 0; t < T; t++) v[t] = table.values[(t * K + k) * D + d];
   v.sort();
   const gaps: number[] = [];
-  for (let t = 1; t < T; t++) if (v[t] > v[t - 1]) gaps.push(v[t] - v[t - 1]);
-  if (gaps.length === 0 || gaps.length + 1 > T / 2) return 0;
+  let run = 1;
+  let longest = 1;
+  for (let t = 1; t < T; t++) {
+    if (v[t] > v[t - 1]) {
+      gaps.push(v[t] - v[t - 1]);
+      run = 1;
+    } else longest = Math.max(longest, ++run);
+  }
+  if (gaps.length === 0) return 0;
+  if (gaps.length + 1 > T / 2) return longest >= POINT_MASS_SHARE * T ? POINT_MASS_WIDTH * std : 0;
   gaps.sort((a, b) => a - b);
   return gaps[gaps.length >> 1];
 }
+
+/** Share of the rows one float reading must take to count as a point mass, and the dequantisation width it gets (of the std). */
+const POINT_MASS_SHARE = 0.05;
+const POINT_MASS_WIDTH = 0.01;
 
 /** The width of the uniform dequantisation of a feature: its discrete gap or resolution, else 0. */
 function gapOf(f: FeatureScale): number {
@@ -183,7 +199,7 @@ export function fitScaler(train: SeriesTable, options: ScalerOptions = {}): Scal
         const sd = Math.sqrt(s.variance + (gap * gap) / 12);
         features.push({ mean, std: sd, discrete: { levels: s.levels, gap }, ...range(mean, sd, s.max + gap) });
       } else {
-        const q = resolution(train, k, d);
+        const q = resolution(train, k, d, std);
         const mean = s.mean + q / 2;
         const sd = Math.sqrt(s.variance + (q * q) / 12);
         features.push({ mean, std: sd, ...(q > 0 ? { resolution: q } : {}), ...range(mean, sd, s.max + q) });
