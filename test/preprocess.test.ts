@@ -170,6 +170,8 @@ test('fitScaler: a float sensor with a point mass (a pump flow at exactly 0 whil
   const off = new Set<number>();
   for (let t = 0; t < 2000; t++) if (flow[t] === 0) off.add(z[t * 2]);
   assert.ok(off.size > 490, `off readings spread over ${off.size} values`);
+  // In a short file one row is over 5 %; a reading that does not repeat is never a point mass.
+  assert.equal(fitScaler(table({ short: [3, 1, 4, 1.5, 9, 2.6, 5, 3.5, 8, 9.7, 7, 9.3] })).kept[0].features[0].resolution, undefined);
 });
 
 test('ScalerState survives a JSON round trip', () => {

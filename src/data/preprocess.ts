@@ -147,7 +147,7 @@ function resolution(table: SeriesTable, k: number, d: number, std: number): numb
     } else longest = Math.max(longest, ++run);
   }
   if (gaps.length === 0) return 0;
-  if (gaps.length + 1 > T / 2) return longest >= POINT_MASS_SHARE * T ? POINT_MASS_WIDTH * std : 0;
+  if (gaps.length + 1 > T / 2) return longest >= Math.max(POINT_MASS_SHARE * T, POINT_MASS_MIN_ROWS) ? POINT_MASS_WIDTH * std : 0;
   gaps.sort((a, b) => a - b);
   return gaps[gaps.length >> 1];
 }
@@ -155,6 +155,8 @@ function resolution(table: SeriesTable, k: number, d: number, std: number): numb
 /** Share of the rows one float reading must take to count as a point mass, and the dequantisation width it gets (of the std). */
 const POINT_MASS_SHARE = 0.05;
 const POINT_MASS_WIDTH = 0.01;
+/** Fewer repeats than this are not a spike a flow can fit, whatever their share of a short file. */
+const POINT_MASS_MIN_ROWS = 10;
 
 /** The width of the uniform dequantisation of a feature: its discrete gap or resolution, else 0. */
 function gapOf(f: FeatureScale): number {
