@@ -107,12 +107,14 @@ function table(columns: Record<string, number[]>): SeriesTable {
 test('readings outside the plausible range are clipped before the model, in batch and stream alike', () => {
   const train = table({ a: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], b: [1, 3, 1, 3, 1, 3, 1, 3, 1, 3, 1] });
   const scaler = fitScaler(train, { plausibleMargin: 0.5 });
-  // a: range [0, 10] widened by 5 on each side -> plausible [-5, 15].
+  // a: range [0, 10] widened by 5 on each side -> plausible [-5, 15], and by its dequantisation
+  // width q (the noise floor) beyond: readings are scored at x + q/2, training saw x + U(0, q).
   const f = scaler.kept[0].features[0];
-  const zOf = (x: number) => (x - f.mean) / f.std;
+  const q = f.resolution!;
+  const zOf = (x: number) => (x + q / 2 - f.mean) / f.std;
   const glitch = table({ a: [1e6, -1e6, 14], b: [1, 1, 1] });
   const out = applyScaler(glitch, scaler, { dequantise: 'midpoint' });
-  assert.ok(Math.abs(out[0] - zOf(15)) < 1e-5 && Math.abs(out[2] - zOf(-5)) < 1e-5 && Math.abs(out[4] - zOf(14)) < 1e-5);
+  assert.ok(Math.abs(out[0] - zOf(15 + q / 2)) < 1e-5 && Math.abs(out[2] - zOf(-5 - q / 2)) < 1e-5 && Math.abs(out[4] - zOf(14)) < 1e-5, `${out}`);
   const row = standardiseRow([1e6, 1], scaler);
   assert.equal(row[0], out[0]);
   // Outside the range = a positive distance beyond it (what scoring adds and what flags the reading).

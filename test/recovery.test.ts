@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { initBackend } from '../src/flow/tf.ts';
 import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { fitDetector, scoreTable } from '../src/detector.ts';
-import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
+import { loadConfigFile, parseConfig } from '../src/config.ts';
 import { auroc, edgeAuroc } from '../src/scoring/metrics.ts';
 import { zScoreBaseline } from '../src/scoring/backtest.ts';
 
@@ -20,8 +20,10 @@ for (const name of ['grid', 'traffic']) {
   test(`${name} fixture: learned DAG recovers the network and GANF beats the z-score baseline`, async (t) => {
     const dir = `fixtures/${name}`;
     const truth = JSON.parse(await readFile(`${dir}/truth.json`, 'utf8')) as Truth;
-    // The preset, made smaller so the suite stays fast; the bench runs the full preset.
-    const config = parseConfig(applyOverrides(loadConfigFile(`config/${name}.json`), { 'train.maxSteps': 300, 'train.evalEvery': 50 }));
+    // The preset as shipped: the claim is the product's. (At half its training budget the traffic
+    // fixture's GANF AUROC, 0.854, no longer beat the z-score's 0.855 once every continuous
+    // sensor got a noise floor; at the preset's 600 steps it does, as in the bench.)
+    const config = parseConfig(loadConfigFile(`config/${name}.json`));
     const train = await readCsvFile(`${dir}/train.csv`, { intervalMs: config.data.intervalMs });
     const testTable = await readCsvFile(`${dir}/test.csv`, { intervalMs: config.data.intervalMs });
     const { detector, report } = await fitDetector(train, config);

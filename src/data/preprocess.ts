@@ -1,6 +1,8 @@
 // Standardisation fitted on training data only (fitting on the scored period would leak the
 // anomalies into the scale). Discrete sensors (pump on/off, valve states) are dequantised with
 // uniform noise because a normalizing flow fitted to point masses drives its density to infinity.
+// Continuous sensors are dequantised too, by their grid or by a noise floor, whichever is wider
+// (see NOISE_FLOOR).
 import { z } from 'zod';
 import { DataError, tableLength, type SeriesTable } from './table.ts';
 import { DEFAULT_PLAUSIBLE_MARGIN } from './options.ts';
@@ -16,16 +18,16 @@ export const ScalerOptionsSchema = z.strictObject({
 export type ScalerOptions = z.input<typeof ScalerOptionsSchema>;
 
 const FeatureScaleSchema = z.strictObject({
-  /** Mean and std used for standardising, i.e. of the dequantised values for discrete features. */
+  /** Mean and std used for standardising, i.e. of the dequantised values. */
   mean: z.number(),
   std: z.number().positive(),
   discrete: z.strictObject({ levels: z.array(z.number()), gap: z.number().positive() }).optional(),
   /**
-   * A continuous feature's resolution, when its training readings lie on a grid and repeat: the
-   * median gap between consecutive distinct values, dequantised like a discrete feature's gap
-   * (float readings with a point mass: 1 % of their std, see resolution()).
-   * Readings on a coarse grid (PMU voltages stored to 1e-6) otherwise repeat exactly from step to
-   * step, and a flow fitted to the point mass of their increments drives its density to infinity.
+   * A continuous feature's dequantisation width: NOISE_FLOOR of its std, or the resolution of
+   * the grid its training readings lie on (the median gap between consecutive distinct values,
+   * when they repeat) if that is wider. Dequantised like a discrete feature's gap. Models saved
+   * before the floor have it only on gridded features (and 1 % of the std on float features with
+   * a point mass); they score with what they were trained with.
    */
   resolution: z.number().positive().optional(),
   /** Constant in training but kept because another feature of the sensor varies: centred only. */
@@ -125,12 +127,11 @@ function summarise(table: SeriesTable, k: number, d: number, maxLevels: number):
 /**
  * The grid a column's readings lie on: the median gap between its consecutive distinct values,
  * when they repeat (at most half as many distinct values as rows); 0 for float readings, whose
- * gaps only measure how many rows there are. Float readings with a point mass (one value on at
- * least POINT_MASS_SHARE of the rows: a pump's flow at exactly 0 while it is off; a slow float
- * sensor repeating a reading a few times is not one) get POINT_MASS_WIDTH of their standard
- * deviation: the flow would otherwise fit a spike there.
+ * gaps only measure how many rows there are. Readings on a coarse grid (PMU voltages stored to
+ * 1e-6) repeat exactly from step to step, and a flow fitted to the point mass of their increments
+ * drives its density to infinity.
  */
-function resolution(table: SeriesTable, k: number, d: number, std: number): number {
+function gridResolution(table: SeriesTable, k: number, d: number): number {
   const K = table.sensors.length;
   const D = table.features.length;
   const T = tableLength(table);
@@ -138,25 +139,24 @@ function resolution(table: SeriesTable, k: number, d: number, std: number): numb
   for (let t = 0; t < T; t++) v[t] = table.values[(t * K + k) * D + d];
   v.sort();
   const gaps: number[] = [];
-  let run = 1;
-  let longest = 1;
-  for (let t = 1; t < T; t++) {
-    if (v[t] > v[t - 1]) {
-      gaps.push(v[t] - v[t - 1]);
-      run = 1;
-    } else longest = Math.max(longest, ++run);
-  }
-  if (gaps.length === 0) return 0;
-  if (gaps.length + 1 > T / 2) return longest >= Math.max(POINT_MASS_SHARE * T, POINT_MASS_MIN_ROWS) ? POINT_MASS_WIDTH * std : 0;
+  for (let t = 1; t < T; t++) if (v[t] > v[t - 1]) gaps.push(v[t] - v[t - 1]);
+  if (gaps.length === 0 || gaps.length + 1 > T / 2) return 0;
   gaps.sort((a, b) => a - b);
   return gaps[gaps.length >> 1];
 }
 
-/** Share of the rows one float reading must take to count as a point mass, and the dequantisation width it gets (of the std). */
-const POINT_MASS_SHARE = 0.05;
-const POINT_MASS_WIDTH = 0.01;
-/** Fewer repeats than this are not a spike a flow can fit, whatever their share of a short file. */
-const POINT_MASS_MIN_ROWS = 10;
+/**
+ * The narrowest dequantisation of a continuous feature, as a share of its std: in training every
+ * reading is treated as if measured with at least U(0, 0.1 std) of noise (std 0.029 of the
+ * sensor's). Why: over a short training window neighbouring sensors can follow each other to
+ * 0.005 of their std (GridSTAGE's buses over 20 s), and a model that believes that relation to the
+ * last digit scores a mismatch of 0.1 std (a new operating point, a slightly nonlinear relation)
+ * as the worst anomaly there is, above an attack that moves readings by whole stds. The floor
+ * bounds how far any relation is trusted, the way PCA's discarded 5 % of variance does; a reading
+ * with a point mass (a pump's flow at exactly 0 while off) gets a real density instead of a spike
+ * the flow would fit.
+ */
+const NOISE_FLOOR = 0.1;
 
 /** The width of the uniform dequantisation of a feature: its discrete gap or resolution, else 0. */
 function gapOf(f: FeatureScale): number {
@@ -201,7 +201,7 @@ export function fitScaler(train: SeriesTable, options: ScalerOptions = {}): Scal
         const sd = Math.sqrt(s.variance + (gap * gap) / 12);
         features.push({ mean, std: sd, discrete: { levels: s.levels, gap }, ...range(mean, sd, s.max + gap) });
       } else {
-        const q = resolution(train, k, d, std);
+        const q = Math.max(gridResolution(train, k, d), NOISE_FLOOR * std);
         const mean = s.mean + q / 2;
         const sd = Math.sqrt(s.variance + (q * q) / 12);
         features.push({ mean, std: sd, ...(q > 0 ? { resolution: q } : {}), ...range(mean, sd, s.max + q) });
