@@ -204,7 +204,7 @@ export function fitScaler(train: SeriesTable, options: ScalerOptions = {}): Scal
         const q = Math.max(gridResolution(train, k, d), NOISE_FLOOR * std);
         const mean = s.mean + q / 2;
         const sd = Math.sqrt(s.variance + (q * q) / 12);
-        features.push({ mean, std: sd, ...(q > 0 ? { resolution: q } : {}), ...range(mean, sd, s.max + q) });
+        features.push({ mean, std: sd, resolution: q, ...range(mean, sd, s.max + q) });
       }
     });
     if (constantReasons.length === train.features.length) {
