@@ -11,6 +11,7 @@ import type { ScoringModel } from './scoring/scoring-model.ts';
 import { validationRows } from './scoring/split.ts';
 import { fitScaler, applyScaler, keptSensors } from './data/preprocess.ts';
 import { defaultMaxSteps } from './flow/budget.ts';
+import { parentRidgeCounts } from './flow/linear-mean.ts';
 import { fillMissing, type MissingReport } from './data/missing.ts';
 import { sliceRows, tableLength, DataError, type SeriesTable } from './data/table.ts';
 import { graphToJSON, graphFromJSON } from './dag-learning/extract.ts';
@@ -82,6 +83,8 @@ export async function fitDetector(
     train: trainData, validation: valData, sensors, model: config.model, train_: { ...config.train, maxSteps: config.train.maxSteps! }, dag: config.dag,
     priorMask: prior?.mask, priorInit: prior?.init,
   }, warmStarted ? warmStart.model : undefined);
+  const parentRidges = result.linearMean ? parentRidgeCounts(result.linearMean) : {};
+  if (result.linearMean) log(`linear mean: ridge on the parents' coefficients chosen on the validation steps, sensors per ridge ${JSON.stringify(parentRidges)} ("drop": own history only)`);
   const adjacency = tf.tensor2d(result.dagWeights, [K, K]);
   const trainTail = contextOf(trainData, config);
   const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail, penalty: val.penalty });
@@ -114,6 +117,7 @@ export async function fitDetector(
         bestValidationNll: round(result.bestValidationNll),
         edges: result.graph.size,
         finalAcyclicity: result.lagrangian ? result.lagrangian.hPrev : null,
+        parentRidges,
         trainSteps: trainData.steps,
         validationSteps: valData.steps,
       },

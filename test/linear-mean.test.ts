@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitLinearMean } from '../src/flow/linear-mean.ts';
-import { cholesky, choleskySolve, ridgeLeastSquares } from '../src/util/least-squares.ts';
+import { fitLinearMean, parentRidgeCounts } from '../src/flow/linear-mean.ts';
+import { cholesky, choleskySolve, normalEquations, residualSumOfSquares, ridgeLeastSquares, solvePenalised } from '../src/util/least-squares.ts';
 import { Rng } from '../src/util/rng.ts';
 import type { Series } from '../src/flow/chunks.ts';
 
@@ -30,6 +30,13 @@ test('Cholesky solve of a known 3x3 system; ridge least squares with an unpenali
   assert.ok(Math.abs(ridged[0] - (2 * suu) / (suu + 1)) < 1e-9, `slope ${ridged[0]}`);
   assert.ok(Math.abs(ridged[1] - (3 + 4.5 * (2 - ridged[0]))) < 1e-9, `intercept ${ridged[1]}`);
   assert.equal(ridgeLeastSquares(3, (fn) => { fn([1, 2, 1], 1); fn([0, 1, 1], 2); }, 0, 2), undefined, 'fewer rows than columns');
+  // Slope held at 1: the intercept is the mean of y - u = 3 + u, i.e. 7.5, and the residuals are u - 4.5.
+  const ne = normalEquations(2, rows);
+  const held = solvePenalised(ne, [0, 0], new Map([[0, 1]]))!;
+  assert.equal(held[0], 1);
+  assert.ok(Math.abs(held[1] - 7.5) < 1e-9, `intercept ${held[1]}`);
+  assert.ok(Math.abs(residualSumOfSquares(ne, held) - suu) < 1e-9, `residual sum of squares ${residualSumOfSquares(ne, held)}`);
+  assert.ok(residualSumOfSquares(ne, exact) < 1e-9);
 });
 
 test('fitLinearMean recovers own-lag, parent and intercept coefficients and the residual scale of a linear network', () => {
@@ -57,4 +64,38 @@ test('fitLinearMean never fits an explosive own lag: a trending window gets exac
   const fit = fitLinearMean(s, [[]]);
   assert.equal(fit.own[0], 1);
   assert.ok(fit.bias[0] > 0.01, `drift ${fit.bias[0]}`);
+});
+
+test('fitLinearMean keeps a parent relation the validation steps confirm and drops one they contradict', () => {
+  const rng = new Rng(9);
+  const step = ([a, b]: number[]) => {
+    const x0 = 0.3 + 0.7 * (a - 0.3) + rng.normal(0, 0.5);
+    return [x0, 0.5 * b + 2 * x0 - 0.2 + rng.normal(0, 0.1)];
+  };
+  const kept = fitLinearMean(series(5000, 2, step), [[], [0]], series(1000, 2, step));
+  assert.ok(kept.parentRidge[1] <= 1e-2, `ridge ${kept.parentRidge[1]}`);
+  assert.ok(Math.abs(kept.parents[1] - 2) < 0.05, `x0 -> x1: ${kept.parents[1]}`);
+  assert.ok(Number.isNaN(kept.parentRidge[0]), 'x0 has no parents to shrink');
+  assert.deepEqual(parentRidgeCounts(kept), { [String(kept.parentRidge[1])]: 1 });
+
+  // Training: x1 tracks a random walk x0 to 0.05. Validation: x1 wanders off on its own walk.
+  const walk = () => {
+    let x0 = 0;
+    let x1 = 0;
+    return (together: boolean) => () => {
+      x0 += rng.normal(0, 0.1);
+      x1 = together ? x0 + rng.normal(0, 0.05) : x1 + rng.normal(0, 0.1);
+      return [x0, x1];
+    };
+  };
+  const w = walk();
+  const train = series(2000, 2, w(true));
+  const validation = series(500, 2, w(false));
+  const trusted = fitLinearMean(train, [[], [0]]);
+  assert.ok(trusted.parents[1] > 0.8, `without validation the training relation stands: ${trusted.parents[1]}`);
+  const dropped = fitLinearMean(train, [[], [0]], validation);
+  assert.ok(dropped.parentRidge[1] >= 1, `ridge ${dropped.parentRidge[1]}`);
+  assert.ok(Math.abs(dropped.parents[1]) < 0.1, `x0 -> x1 shrunk: ${dropped.parents[1]}`);
+  assert.ok(dropped.own[1] > 0.9, `x1 follows its own last reading: ${dropped.own[1]}`);
+  assert.deepEqual(parentRidgeCounts({ ...dropped, parentRidge: Float64Array.from([NaN, Infinity]) }), { drop: 1 });
 });

@@ -7,7 +7,7 @@
 import { tf } from './tf.ts';
 import { GanfModel, disposeState, offDiagonal, type GanfShape } from './ganf.ts';
 import { chunkTensor, type Series } from './chunks.ts';
-import { fitLinearMean } from './linear-mean.ts';
+import { fitLinearMean, type LinearMean } from './linear-mean.ts';
 import { seriesNll } from './nll.ts';
 import { acyclicity } from '../dag-learning/acyclicity.ts';
 import { initialLagrangian, update as updateLagrangian, type LagrangianState } from '../dag-learning/lagrangian.ts';
@@ -51,6 +51,8 @@ export interface TrainResult {
   seconds: number;
   windowsPerSecond: number;
   lagrangian?: LagrangianState;
+  /** The least-squares linear mean fitted on the DAG (absent when training ended in the graph phase). */
+  linearMean?: LinearMean;
 }
 
 /**
@@ -94,6 +96,7 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
   let dagWeights: Float32Array | undefined;
   let learnedWeights: number[][] = toMatrix(model.adjacency.dataSync() as Float32Array, K);
   let graph: DagGraph | undefined;
+  let linearMean: LinearMean | undefined;
   if (graphFrozen) ({ graph, dagWeights } = freezeGraph(true));
 
   let best = Infinity;
@@ -120,7 +123,8 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
     model.adjacency.assign(tf.tensor2d(w, [K, K]));
     if (fitMean) {
       const parentsOf = Array.from({ length: K }, (_, j) => Array.from({ length: K }, (_, k) => k).filter((k) => w[k * K + j] > 0));
-      model.setLinearMean(fitLinearMean(data, parentsOf), w);
+      linearMean = fitLinearMean(data, parentsOf, validation);
+      model.setLinearMean(linearMean, w);
     }
     return { graph: g, dagWeights: w };
   }
@@ -206,7 +210,7 @@ export async function train(input: TrainInput, warmStart?: GanfModel): Promise<T
   const seconds = (performance.now() - started) / 1000;
   return {
     model, graph: graph!, learnedWeights, dagWeights: dagWeights!, history, steps: Math.min(step, tc.maxSteps),
-    bestValidationNll: best, seconds, windowsPerSecond: windows / seconds, lagrangian: lag,
+    bestValidationNll: best, seconds, windowsPerSecond: windows / seconds, lagrangian: lag, linearMean,
   };
 }
 
