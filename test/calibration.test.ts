@@ -96,6 +96,25 @@ test('a threshold fitted on a contaminated calibration tail falls back to the ro
   assert.equal(robustThreshold(cleanScores, 1e-3, 'x').fallback, 'x');
 });
 
+test('a SPOT threshold extrapolated far beyond a short calibration set falls back to the robust one', () => {
+  const u = seededUniform(6);
+  // 300 validation steps: an Exp(1) body, and 20 peaks over its 0.933 quantile spread like a
+  // GPD with xi = 2 (at its quantiles), so the tail fit carries that shape out to q = 1e-3.
+  const scores = Float32Array.from({ length: 300 }, () => 3 + -Math.log(1 - u())).sort();
+  const t = scores[279];
+  const peak = (i: number) => t + (0.1 * ((21 / i) ** 2 - 1)) / 2;
+  for (let i = 1; i <= 20; i++) scores[279 + i] = peak(i);
+  const max = peak(1);
+  const spot = spotThreshold(scores, { q: 1e-3, initialQuantile: 1 - 20 / 300 });
+  assert.ok(spot.gpd!.xi > 0.5, `xi ${spot.gpd!.xi}`);
+  assert.ok(spot.value - max > max - spot.initialThreshold, `spot ${spot.value}, largest score ${max}`);
+  const c = parseConfig({}).threshold;
+  const fitted = fitThreshold(scores, c);
+  assert.equal(fitted.method, 'robust-tail');
+  assert.match(fitted.fallback!, /farther above the largest calibration score/);
+  assert.ok(fitted.value < spot.value, `robust ${fitted.value} vs spot ${spot.value}`);
+});
+
 function table(columns: Record<string, number[]>): SeriesTable {
   const sensors = Object.keys(columns);
   const T = columns[sensors[0]].length;

@@ -306,6 +306,10 @@ export function robustThreshold(scores: ArrayLike<number>, q: number, reason: st
 /**
  * Checks a fitted threshold against its calibration scores; returns the reason it is unusable,
  * or undefined. Too low: it would fire on more than `maxAlertRate` of the calibration steps.
+ * Extrapolated: a SPOT threshold farther above the largest calibration score than that score is
+ * above the initial threshold; from a few dozen peaks the GPD's shape is too uncertain to carry
+ * the threshold that far (Los-loop's 20 validation peaks gave xi 1.05 and a threshold at twice
+ * the largest score, and it never fired on the test weeks).
  * Too high: it lies more than 4x as far above the median as the robust body extrapolation while
  * over 2 % of the calibration steps sit beyond that extrapolation: a cluster that size is an
  * incident in the calibration data, not a heavy normal tail (BATADAL's normal tail puts 0.5 %
@@ -320,6 +324,11 @@ export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, m
   };
   const rate = share(t.value);
   if (rate > maxAlertRate) return `the ${t.method} threshold ${fmt(t.value)} fires on ${(100 * rate).toFixed(1)} % of the calibration steps`;
+  const max = sorted[sorted.length - 1];
+  if (t.method === 'spot' && t.value - max > max - t.initialThreshold) {
+    return `the spot threshold ${fmt(t.value)} lies farther above the largest calibration score (${fmt(max)}) than that score lies above ` +
+      `the tail fit's initial threshold (${fmt(t.initialThreshold)}): the fitted shape (xi ${fmt(t.gpd?.xi ?? 0)}) is extrapolated, not the data`;
+  }
   const median = quantileSorted(sorted, 0.5);
   const robust = robustThreshold(sorted, t.level, '').value;
   const beyond = share(robust);
