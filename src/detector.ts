@@ -83,8 +83,8 @@ export async function fitDetector(
     train: trainData, validation: valData, sensors, model: config.model, train_: { ...config.train, maxSteps: config.train.maxSteps! }, dag: config.dag,
     priorMask: prior?.mask, priorInit: prior?.init,
   }, warmStarted ? warmStart.model : undefined);
-  const parentRidges = result.linearMean ? parentRidgeCounts(result.linearMean) : {};
-  if (result.linearMean) log(`linear mean: ridge on the parents' coefficients chosen on the validation steps, sensors per ridge ${JSON.stringify(parentRidges)} ("drop": own history only)`);
+  const parentRidges = result.linearMean && parentRidgeCounts(result.linearMean);
+  if (parentRidges) log(`linear mean: ridge on the parents' coefficients chosen on the validation steps, sensors per ridge ${JSON.stringify(parentRidges)} ("drop": own history only)`);
   const adjacency = tf.tensor2d(result.dagWeights, [K, K]);
   const trainTail = contextOf(trainData, config);
   const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail, penalty: val.penalty });
@@ -117,7 +117,7 @@ export async function fitDetector(
         bestValidationNll: round(result.bestValidationNll),
         edges: result.graph.size,
         finalAcyclicity: result.lagrangian ? result.lagrangian.hPrev : null,
-        parentRidges,
+        parentRidges: parentRidges ?? {},
         trainSteps: trainData.steps,
         validationSteps: valData.steps,
       },

@@ -110,10 +110,14 @@ function rowsOf(s: Series, j: number, ps: readonly number[], fn: (row: ArrayLike
  * would predict an explosion from a trending window, so it is then held at exactly 1.
  */
 function fitOne(ne: NormalEquations, nParents: number, parentRidge: number): Float64Array {
-  const P = nParents + 2;
-  const penalty = Array.from({ length: P }, (_, i) => (i === 0 ? RIDGE * ne.n : i === P - 1 ? 0 : Number.isFinite(parentRidge) ? parentRidge * ne.n : 0));
+  const drop = !Number.isFinite(parentRidge);
+  const penalty = new Float64Array(nParents + 2); // the intercept (last) is not penalised
+  penalty[0] = RIDGE * ne.n;
   const fixed = new Map<number, number>();
-  if (!Number.isFinite(parentRidge)) for (let i = 1; i <= nParents; i++) fixed.set(i, 0);
+  for (let i = 1; i <= nParents; i++) {
+    if (drop) fixed.set(i, 0);
+    else penalty[i] = parentRidge * ne.n;
+  }
   let beta = solvePenalised(ne, penalty, fixed)!;
   if (beta[0] > 1) {
     fixed.set(0, 1);
