@@ -1,5 +1,12 @@
-// Per-sensor calibration: each sensor's conditional window NLL becomes a tail probability under
-// that sensor's own validation distribution, reported as a surprise -log P(NLL_k >= v).
+// Per-sensor calibration: each sensor's conditional NLL becomes a tail probability under that
+// sensor's own validation distribution, reported as a surprise -log P(NLL_k >= v).
+//
+// Two time scales, each with its own tail model: the step's NLL and the trailing score window's
+// mean NLL. The window accumulates evidence of a sustained change (an offset whose every step is
+// only mildly unlikely); the step keeps a one-step fault visible, which the window's mean dilutes
+// by its length and its calibration (narrower than a single step's) then discounts. A sensor's
+// surprise is the larger of the two minus log 2 (Bonferroni: under normal data P(surprise >= x) is
+// still at most exp(-x)).
 //
 // Why: raw NLLs are not comparable across sensors (a noisy sensor's normal NLL sits far above a
 // quiet one's) and the flow's tails let an outlier's NLL reach 1e16, so a raw sum is dominated
@@ -28,19 +35,35 @@ const SensorTailSchema = z.strictObject({
 });
 
 export const SensorCalibrationSchema = z.strictObject({
-  kind: z.literal('per-sensor-tail'),
+  kind: z.literal('window-and-step-tails'),
   /** Steps the calibration was fitted on. */
   n: z.number().int().positive(),
+  /** Tail models of the window mean NLL, per sensor. */
   sensors: z.array(SensorTailSchema).min(1),
+  /** Tail models of the step NLL, per sensor. */
+  steps: z.array(SensorTailSchema).min(1),
 });
 export type SensorCalibration = z.infer<typeof SensorCalibrationSchema>;
+export type SensorTail = z.infer<typeof SensorTailSchema>;
 
-/** Fits one tail model per sensor from calibration NLLs [T*K] (t*K + k). */
-export function fitCalibration(perSensor: ArrayLike<number>, K: number): SensorCalibration {
+/** Validation NLLs [T*K] (t*K + k) at both scales: the trailing window's mean and the step's own. */
+export interface CalibrationScores {
+  window: Float32Array;
+  step: Float32Array;
+}
+
+/** Fits the window and the step tail model of every sensor from validation NLLs. */
+export function fitCalibration(scores: CalibrationScores, K: number): SensorCalibration {
+  if (scores.window.length !== scores.step.length) throw new RangeError(`calibration: ${scores.window.length} window NLLs but ${scores.step.length} step NLLs`);
+  const T = scores.window.length / K;
+  if (!Number.isInteger(T) || T < 2) throw new RangeError(`calibration needs at least 2 steps of ${K} sensors, got ${scores.window.length} values`);
+  return { kind: 'window-and-step-tails', n: T, sensors: fitTails(scores.window, K), steps: fitTails(scores.step, K) };
+}
+
+function fitTails(perSensor: ArrayLike<number>, K: number): SensorTail[] {
   const T = perSensor.length / K;
-  if (!Number.isInteger(T) || T < 2) throw new RangeError(`calibration needs at least 2 steps of ${K} sensors, got ${perSensor.length} values`);
   const col = new Float64Array(T);
-  const sensors = [];
+  const tails: SensorTail[] = [];
   for (let k = 0; k < K; k++) {
     let n = 0;
     for (let t = 0; t < T; t++) {
@@ -56,14 +79,14 @@ export function fitCalibration(perSensor: ArrayLike<number>, K: number): SensorC
     const spread = q(TAIL_LEVEL) - q(TAIL_FROM);
     const iqrScale = (q(0.75) - q(0.25)) / 1.349;
     const beta = Math.max(spread / Math.log((1 - TAIL_FROM) / (1 - TAIL_LEVEL)), 0.25 * iqrScale, MIN_SCALE);
-    sensors.push({ quantiles, beta });
+    tails.push({ quantiles, beta });
   }
-  return { kind: 'per-sensor-tail', n: T, sensors };
+  return tails;
 }
 
-/** -log P(NLL_k >= v) under sensor k's calibration, softly capped; 0 at or below its minimum. */
-export function surprise(cal: SensorCalibration, k: number, v: number): number {
-  const { quantiles, beta } = cal.sensors[k];
+/** -log P(V >= v) under one tail model, softly capped; 0 at or below its minimum. */
+export function tailSurprise(tail: SensorTail, v: number): number {
+  const { quantiles, beta } = tail;
   if (Number.isNaN(v)) return SURPRISE_SOFT_CAP;
   const top = quantiles[quantiles.length - 1];
   let s: number;
@@ -81,12 +104,17 @@ export function surprise(cal: SensorCalibration, k: number, v: number): number {
   return s <= SURPRISE_SOFT_CAP ? s : SURPRISE_SOFT_CAP + Math.log1p(s - SURPRISE_SOFT_CAP);
 }
 
-/** Calibrated surprises of one step's K NLLs (perSensor[offset .. offset+K)) into out[0..K). */
-export function surpriseRow(cal: SensorCalibration, perSensor: ArrayLike<number>, offset: number, K: number, out: Float32Array | Float64Array): void {
-  for (let k = 0; k < K; k++) out[k] = surprise(cal, k, perSensor[offset + k]);
+/** Sensor k's surprise from its window mean NLL and its step NLL: the larger scale's, less log 2. */
+export function surprise(cal: SensorCalibration, k: number, windowNll: number, stepNll: number): number {
+  return Math.max(0, Math.max(tailSurprise(cal.sensors[k], windowNll), tailSurprise(cal.steps[k], stepNll)) - Math.LN2);
 }
 
-/** The median calibration NLL per sensor (the reference "excess" is measured from). */
+/** Calibrated surprises of one step's K NLLs (both scales, from `offset`) into out[0..K). */
+export function surpriseRow(cal: SensorCalibration, windowNll: ArrayLike<number>, stepNll: ArrayLike<number>, offset: number, K: number, out: Float32Array | Float64Array): void {
+  for (let k = 0; k < K; k++) out[k] = surprise(cal, k, windowNll[offset + k], stepNll[offset + k]);
+}
+
+/** The median calibration window NLL per sensor (the reference "excess" is measured from). */
 export function calibrationMedians(cal: SensorCalibration): Float32Array {
   return Float32Array.from(cal.sensors, (s) => s.quantiles[MEDIAN_INDEX]);
 }
