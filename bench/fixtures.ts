@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { tableLength } from '../src/data/table.ts';
 import { edgeAuroc } from '../src/scoring/metrics.ts';
-import { METHODS, benchConfig, runMethods, evaluateMethods, summaryTable, detailTable, type BenchRow, type CellLabels, type MethodKey, type MethodOutput } from './methods.ts';
+import { METHODS, benchConfig, runMethods, evaluateMethods, summaryTable, detailTable, type BenchRow, type CellLabels, type MethodKey, type MethodOutput, type Split } from './methods.ts';
 
 interface Truth {
   graph: { directed: boolean; edges: { source: string; target: string }[] };
@@ -44,16 +44,22 @@ function cellLabels(truth: Truth, sensors: string[], T: number): CellLabels {
   return { sensors, labels };
 }
 
-async function run(name: string, overrides: Record<string, unknown> = {}, ablation?: boolean) {
+/** A fixture's split: train.csv -> test.csv under its preset, cell labels from truth.json. */
+export async function fixtureSplit(name: string, overrides: Record<string, unknown> = {}): Promise<Split & { truth: Truth }> {
   const dir = `fixtures/${name}`;
   const config = benchConfig(name, overrides);
   const opts = { intervalMs: config.data.intervalMs };
   const train = await readCsvFile(`${dir}/train.csv`, opts);
   const test = await readCsvFile(`${dir}/test.csv`, opts);
   const truth = JSON.parse(await readFile(`${dir}/truth.json`, 'utf8')) as Truth;
+  return { config, train, test, warmStart: true, cells: cellLabels(truth, test.sensors, tableLength(test)), truth };
+}
+
+async function run(name: string, overrides: Record<string, unknown> = {}, ablation?: boolean) {
+  const { config, train, test, warmStart, cells, truth } = await fixtureSplit(name, overrides);
   let ganf: { edgeAurocSkeleton: number; edgeAurocDirected: number | null; validationNll: number; trainSteps: number } | undefined;
   const outputs = await runMethods(train, test, config, {
-    warmStart: true, ablation,
+    warmStart, ablation,
     onGanf: (d, _s, report) => {
       const idx = new Map(d.sensors.map((s, i) => [s, i] as const));
       const pairs = truth.graph.edges.filter((e) => idx.has(e.source) && idx.has(e.target)).map((e) => [idx.get(e.source)!, idx.get(e.target)!] as [number, number]);
@@ -66,7 +72,7 @@ async function run(name: string, overrides: Record<string, unknown> = {}, ablati
   });
   const row: BenchRow = {
     dataset: name, protocol: 'train.csv -> test.csv, full preset', sensors: outputs.ganf!.sensors.length,
-    methods: evaluateMethods(outputs, test, cellLabels(truth, test.sensors, tableLength(test))),
+    methods: evaluateMethods(outputs, test, cells),
     extra: { overrides, ...ganf },
   };
   return { row, events: eventPeaks(truth, test.labels!, outputs) };

@@ -148,6 +148,16 @@ export function attributionRanks(o: MethodOutput, labels: Uint8Array, ofInterest
 
 // --- markdown -------------------------------------------------------------------------------------
 
+/** One dataset's split as every section runs it: the preset, the data fitted and the data scored. */
+export interface Split {
+  config: GanfConfig;
+  train: SeriesTable;
+  test: SeriesTable;
+  /** The test data directly follows the training data (scoring warm-starts from its tail). */
+  warmStart: boolean;
+  cells?: CellLabels;
+}
+
 export interface BenchRow {
   dataset: string;
   protocol: string;

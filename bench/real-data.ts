@@ -12,14 +12,19 @@ import { detectionMetrics } from '../src/scoring/backtest.ts';
 import { seededUniform } from '../src/util/rng.ts';
 import {
   METHODS, benchConfig, runMethods, evaluateMethods, runScores, attributionRanks, summaryTable, detailTable,
-  type BenchRow, type CellLabels, type MethodKey, type MethodOutput, type MethodResult,
+  type BenchRow, type CellLabels, type MethodKey, type MethodOutput, type MethodResult, type Split,
 } from './methods.ts';
 
+export async function batadalSplit(root: string): Promise<Split> {
+  const config = benchConfig('batadal');
+  const train = await readCsvFile(path.join(root, 'batadal/train.csv'), csvOptionsOf(config.data));
+  const test = await readCsvFile(path.join(root, 'batadal/validation.csv'), csvOptionsOf(config.data));
+  return { config, train, test, warmStart: false };
+}
+
 async function batadal(root: string): Promise<BenchRow> {
-  const c = benchConfig('batadal');
-  const train = await readCsvFile(path.join(root, 'batadal/train.csv'), csvOptionsOf(c.data));
-  const test = await readCsvFile(path.join(root, 'batadal/validation.csv'), csvOptionsOf(c.data));
-  const out = await runMethods(train, test, c, { warmStart: false });
+  const { config, train, test, warmStart } = await batadalSplit(root);
+  const out = await runMethods(train, test, config, { warmStart });
   return { dataset: 'BATADAL', protocol: 'fit train.csv (dataset 03), score validation.csv (dataset 04, 7 attacks)', sensors: out.ganf!.sensors.length, methods: evaluateMethods(out, test) };
 }
 
@@ -75,22 +80,28 @@ async function skab(root: string): Promise<BenchRow[]> {
   return rows;
 }
 
-/** GridSTAGE: fit on t < 20 s, score the rest; do the attacked buses come out as top contributors? */
-async function gridstage(root: string): Promise<BenchRow> {
-  const c = benchConfig('gridstage');
-  const all = await readCsvFile(path.join(root, 'gridstage/scenario18_pmu_vm.csv'), csvOptionsOf(c.data));
+const ATTACKED_BUSES = ['bus4', 'bus38', 'bus47', 'bus57'];
+
+/** GridSTAGE: fit on t < 20 s, score the rest; cell labels are the four attacked buses during the attack. */
+export async function gridstageSplit(root: string): Promise<Split> {
+  const config = benchConfig('gridstage');
+  const all = await readCsvFile(path.join(root, 'gridstage/scenario18_pmu_vm.csv'), csvOptionsOf(config.data));
   const cut = all.timestamps.findIndex((t) => t >= 20_000);
   const train = sliceRows(all, 0, cut);
   const test = sliceRows(all, cut);
-  const attacked = ['bus4', 'bus38', 'bus47', 'bus57'];
-  const out = await runMethods(train, test, c, { warmStart: true });
-  // Cell labels: the four attacked buses during the attack.
   const T = tableLength(test);
   const cells: CellLabels = { sensors: test.sensors, labels: new Uint8Array(T * test.sensors.length) };
-  const at = attacked.map((b) => test.sensors.indexOf(b));
+  const at = ATTACKED_BUSES.map((b) => test.sensors.indexOf(b));
   for (let t = 0; t < T; t++) if (test.labels![t]) for (const k of at) cells.labels[t * test.sensors.length + k] = 1;
+  return { config, train, test, warmStart: true, cells };
+}
+
+/** GridSTAGE: do the attacked buses come out as top contributors? */
+async function gridstage(root: string): Promise<BenchRow> {
+  const { config, train, test, warmStart, cells } = await gridstageSplit(root);
+  const out = await runMethods(train, test, config, { warmStart });
   const ranks = Object.fromEntries((Object.entries(out) as [MethodKey, MethodOutput][]).filter(([, o]) => o.perSensor)
-    .map(([k, o]) => [METHODS[k], attributionRanks(o, test.labels!, attacked)]));
+    .map(([k, o]) => [METHODS[k], attributionRanks(o, test.labels!, ATTACKED_BUSES)]));
   return {
     dataset: 'GridSTAGE s18', protocol: 'fit t < 20 s, score t >= 20 s (attack 20-45 s on buses 4, 38, 47, 57)', sensors: out.ganf!.sensors.length,
     methods: evaluateMethods(out, test, cells),
@@ -157,10 +168,11 @@ export function injectLosLoop(test: SeriesTable, trainStd: Float64Array, adjacen
   return { labels, cells: { sensors: test.sensors, labels: cells }, events };
 }
 
-async function losloop(root: string): Promise<BenchRow> {
+/** Los-loop: fit the first 80 %, score the last 20 % with the injected events (injectLosLoop). */
+export async function losloopSplit(root: string): Promise<Split & { events: string[] }> {
   const adjFile = path.join(root, 'los-loop/los_adj.csv');
-  const c = benchConfig('los-loop', { 'dag.prior.path': adjFile });
-  const all = await readCsvFile(path.join(root, 'los-loop/los_speed.csv'), csvOptionsOf(c.data));
+  const config = benchConfig('los-loop', { 'dag.prior.path': adjFile });
+  const all = await readCsvFile(path.join(root, 'los-loop/los_speed.csv'), csvOptionsOf(config.data));
   // Through the project's CSV tokenizer; the matrix itself is the prior's (see dag.prior above).
   const adjacency = csvRecords(await readFile(adjFile, 'utf8')).map((r) => r.fields.map(Number));
   const cut = Math.round(tableLength(all) * 0.8);
@@ -175,7 +187,12 @@ async function losloop(root: string): Promise<BenchRow> {
   }
   const { labels, cells, events } = injectLosLoop(test, std, adjacency);
   test.labels = labels;
-  const out = await runMethods(train, test, c, { warmStart: true });
+  return { config, train, test, warmStart: true, cells, events };
+}
+
+async function losloop(root: string): Promise<BenchRow> {
+  const { config, train, test, warmStart, cells, events } = await losloopSplit(root);
+  const out = await runMethods(train, test, config, { warmStart });
   return {
     dataset: 'Los-loop', protocol: 'fit first 80 %, score last 20 % with 15 injected events: 12 single-detector faults, 3 spreading 5-detector slowdowns (bench/real-data.ts)',
     sensors: out.ganf!.sensors.length, methods: evaluateMethods(out, test, cells), extra: { events },

@@ -3,7 +3,7 @@
 // Results: bench/results/results.json and bench/results/results.md (summarised in the README),
 // written after every section; running one section (or one dataset) updates only that one.
 //   npm run bench                 # everything
-//   npm run bench -- throughput   # one section: throughput | fixtures | variants | batadal | skab | gridstage | losloop
+//   npm run bench -- throughput   # one section: throughput | fixtures | variants | batadal | skab | gridstage | losloop | seeds
 // Environment:
 //   GANF_DATA_DIR=/path/to/shared/data   where the real data is (default ../shared/data)
 //   GANF_BENCH_FAST=1 (or =N)            cap GANF training at 60 (N) optimiser steps, for quick iteration only
@@ -15,6 +15,7 @@ import { throughput } from './throughput.ts';
 import { realDataBacktests, REAL_SECTIONS } from './real-data.ts';
 import type { BenchRow } from './methods.ts';
 import { fixtureBacktests, variantComparison } from './fixtures.ts';
+import { seedSpread } from './seeds.ts';
 
 const sections = process.argv.slice(2);
 const want = (s: string) => sections.length === 0 || sections.includes(s);
@@ -41,6 +42,7 @@ const titles: Record<string, string> = {
   fixtures: 'Fixtures (full presets)',
   variants: 'Model variants on the grid fixture',
   realData: 'Real data (../shared/data)',
+  seeds: 'Seed spread and seed ensembles (GANF, fixtures and real data)',
 };
 function markdown(): string[] {
   const md = ['# Benchmark results', ''];
@@ -63,6 +65,7 @@ if (haveShared && REAL_SECTIONS.some(want)) {
     await record('realData', await realDataBacktests(shared, (x) => x === s, previous));
   }
 } else if (!haveShared) console.log(`${shared} not present: real-data backtests skipped (set GANF_DATA_DIR)`);
+if (want('seeds')) await record('seeds', await seedSpread(haveShared ? shared : null));
 
 await save();
 console.log(markdown().join('\n'));

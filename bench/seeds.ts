@@ -1,0 +1,122 @@
+// How much of a GANF result is the seed: the same preset and split trained with train.seed 42 (every
+// preset's), 43 and 44, each model scored and thresholded on its own, their median and range; and
+// the three models as a seed ensemble (the issue's lever: each sensor's calibrated surprise
+// averaged over the members, then the model's aggregate, thresholded by the same fitThreshold on
+// the members' averaged validation surprises). The baselines are deterministic; they are run on
+// the same split in the same run for the comparison. SKAB is left out: 20 runs x 3 seeds.
+import { fitDetector, scoreTable } from '../src/detector.ts';
+import { aggregateRow, aggregateSpecOf } from '../src/scoring/aggregate.ts';
+import { surpriseRow } from '../src/scoring/calibration.ts';
+import { exceeds, fitThreshold } from '../src/scoring/threshold.ts';
+import { detectionMetrics, type DetectionMetrics } from '../src/scoring/backtest.ts';
+import { cellAuroc } from '../src/scoring/metrics.ts';
+import { runBaseline, BASELINES, type BaselineName } from '../src/scoring/baselines/index.ts';
+import { tableLength } from '../src/data/table.ts';
+import type { Split } from './methods.ts';
+import { fixtureSplit } from './fixtures.ts';
+import { batadalSplit, gridstageSplit, losloopSplit } from './real-data.ts';
+
+export const SEEDS = [42, 43, 44];
+
+interface Scored {
+  metrics: DetectionMetrics;
+  cellAuroc: number | null;
+  trainSeconds: number | null;
+}
+
+interface SeedRow {
+  dataset: string;
+  sensors: number;
+  seeds: Scored[];
+  ensemble: Scored;
+  baselines: Partial<Record<BaselineName, Scored>>;
+}
+
+/** Top-k (or the configured aggregate) of surprises averaged over members, [T*K] each. */
+function ensembleTotals(members: Float32Array[], K: number, spec: ReturnType<typeof aggregateSpecOf>): Float32Array {
+  const T = members[0].length / K;
+  const mean = new Float32Array(T * K);
+  for (const m of members) for (let i = 0; i < mean.length; i++) mean[i] += m[i] / members.length;
+  const total = new Float32Array(T);
+  const scratch = new Float64Array(K);
+  // The joint aggregate has no per-member surprise to average; the ensemble is top-k / max-sensor only.
+  for (let t = 0; t < T; t++) total[t] = aggregateRow(mean, mean, t * K, K, spec, scratch);
+  return total;
+}
+
+async function seedRow(dataset: string, split: Split): Promise<SeedRow> {
+  const { config, train, test, warmStart, cells } = split;
+  const labels = test.labels!;
+  const cell = (perSensor: Float32Array, sensors: string[]) => (cells ? cellAuroc(perSensor, sensors, cells.labels, cells.sensors) : null);
+  const seeds: Scored[] = [];
+  const valSurprises: Float32Array[] = [];
+  const testSurprises: Float32Array[] = [];
+  let sensors: string[] = [];
+  for (const seed of SEEDS) {
+    const { detector, report } = await fitDetector(train, { ...config, train: { ...config.train, seed } });
+    const s = scoreTable(detector, test, { warmStart });
+    sensors = detector.sensors;
+    const K = sensors.length;
+    const { window, step } = detector.calibrationScores;
+    const val = new Float32Array(window.length);
+    for (let i = 0; i < val.length; i += K) surpriseRow(detector.calibration, window, step, i, K, val.subarray(i, i + K));
+    valSurprises.push(val);
+    testSurprises.push(s.surprise);
+    seeds.push({ metrics: detectionMetrics(s.total, labels, s.alerts, detector.threshold.value, test.timestamps), cellAuroc: cell(s.surprise, sensors), trainSeconds: report.train.seconds });
+    detector.model.dispose();
+  }
+  const K = sensors.length;
+  const spec = aggregateSpecOf(config.model, K);
+  const threshold = fitThreshold(ensembleTotals(valSurprises, K, spec), config.threshold).value;
+  const total = ensembleTotals(testSurprises, K, spec);
+  const alerts = Uint8Array.from(total, (v) => (exceeds(v, threshold) ? 1 : 0));
+  const mean = new Float32Array(testSurprises[0].length);
+  for (const m of testSurprises) for (let i = 0; i < mean.length; i++) mean[i] += m[i] / testSurprises.length;
+  const ensemble = { metrics: detectionMetrics(total, labels, alerts, threshold, test.timestamps), cellAuroc: cell(mean, sensors), trainSeconds: seeds.reduce((a, s) => a + (s.trainSeconds ?? 0), 0) };
+  const baselines: Partial<Record<BaselineName, Scored>> = {};
+  for (const name of Object.keys(BASELINES) as BaselineName[]) {
+    const b = runBaseline(name, train, test, config);
+    baselines[name] = { metrics: detectionMetrics(b.scores, labels, b.alerts, b.threshold, test.timestamps), cellAuroc: b.perSensor ? cell(b.perSensor, b.sensors) : null, trainSeconds: null };
+  }
+  console.log(`[bench] seeds: ${dataset} done (${tableLength(test)} test steps)`);
+  return { dataset, sensors: K, seeds, ensemble, baselines };
+}
+
+const n3 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(3));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ranking = (s: Scored) => `${n3(s.metrics.auroc)} / ${n3(s.metrics.auprc)}`;
+const atThreshold = (s: Scored) => {
+  const a = s.metrics.atModelThreshold;
+  return a ? `${a.detectedEvents}/${a.totalEvents}, ${a.falseAlarmEvents} FA` : '–';
+};
+
+function markdown(rows: SeedRow[]): string[] {
+  const names = Object.keys(BASELINES) as BaselineName[];
+  const spread = (r: SeedRow, key: 'auroc' | 'auprc') => {
+    const xs = r.seeds.map((s) => s.metrics[key]!).filter((v) => v !== null);
+    return `${n3(median(xs))} (${n3(Math.min(...xs))}–${n3(Math.max(...xs))})`;
+  };
+  return [
+    `GANF with train.seed ${SEEDS.join(', ')} (${SEEDS[0]} is every preset's), the three as a seed ensemble, and the deterministic baselines on the same split, AUROC / AUPRC:`, '',
+    `| dataset | K | ${SEEDS.map((s) => `seed ${s}`).join(' | ')} | median AUROC (range) | median AUPRC (range) | ensemble of ${SEEDS.length} | ${names.map((n) => BASELINES[n]).join(' | ')} |`,
+    `|---|---|${SEEDS.map(() => '---').join('|')}|---|---|---|${names.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.dataset} | ${r.sensors} | ${r.seeds.map(ranking).join(' | ')} | ${spread(r, 'auroc')} | ${spread(r, 'auprc')} | ${ranking(r.ensemble)} | ${names.map((n) => ranking(r.baselines[n]!)).join(' | ')} |`),
+    '', 'At each one\'s own label-free threshold (events detected, false-alarm events) and cell AUROC where there are per-sensor labels; train seconds per GANF model:', '',
+    `| dataset | ${SEEDS.map((s) => `seed ${s}`).join(' | ')} | ensemble of ${SEEDS.length} | ${names.map((n) => BASELINES[n]).join(' | ')} | cell AUROC: ${SEEDS.map((s) => `seed ${s}`).join(' / ')} / ensemble | train s per seed |`,
+    `|---|${SEEDS.map(() => '---').join('|')}|---|${names.map(() => '---').join('|')}|---|---|`,
+    ...rows.map((r) => `| ${r.dataset} | ${r.seeds.map(atThreshold).join(' | ')} | ${atThreshold(r.ensemble)} | ${names.map((n) => atThreshold(r.baselines[n]!)).join(' | ')} | ` +
+      `${[...r.seeds, r.ensemble].map((s) => n3(s.cellAuroc)).join(' / ')} | ${r.seeds.map((s) => (s.trainSeconds ?? 0).toFixed(0)).join(', ')} |`),
+  ];
+}
+
+/** The fixtures and, when `root` holds the shared data, BATADAL, GridSTAGE and Los-loop. */
+export async function seedSpread(root: string | null): Promise<{ rows: unknown[]; markdown: string[] }> {
+  const rows: SeedRow[] = [];
+  for (const name of ['grid', 'traffic']) rows.push(await seedRow(name, await fixtureSplit(name)));
+  if (root) {
+    rows.push(await seedRow('BATADAL', await batadalSplit(root)));
+    rows.push(await seedRow('GridSTAGE s18', await gridstageSplit(root)));
+    rows.push(await seedRow('Los-loop', await losloopSplit(root)));
+  }
+  return { rows, markdown: markdown(rows) };
+}
