@@ -68,11 +68,12 @@ test('two scales: the window sees a sustained mild shift, the step a one-step sp
   // Step NLLs Exp(1); the window's mean of 6 has a much narrower distribution.
   const step = exponentialColumns(20000, 1, 7);
   const cal = fitCalibration({ window: trailing(step, 1, W), step }, 1);
+  const stepTail = cal.steps![0];
   // A sustained shift: every step at NLL 3 (P = e^-3 each). The window's mean of 3 is far in its
   // tail (the exponential extrapolated from its body says about 6, conservative against the exact
   // Gamma tail); the step scale alone would say 3.
   const sustained = surprise(cal, 0, 3, 3);
-  assert.ok(sustained > 5 && sustained > tailSurprise(cal.steps[0], 3) + 2 && tailSurprise(cal.steps[0], 3) < 3.2, `sustained ${sustained}, step scale ${tailSurprise(cal.steps[0], 3)}`);
+  assert.ok(sustained > 5 && sustained > tailSurprise(stepTail, 3) + 2 && tailSurprise(stepTail, 3) < 3.2, `sustained ${sustained}, step scale ${tailSurprise(stepTail, 3)}`);
   // A one-step spike of NLL 20 among normal steps (mean 1): the window's mean is (20 + 5) / 6.
   const spike = surprise(cal, 0, (20 + 5) / W, 20);
   assert.ok(Math.abs(spike - (20 - Math.LN2)) < 1.5 && tailSurprise(cal.sensors[0], 25 / W) < spike - 3, `spike ${spike}, window scale ${tailSurprise(cal.sensors[0], 25 / W)}`);

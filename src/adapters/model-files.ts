@@ -13,12 +13,13 @@ import { SensorCalibrationSchema, type CalibrationScores } from '../scoring/cali
 import type { ParamSpec } from '../flow/params.ts';
 
 // 2: the calibration has a step scale beside the window (calibration-steps.bin, the manifest's
-// calibration.steps); a version-1 directory has neither and must be retrained.
+// calibration.steps). Version 1 directories have neither; they load and score with the window
+// scale only, as they did, so a registry's older versions stay servable.
 export const MANIFEST_VERSION = 2;
 
 export const ManifestSchema = z.object({
   format: z.literal('ganf-model'),
-  manifestVersion: z.literal(MANIFEST_VERSION),
+  manifestVersion: z.union([z.literal(1), z.literal(MANIFEST_VERSION)]),
   modelVersion: z.string(),
   createdAt: z.string(),
   sensors: z.array(z.string()).min(1),
@@ -32,7 +33,7 @@ export const ManifestSchema = z.object({
   /** Per-sensor tail models of the validation NLLs: contributions are ranked by calibrated surprise. */
   calibration: SensorCalibrationSchema,
   metrics: z.record(z.string(), z.unknown()),
-  files: z.object({ weights: z.string(), graph: z.string(), scaler: z.string(), context: z.string(), calibration: z.string(), calibrationSteps: z.string() }),
+  files: z.object({ weights: z.string(), graph: z.string(), scaler: z.string(), context: z.string(), calibration: z.string(), calibrationSteps: z.string().optional() }),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -52,14 +53,18 @@ export async function saveModel(dir: string, a: ModelArtifact): Promise<void> {
   const target = path.resolve(dir);
   const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
   await mkdir(tmp, { recursive: true });
-  const files = { weights: 'weights.bin', graph: 'graph.json', scaler: 'scaler.json', context: 'context.bin', calibration: 'calibration.bin', calibrationSteps: 'calibration-steps.bin' };
+  const step = a.calibrationScores.step;
+  const files = {
+    weights: 'weights.bin', graph: 'graph.json', scaler: 'scaler.json', context: 'context.bin', calibration: 'calibration.bin',
+    ...(step ? { calibrationSteps: 'calibration-steps.bin' } : {}),
+  };
   const manifest: Manifest = { format: 'ganf-model', manifestVersion: MANIFEST_VERSION, ...a.manifest, params: a.params, files };
   await writeFileSynced(path.join(tmp, files.weights), a.weights);
   await writeFileSynced(path.join(tmp, files.graph), JSON.stringify(a.graph, null, 1));
   await writeFileSynced(path.join(tmp, files.scaler), JSON.stringify(a.scaler, null, 1));
   await writeFileSynced(path.join(tmp, files.context), Buffer.from(a.context.buffer, a.context.byteOffset, a.context.byteLength));
   await writeFileSynced(path.join(tmp, files.calibration), bytesOf(a.calibrationScores.window));
-  await writeFileSynced(path.join(tmp, files.calibrationSteps), bytesOf(a.calibrationScores.step));
+  if (step && files.calibrationSteps) await writeFileSynced(path.join(tmp, files.calibrationSteps), bytesOf(step));
   await writeFileSynced(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
   await fsyncDir(tmp);
   await rm(target, { recursive: true, force: true });
@@ -75,10 +80,6 @@ export async function loadModel(dir: string): Promise<ModelArtifact & { manifest
   } catch (e) {
     throw new Error(`${dir} is not a model directory (manifest.json: ${(e as Error).message})`);
   }
-  const version = (raw as { manifestVersion?: unknown } | null)?.manifestVersion;
-  if (typeof version === 'number' && version < MANIFEST_VERSION) {
-    throw new Error(`${dir} was written by an older ganf-stream (manifest version ${version}, this one reads ${MANIFEST_VERSION}): retrain the model`);
-  }
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
     throw new Error(`${dir}/manifest.json is invalid: ${z.prettifyError(parsed.error)}`);
@@ -87,7 +88,7 @@ export async function loadModel(dir: string): Promise<ModelArtifact & { manifest
   const weights = await readFile(path.join(dir, m.files.weights));
   const ctx = await readFile(path.join(dir, m.files.context));
   const cal = await readFile(path.join(dir, m.files.calibration));
-  const calSteps = await readFile(path.join(dir, m.files.calibrationSteps));
+  const calSteps = m.files.calibrationSteps === undefined ? undefined : await readFile(path.join(dir, m.files.calibrationSteps));
   return {
     manifest: m,
     params: m.params,
@@ -95,7 +96,7 @@ export async function loadModel(dir: string): Promise<ModelArtifact & { manifest
     graph: JSON.parse(await readFile(path.join(dir, m.files.graph), 'utf8')),
     scaler: parseScalerState(JSON.parse(await readFile(path.join(dir, m.files.scaler), 'utf8'))),
     context: floatsOf(ctx),
-    calibrationScores: { window: floatsOf(cal), step: floatsOf(calSteps) },
+    calibrationScores: { window: floatsOf(cal), ...(calSteps ? { step: floatsOf(calSteps) } : {}) },
   };
 }
 

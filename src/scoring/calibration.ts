@@ -35,29 +35,31 @@ const SensorTailSchema = z.strictObject({
 });
 
 export const SensorCalibrationSchema = z.strictObject({
-  kind: z.literal('window-and-step-tails'),
+  /** per-sensor-tail: the window scale only (models saved before the step scale existed). */
+  kind: z.enum(['window-and-step-tails', 'per-sensor-tail']),
   /** Steps the calibration was fitted on. */
   n: z.number().int().positive(),
   /** Tail models of the window mean NLL, per sensor. */
   sensors: z.array(SensorTailSchema).min(1),
   /** Tail models of the step NLL, per sensor. */
-  steps: z.array(SensorTailSchema).min(1),
+  steps: z.array(SensorTailSchema).min(1).optional(),
 });
 export type SensorCalibration = z.infer<typeof SensorCalibrationSchema>;
 export type SensorTail = z.infer<typeof SensorTailSchema>;
 
-/** Validation NLLs [T*K] (t*K + k) at both scales: the trailing window's mean and the step's own. */
+/** Validation NLLs [T*K] (t*K + k): the trailing window's mean and the step's own (absent in models saved before the step scale). */
 export interface CalibrationScores {
   window: Float32Array;
-  step: Float32Array;
+  step?: Float32Array;
 }
 
-/** Fits the window and the step tail model of every sensor from validation NLLs. */
+/** Fits the window and (given its NLLs) the step tail model of every sensor from validation NLLs. */
 export function fitCalibration(scores: CalibrationScores, K: number): SensorCalibration {
-  if (scores.window.length !== scores.step.length) throw new RangeError(`calibration: ${scores.window.length} window NLLs but ${scores.step.length} step NLLs`);
+  if (scores.step && scores.window.length !== scores.step.length) throw new RangeError(`calibration: ${scores.window.length} window NLLs but ${scores.step.length} step NLLs`);
   const T = scores.window.length / K;
   if (!Number.isInteger(T) || T < 2) throw new RangeError(`calibration needs at least 2 steps of ${K} sensors, got ${scores.window.length} values`);
-  return { kind: 'window-and-step-tails', n: T, sensors: fitTails(scores.window, K), steps: fitTails(scores.step, K) };
+  const sensors = fitTails(scores.window, K);
+  return scores.step ? { kind: 'window-and-step-tails', n: T, sensors, steps: fitTails(scores.step, K) } : { kind: 'per-sensor-tail', n: T, sensors };
 }
 
 function fitTails(perSensor: ArrayLike<number>, K: number): SensorTail[] {
@@ -104,9 +106,13 @@ export function tailSurprise(tail: SensorTail, v: number): number {
   return s <= SURPRISE_SOFT_CAP ? s : SURPRISE_SOFT_CAP + Math.log1p(s - SURPRISE_SOFT_CAP);
 }
 
-/** Sensor k's surprise from its window mean NLL and its step NLL: the larger scale's, less log 2. */
+/**
+ * Sensor k's surprise from its window mean NLL and its step NLL: the larger scale's, less log 2.
+ * A window-only calibration (an older model) scores as it did: the window's surprise.
+ */
 export function surprise(cal: SensorCalibration, k: number, windowNll: number, stepNll: number): number {
-  return Math.max(0, Math.max(tailSurprise(cal.sensors[k], windowNll), tailSurprise(cal.steps[k], stepNll)) - Math.LN2);
+  const w = tailSurprise(cal.sensors[k], windowNll);
+  return cal.steps ? Math.max(0, Math.max(w, tailSurprise(cal.steps[k], stepNll)) - Math.LN2) : w;
 }
 
 /** Calibrated surprises of one step's K NLLs (both scales, from `offset`) into out[0..K). */

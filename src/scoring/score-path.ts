@@ -73,7 +73,9 @@ function aggregateSteps(cal: SensorCalibration, spec: AggregateSpec, nll: Calibr
   const surprise = new Float32Array(nll.window.length);
   const total = new Float32Array(T);
   const scratch = new Float64Array(K);
-  for (let t = 0; t < T; t++) total[t] = aggregateStep(cal, spec, nll.window, nll.step, surprise, t * K, K, scratch);
+  // Without step NLLs (an older model's stored validation) the calibration is window-only and never reads them.
+  const step = nll.step ?? nll.window;
+  for (let t = 0; t < T; t++) total[t] = aggregateStep(cal, spec, nll.window, step, surprise, t * K, K, scratch);
   return { surprise, total };
 }
 
