@@ -57,9 +57,8 @@ async function seedRow(dataset: string, split: Split): Promise<SeedRow> {
     const s = scoreTable(detector, test, { warmStart });
     sensors = detector.sensors;
     const K = sensors.length;
-    const { window, step } = detector.calibrationScores;
-    const val = new Float32Array(window.length);
-    for (let i = 0; i < val.length; i += K) surpriseRow(detector.calibration, window, step!, i, K, val.subarray(i, i + K));
+    const val = new Float32Array(detector.calibrationScores.length);
+    for (let i = 0; i < val.length; i += K) surpriseRow(detector.calibration, detector.calibrationScores, i, K, val.subarray(i, i + K));
     valSurprises.push(val);
     testSurprises.push(s.surprise);
     seeds.push({ metrics: detectionMetrics(s.total, labels, s.alerts, detector.threshold.value, test.timestamps), cellAuroc: cell(s.surprise, sensors), trainSeconds: report.train.seconds });

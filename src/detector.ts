@@ -5,7 +5,7 @@ import { GanfModel } from './flow/ganf.ts';
 import { seriesFrom, type Series } from './flow/chunks.ts';
 import { train, shapeFor, type TrainResult } from './flow/train.ts';
 import { scoreSeries } from './scoring/batch-score.ts';
-import { calibrationMedians, type CalibrationScores } from './scoring/calibration.ts';
+import { calibrationMedians } from './scoring/calibration.ts';
 import { aggregateSpec, calibrate, standardise } from './scoring/score-path.ts';
 import type { ScoringModel } from './scoring/scoring-model.ts';
 import { validationRows } from './scoring/split.ts';
@@ -26,8 +26,8 @@ export type { Contribution, TableScores } from './scoring/scoring-model.ts';
 
 /** A fitted detector: what scoring needs (ScoringModel) plus what refitting and saving need. */
 export interface Detector extends ScoringModel {
-  /** The validation NLLs [T*K] (window and step) the calibration and threshold were fitted on (kept so both can be refitted without retraining). */
-  calibrationScores: CalibrationScores;
+  /** The validation window NLLs [T*K] the calibration and threshold were fitted on (kept so both can be refitted without retraining). */
+  calibrationScores: Float32Array;
   manifestExtras: { createdAt: string; dataFingerprint: string; metrics: Record<string, unknown>; libraries: Record<string, string>; backend: string };
 }
 
@@ -88,8 +88,7 @@ export async function fitDetector(
   const adjacency = tf.tensor2d(result.dagWeights, [K, K]);
   const trainTail = contextOf(trainData, config);
   const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail, penalty: val.penalty });
-  const calibrationScores = { window: cal.perSensor, step: cal.stepNll };
-  const { calibration, threshold } = calibrate(calibrationScores, K, config.model, config.threshold);
+  const { calibration, threshold } = calibrate(cal.perSensor, K, config.model, config.threshold);
   if (threshold.fallback) log(`warning: ${threshold.fallback}; using the robust tail threshold ${threshold.value.toPrecision(4)} instead`);
   const fullSeries = seriesFrom(applyScaler(filled, scaler, { dequantise: 'midpoint' }), K, D);
   const detector: Detector = {
@@ -103,7 +102,7 @@ export async function fitDetector(
     adjacency,
     threshold,
     calibration,
-    calibrationScores,
+    calibrationScores: cal.perSensor,
     calibrationMedians: calibrationMedians(calibration),
     context: contextOf(fullSeries, config).data.slice(),
     manifestExtras: {

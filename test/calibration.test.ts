@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seededUniform } from '../src/util/rng.ts';
-import { fitCalibration, surprise, tailSurprise, calibrationMedians, SURPRISE_SOFT_CAP, type SensorCalibration } from '../src/scoring/calibration.ts';
+import { fitCalibration, surprise, calibrationMedians, SURPRISE_SOFT_CAP } from '../src/scoring/calibration.ts';
 import { aggregateRow, topKDefault } from '../src/scoring/aggregate.ts';
 import { fitThreshold, robustThreshold, spotThreshold, thresholdProblem } from '../src/scoring/threshold.ts';
 import { fitScaler, applyScaler, standardiseRow, unseenConstantValues } from '../src/data/preprocess.ts';
@@ -16,31 +16,16 @@ function exponentialColumns(T: number, K: number, seed: number): Float32Array {
   return Float32Array.from({ length: T * K }, (_, i) => { const k = i % K; return k + (k + 1) * -Math.log(1 - u()); });
 }
 
-/** The window scale's surprise alone (tests of the tail model, fitted on the same NLLs at both scales). */
-const windowSurprise = (cal: SensorCalibration, k: number, v: number) => tailSurprise(cal.sensors[k], v);
-const fitOne = (nll: Float32Array, K: number) => fitCalibration({ window: nll, step: nll }, K);
-
-/** Trailing means over w steps of [T*K] (fewer at the start), as the score window computes them. */
-function trailing(x: Float32Array, K: number, w: number): Float32Array {
-  const T = x.length / K;
-  return Float32Array.from({ length: x.length }, (_, i) => {
-    const t = Math.floor(i / K), k = i % K;
-    let s = 0;
-    for (let u = Math.max(0, t - w + 1); u <= t; u++) s += x[u * K + k];
-    return s / Math.min(w, t + 1);
-  }).subarray(0, T * K);
-}
-
 test('surprise is -log of the tail probability under each sensor\'s own calibration, whatever its raw scale', () => {
   const K = 3;
-  const cal = fitOne(exponentialColumns(20000, K, 1), K);
+  const cal = fitCalibration(exponentialColumns(20000, K, 1), K);
   for (let k = 0; k < K; k++) {
     // For Exp(scale) shifted by k, P(V >= k + scale * x) = exp(-x): the surprise is x.
     for (const x of [0.5, 1, 2, 5, 9]) {
-      const s = windowSurprise(cal, k, k + (k + 1) * x);
+      const s = surprise(cal, k, k + (k + 1) * x);
       assert.ok(Math.abs(s - x) < 0.12 * x + 0.05, `sensor ${k}, x ${x}: surprise ${s}`);
     }
-    assert.equal(windowSurprise(cal, k, k - 1), 0);
+    assert.equal(surprise(cal, k, k - 1), 0);
   }
   // The medians are the raw medians (k + (k+1) ln 2).
   calibrationMedians(cal).forEach((m, k) => assert.ok(Math.abs(m - (k + (k + 1) * Math.LN2)) < 0.05 * (k + 1)));
@@ -51,52 +36,28 @@ test('the tail ignores contamination in the top of the calibration data, and hug
   const dirty = Float32Array.from(clean);
   // 3 % of the calibration steps are anomalies with NLL 1000.
   for (let i = 0; i < 150; i++) dirty[i * 33] = 1000;
-  const a = fitOne(clean, 1);
-  const b = fitOne(dirty, 1);
+  const a = fitCalibration(clean, 1);
+  const b = fitCalibration(dirty, 1);
   // Clean: P(V >= 8) = exp(-8). Contamination shifts the body quantiles by its share only (a tail
   // fitted to the top 10 % would put its scale near 300 and call 8 unremarkable, surprise ~2.3).
-  assert.ok(Math.abs(windowSurprise(a, 0, 8) - 8) < 0.8, `clean ${windowSurprise(a, 0, 8)}`);
-  assert.ok(Math.abs(windowSurprise(a, 0, 8) - windowSurprise(b, 0, 8)) < 1.5, `${windowSurprise(a, 0, 8)} vs ${windowSurprise(b, 0, 8)}`);
-  const s1 = windowSurprise(a, 0, 1e3);
-  const s2 = windowSurprise(a, 0, 1e16);
+  assert.ok(Math.abs(surprise(a, 0, 8) - 8) < 0.8, `clean ${surprise(a, 0, 8)}`);
+  assert.ok(Math.abs(surprise(a, 0, 8) - surprise(b, 0, 8)) < 1.5, `${surprise(a, 0, 8)} vs ${surprise(b, 0, 8)}`);
+  const s1 = surprise(a, 0, 1e3);
+  const s2 = surprise(a, 0, 1e16);
   assert.ok(s1 > SURPRISE_SOFT_CAP && s2 > s1 && s2 < SURPRISE_SOFT_CAP + 40, `${s1} ${s2}`);
-  assert.equal(windowSurprise(a, 0, NaN), SURPRISE_SOFT_CAP);
-});
-
-test('two scales: the window sees a sustained mild shift, the step a one-step spike, and normal data stay at P(surprise >= x) <= exp(-x)', () => {
-  const W = 6;
-  // Step NLLs Exp(1); the window's mean of 6 has a much narrower distribution.
-  const step = exponentialColumns(20000, 1, 7);
-  const cal = fitCalibration({ window: trailing(step, 1, W), step }, 1);
-  const stepTail = cal.steps![0];
-  // A sustained shift: every step at NLL 3 (P = e^-3 each). The window's mean of 3 is far in its
-  // tail (the exponential extrapolated from its body says about 6, conservative against the exact
-  // Gamma tail); the step scale alone would say 3.
-  const sustained = surprise(cal, 0, 3, 3);
-  assert.ok(sustained > 5 && sustained > tailSurprise(stepTail, 3) + 2 && tailSurprise(stepTail, 3) < 3.2, `sustained ${sustained}, step scale ${tailSurprise(stepTail, 3)}`);
-  // A one-step spike of NLL 20 among normal steps (mean 1): the window's mean is (20 + 5) / 6.
-  const spike = surprise(cal, 0, (20 + 5) / W, 20);
-  assert.ok(Math.abs(spike - (20 - Math.LN2)) < 1.5 && tailSurprise(cal.sensors[0], 25 / W) < spike - 3, `spike ${spike}, window scale ${tailSurprise(cal.sensors[0], 25 / W)}`);
-  // Fresh normal data: the larger of two surprises less log 2 keeps the tail bound.
-  const fresh = exponentialColumns(20000, 1, 8);
-  const win = trailing(fresh, 1, W);
-  for (const x of [2, 3, 4]) {
-    let n = 0;
-    for (let t = 0; t < fresh.length; t++) if (surprise(cal, 0, win[t], fresh[t]) >= x) n++;
-    assert.ok(n / fresh.length <= 1.25 * Math.exp(-x), `P(surprise >= ${x}) = ${n / fresh.length} vs exp(-x) = ${Math.exp(-x)}`);
-  }
+  assert.equal(surprise(a, 0, NaN), SURPRISE_SOFT_CAP);
 });
 
 test('top-k averages the k most surprising sensors; a single-sensor fault is not diluted by quiet sensors', () => {
   const K = 100;
-  const cal = fitOne(exponentialColumns(4000, K, 3).map((v, i) => v - (i % K)), K);
+  const cal = fitCalibration(exponentialColumns(4000, K, 3).map((v, i) => v - (i % K)), K);
   const normal = exponentialColumns(1, K, 4).map((v, i) => v - (i % K));
   const fault = Float32Array.from(normal);
   fault[17] = 40 * (17 + 1);
   const k = topKDefault(K);
   assert.equal(k, 10);
   const spec = { mode: 'top-k' as const, k };
-  const surprises = (x: Float32Array) => Float32Array.from({ length: K }, (_, j) => windowSurprise(cal, j, x[j]));
+  const surprises = (x: Float32Array) => Float32Array.from({ length: K }, (_, j) => surprise(cal, j, x[j]));
   const row = (x: Float32Array, sp: typeof spec | { mode: 'joint' | 'max-sensor'; k: number }) => aggregateRow(x, surprises(x), 0, K, sp);
   const gain = row(fault, spec) - row(normal, spec);
   // One sensor at surprise ~30 lifts the mean of the top 10 by about 30/10 - (what it displaced)/10.

@@ -3,14 +3,13 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initBackend } from '../src/flow/tf.ts';
 import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { selectSensors, sliceRows } from '../src/data/table.ts';
-import { fitDetector, scoreTable, saveDetector, loadDetector, recalibrate, topContributors } from '../src/detector.ts';
-import { fitCalibration, tailSurprise } from '../src/scoring/calibration.ts';
+import { fitDetector, scoreTable, saveDetector, loadDetector, topContributors } from '../src/detector.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
 
 const run = promisify(execFile);
@@ -47,36 +46,6 @@ test('a saved model loads and reproduces its scores exactly; a different sensor 
   assert.throws(() => scoreTable(loaded, missing), /B05/);
   detector.model.dispose();
   loaded.model.dispose();
-});
-
-test('a model directory from before the step scale (manifest version 1) loads and scores with its window calibration only, as it did', async () => {
-  const config = parseConfig(applyOverrides(loadConfigFile('config/grid.json'), tiny));
-  const train = sliceRows(await readCsvFile('fixtures/grid/train.csv', { intervalMs: 300000 }), 0, 600);
-  const test_ = sliceRows(await readCsvFile('fixtures/grid/test.csv', { intervalMs: 300000 }), 0, 200);
-  const { detector } = await fitDetector(train, config);
-  const dir = await mkdtemp(path.join(tmpdir(), 'ganf-model-v1-'));
-  await saveDetector(detector, dir);
-  // What version 1 wrote: a window-only calibration, no step NLLs.
-  const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
-  const windowOnly = fitCalibration({ window: detector.calibrationScores.window }, detector.sensors.length);
-  manifest.manifestVersion = 1;
-  manifest.calibration = windowOnly;
-  delete manifest.files.calibrationSteps;
-  await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
-  await rm(path.join(dir, 'calibration-steps.bin'));
-
-  const old = await loadDetector(dir);
-  assert.equal(old.calibration.kind, 'per-sensor-tail');
-  assert.equal(old.calibrationScores.step, undefined);
-  const s = scoreTable(old, test_, { warmStart: true });
-  const K = old.sensors.length;
-  for (let i = 0; i < s.surprise.length; i++) assert.equal(s.surprise[i], Math.fround(tailSurprise(windowOnly.sensors[i % K], s.perSensor[i])));
-  // Its stored validation NLLs still refit the threshold (window scale only).
-  const re = recalibrate(old, { threshold: { level: 0.01 } });
-  assert.equal(re.calibration.kind, 'per-sensor-tail');
-  assert.ok(re.threshold.value < old.threshold.value, `${re.threshold.value} vs ${old.threshold.value}`);
-  detector.model.dispose();
-  old.model.dispose();
 });
 
 test('CLI: a bad config value is reported with its field path and the process exits 1', async () => {

@@ -9,17 +9,14 @@ import { z } from 'zod';
 import { GanfConfigSchema } from '../config.ts';
 import { parseScalerState, type ScalerState } from '../data/preprocess.ts';
 import { ThresholdStateSchema } from '../scoring/threshold.ts';
-import { SensorCalibrationSchema, type CalibrationScores } from '../scoring/calibration.ts';
+import { SensorCalibrationSchema } from '../scoring/calibration.ts';
 import type { ParamSpec } from '../flow/params.ts';
 
-// 2: the calibration has a step scale beside the window (calibration-steps.bin, the manifest's
-// calibration.steps). Version 1 directories have neither; they load and score with the window
-// scale only, as they did, so a registry's older versions stay servable.
-export const MANIFEST_VERSION = 2;
+export const MANIFEST_VERSION = 1;
 
 export const ManifestSchema = z.object({
   format: z.literal('ganf-model'),
-  manifestVersion: z.union([z.literal(1), z.literal(MANIFEST_VERSION)]),
+  manifestVersion: z.literal(MANIFEST_VERSION),
   modelVersion: z.string(),
   createdAt: z.string(),
   sensors: z.array(z.string()).min(1),
@@ -33,7 +30,7 @@ export const ManifestSchema = z.object({
   /** Per-sensor tail models of the validation NLLs: contributions are ranked by calibrated surprise. */
   calibration: SensorCalibrationSchema,
   metrics: z.record(z.string(), z.unknown()),
-  files: z.object({ weights: z.string(), graph: z.string(), scaler: z.string(), context: z.string(), calibration: z.string(), calibrationSteps: z.string().optional() }),
+  files: z.object({ weights: z.string(), graph: z.string(), scaler: z.string(), context: z.string(), calibration: z.string() }),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -45,26 +42,22 @@ export interface ModelArtifact {
   scaler: ScalerState;
   /** The last raw training rows, standardised: warm-up context for scoring data that follows training. */
   context: Float32Array;
-  /** Validation NLLs [T*K], window and step: refit calibration and threshold without retraining. */
-  calibrationScores: CalibrationScores;
+  /** Validation window NLLs [T*K]: refit calibration and threshold without retraining. */
+  calibrationScores: Float32Array;
 }
 
 export async function saveModel(dir: string, a: ModelArtifact): Promise<void> {
   const target = path.resolve(dir);
   const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
   await mkdir(tmp, { recursive: true });
-  const step = a.calibrationScores.step;
-  const files = {
-    weights: 'weights.bin', graph: 'graph.json', scaler: 'scaler.json', context: 'context.bin', calibration: 'calibration.bin',
-    ...(step ? { calibrationSteps: 'calibration-steps.bin' } : {}),
-  };
+  const files = { weights: 'weights.bin', graph: 'graph.json', scaler: 'scaler.json', context: 'context.bin', calibration: 'calibration.bin' };
   const manifest: Manifest = { format: 'ganf-model', manifestVersion: MANIFEST_VERSION, ...a.manifest, params: a.params, files };
   await writeFileSynced(path.join(tmp, files.weights), a.weights);
   await writeFileSynced(path.join(tmp, files.graph), JSON.stringify(a.graph, null, 1));
   await writeFileSynced(path.join(tmp, files.scaler), JSON.stringify(a.scaler, null, 1));
   await writeFileSynced(path.join(tmp, files.context), Buffer.from(a.context.buffer, a.context.byteOffset, a.context.byteLength));
-  await writeFileSynced(path.join(tmp, files.calibration), bytesOf(a.calibrationScores.window));
-  if (step && files.calibrationSteps) await writeFileSynced(path.join(tmp, files.calibrationSteps), bytesOf(step));
+  const cs = a.calibrationScores;
+  await writeFileSynced(path.join(tmp, files.calibration), Buffer.from(cs.buffer, cs.byteOffset, cs.byteLength));
   await writeFileSynced(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
   await fsyncDir(tmp);
   await rm(target, { recursive: true, force: true });
@@ -88,24 +81,15 @@ export async function loadModel(dir: string): Promise<ModelArtifact & { manifest
   const weights = await readFile(path.join(dir, m.files.weights));
   const ctx = await readFile(path.join(dir, m.files.context));
   const cal = await readFile(path.join(dir, m.files.calibration));
-  const calSteps = m.files.calibrationSteps === undefined ? undefined : await readFile(path.join(dir, m.files.calibrationSteps));
   return {
     manifest: m,
     params: m.params,
     weights,
     graph: JSON.parse(await readFile(path.join(dir, m.files.graph), 'utf8')),
     scaler: parseScalerState(JSON.parse(await readFile(path.join(dir, m.files.scaler), 'utf8'))),
-    context: floatsOf(ctx),
-    calibrationScores: { window: floatsOf(cal), ...(calSteps ? { step: floatsOf(calSteps) } : {}) },
+    context: new Float32Array(ctx.buffer.slice(ctx.byteOffset, ctx.byteOffset + ctx.byteLength)),
+    calibrationScores: new Float32Array(cal.buffer.slice(cal.byteOffset, cal.byteOffset + cal.byteLength)),
   };
-}
-
-function bytesOf(a: Float32Array): Buffer {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
-
-function floatsOf(b: Buffer): Float32Array {
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
 /** Hash of the exact training values and sensor names: says which data a model was fitted on. */

@@ -10,8 +10,6 @@ export interface SeriesScores {
   sensors: number;
   /** Window mean of -log p(x_k^t | parents, past) (+ penalty), [T*K], index t*K + k. */
   perSensor: Float32Array;
-  /** The step's own -log p(x_k^t | parents, past) (+ penalty), [T*K]: the calibration's second scale. */
-  stepNll: Float32Array;
   /** Sum over sensors: -log p(x^t | past), [T]. */
   total: Float32Array;
 }
@@ -28,7 +26,7 @@ export function scoreSeries(model: GanfModel, series: Series, opts: ScoreOptions
   const K = series.sensors;
   if (opts.penalty) for (let i = 0; i < opts.penalty.length; i++) nll[contextSteps * K + i] += opts.penalty[i];
   const perSensor = trailingMean(nll, K, opts.scoreWindow ?? 1).slice(contextSteps * K);
-  return { steps: series.steps, sensors: K, perSensor, stepNll: nll.slice(contextSteps * K), total: totals(perSensor, K) };
+  return { steps: series.steps, sensors: K, perSensor, total: totals(perSensor, K) };
 }
 
 /** A window value this large is re-summed from the ring when it leaves (see push). */

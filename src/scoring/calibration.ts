@@ -1,12 +1,5 @@
-// Per-sensor calibration: each sensor's conditional NLL becomes a tail probability under that
-// sensor's own validation distribution, reported as a surprise -log P(NLL_k >= v).
-//
-// Two time scales, each with its own tail model: the step's NLL and the trailing score window's
-// mean NLL. The window accumulates evidence of a sustained change (an offset whose every step is
-// only mildly unlikely); the step keeps a one-step fault visible, which the window's mean dilutes
-// by its length and its calibration (narrower than a single step's) then discounts. A sensor's
-// surprise is the larger of the two minus log 2 (Bonferroni: under normal data P(surprise >= x) is
-// still at most exp(-x)).
+// Per-sensor calibration: each sensor's conditional window NLL becomes a tail probability under
+// that sensor's own validation distribution, reported as a surprise -log P(NLL_k >= v).
 //
 // Why: raw NLLs are not comparable across sensors (a noisy sensor's normal NLL sits far above a
 // quiet one's) and the flow's tails let an outlier's NLL reach 1e16, so a raw sum is dominated
@@ -35,37 +28,19 @@ const SensorTailSchema = z.strictObject({
 });
 
 export const SensorCalibrationSchema = z.strictObject({
-  /** per-sensor-tail: the window scale only (models saved before the step scale existed). */
-  kind: z.enum(['window-and-step-tails', 'per-sensor-tail']),
+  kind: z.literal('per-sensor-tail'),
   /** Steps the calibration was fitted on. */
   n: z.number().int().positive(),
-  /** Tail models of the window mean NLL, per sensor. */
   sensors: z.array(SensorTailSchema).min(1),
-  /** Tail models of the step NLL, per sensor. */
-  steps: z.array(SensorTailSchema).min(1).optional(),
 });
 export type SensorCalibration = z.infer<typeof SensorCalibrationSchema>;
-export type SensorTail = z.infer<typeof SensorTailSchema>;
 
-/** Validation NLLs [T*K] (t*K + k): the trailing window's mean and the step's own (absent in models saved before the step scale). */
-export interface CalibrationScores {
-  window: Float32Array;
-  step?: Float32Array;
-}
-
-/** Fits the window and (given its NLLs) the step tail model of every sensor from validation NLLs. */
-export function fitCalibration(scores: CalibrationScores, K: number): SensorCalibration {
-  if (scores.step && scores.window.length !== scores.step.length) throw new RangeError(`calibration: ${scores.window.length} window NLLs but ${scores.step.length} step NLLs`);
-  const T = scores.window.length / K;
-  if (!Number.isInteger(T) || T < 2) throw new RangeError(`calibration needs at least 2 steps of ${K} sensors, got ${scores.window.length} values`);
-  const sensors = fitTails(scores.window, K);
-  return scores.step ? { kind: 'window-and-step-tails', n: T, sensors, steps: fitTails(scores.step, K) } : { kind: 'per-sensor-tail', n: T, sensors };
-}
-
-function fitTails(perSensor: ArrayLike<number>, K: number): SensorTail[] {
+/** Fits one tail model per sensor from calibration NLLs [T*K] (t*K + k). */
+export function fitCalibration(perSensor: ArrayLike<number>, K: number): SensorCalibration {
   const T = perSensor.length / K;
+  if (!Number.isInteger(T) || T < 2) throw new RangeError(`calibration needs at least 2 steps of ${K} sensors, got ${perSensor.length} values`);
   const col = new Float64Array(T);
-  const tails: SensorTail[] = [];
+  const sensors = [];
   for (let k = 0; k < K; k++) {
     let n = 0;
     for (let t = 0; t < T; t++) {
@@ -81,14 +56,14 @@ function fitTails(perSensor: ArrayLike<number>, K: number): SensorTail[] {
     const spread = q(TAIL_LEVEL) - q(TAIL_FROM);
     const iqrScale = (q(0.75) - q(0.25)) / 1.349;
     const beta = Math.max(spread / Math.log((1 - TAIL_FROM) / (1 - TAIL_LEVEL)), 0.25 * iqrScale, MIN_SCALE);
-    tails.push({ quantiles, beta });
+    sensors.push({ quantiles, beta });
   }
-  return tails;
+  return { kind: 'per-sensor-tail', n: T, sensors };
 }
 
-/** -log P(V >= v) under one tail model, softly capped; 0 at or below its minimum. */
-export function tailSurprise(tail: SensorTail, v: number): number {
-  const { quantiles, beta } = tail;
+/** -log P(NLL_k >= v) under sensor k's calibration, softly capped; 0 at or below its minimum. */
+export function surprise(cal: SensorCalibration, k: number, v: number): number {
+  const { quantiles, beta } = cal.sensors[k];
   if (Number.isNaN(v)) return SURPRISE_SOFT_CAP;
   const top = quantiles[quantiles.length - 1];
   let s: number;
@@ -106,21 +81,12 @@ export function tailSurprise(tail: SensorTail, v: number): number {
   return s <= SURPRISE_SOFT_CAP ? s : SURPRISE_SOFT_CAP + Math.log1p(s - SURPRISE_SOFT_CAP);
 }
 
-/**
- * Sensor k's surprise from its window mean NLL and its step NLL: the larger scale's, less log 2.
- * A window-only calibration (an older model) scores as it did: the window's surprise.
- */
-export function surprise(cal: SensorCalibration, k: number, windowNll: number, stepNll: number): number {
-  const w = tailSurprise(cal.sensors[k], windowNll);
-  return cal.steps ? Math.max(0, Math.max(w, tailSurprise(cal.steps[k], stepNll)) - Math.LN2) : w;
+/** Calibrated surprises of one step's K NLLs (perSensor[offset .. offset+K)) into out[0..K). */
+export function surpriseRow(cal: SensorCalibration, perSensor: ArrayLike<number>, offset: number, K: number, out: Float32Array | Float64Array): void {
+  for (let k = 0; k < K; k++) out[k] = surprise(cal, k, perSensor[offset + k]);
 }
 
-/** Calibrated surprises of one step's K NLLs (both scales, from `offset`) into out[0..K). */
-export function surpriseRow(cal: SensorCalibration, windowNll: ArrayLike<number>, stepNll: ArrayLike<number>, offset: number, K: number, out: Float32Array | Float64Array): void {
-  for (let k = 0; k < K; k++) out[k] = surprise(cal, k, windowNll[offset + k], stepNll[offset + k]);
-}
-
-/** The median calibration window NLL per sensor (the reference "excess" is measured from). */
+/** The median calibration NLL per sensor (the reference "excess" is measured from). */
 export function calibrationMedians(cal: SensorCalibration): Float32Array {
   return Float32Array.from(cal.sensors, (s) => s.quantiles[MEDIAN_INDEX]);
 }

@@ -2,17 +2,16 @@
 //  - prepare: `standardise` (a table; fitting's validation split too) and standardiseRow (one
 //    streamed step; src/data/preprocess.ts): the scaler's midpoint standardisation, clipped to
 //    the plausible range, with the out-of-range part kept as an NLL penalty;
-//  - score: the model's per-sensor NLL (src/flow/nll.ts) + penalty, as it is and averaged over the
-//    trailing score window (TrailingWindow, batch-score.ts);
-//  - aggregate: per-sensor calibrated surprises of both (calibration.ts), then the model's score
-//    aggregate (aggregateStep);
+//  - score: the model's per-sensor NLL (src/flow/nll.ts) + penalty, averaged over the trailing
+//    score window (TrailingWindow, batch-score.ts);
+//  - aggregate: per-sensor calibrated surprises, then the model's score aggregate (aggregateStep);
 //  - threshold: exceeds() (threshold.ts), the only place a score is compared with a threshold.
 // Batch (scoreTable: backtests, `ganf score`, POST /score), the stream (StreamScorer), shadow
 // scoring of refit candidates and validation (fitDetector / recalibrate) all compose these.
 import { seriesFrom, type Series } from '../flow/chunks.ts';
 import { scoreSeries, type SeriesScores } from './batch-score.ts';
 import { aggregateRow, aggregateSpecOf, type AggregateSpec } from './aggregate.ts';
-import { fitCalibration, surpriseRow, SURPRISE_SOFT_CAP, type CalibrationScores, type SensorCalibration } from './calibration.ts';
+import { fitCalibration, surpriseRow, SURPRISE_SOFT_CAP, type SensorCalibration } from './calibration.ts';
 import { exceeds, fitThreshold, type ThresholdState } from './threshold.ts';
 import { applyScaler, checkSensors, rangeExcess, unseenConstantValues, unstandardise, type ScalerState } from '../data/preprocess.ts';
 import { fillMissing, type MissingReport } from '../data/missing.ts';
@@ -58,24 +57,21 @@ function scorePrepared(m: ScoringModel, p: Pick<PreparedTable, 'series' | 'penal
 }
 
 /**
- * Aggregate, one step: the calibrated surprises of its K window and step NLLs (windowNll and
- * stepNll from `offset`) into surprise[offset..offset+K) (float32, as reported), and its score
- * computed from those.
+ * Aggregate, one step: the calibrated surprises of its K window NLLs perSensor[offset..offset+K)
+ * into surprise[offset..offset+K) (float32, as reported), and its score computed from those.
  */
-export function aggregateStep(cal: SensorCalibration, spec: AggregateSpec, windowNll: ArrayLike<number>, stepNll: ArrayLike<number>, surprise: Float32Array, offset: number, K: number, scratch?: Float64Array): number {
-  surpriseRow(cal, windowNll, stepNll, offset, K, surprise.subarray(offset, offset + K));
-  return aggregateRow(windowNll, surprise, offset, K, spec, scratch);
+export function aggregateStep(cal: SensorCalibration, spec: AggregateSpec, perSensor: ArrayLike<number>, surprise: Float32Array, offset: number, K: number, scratch?: Float64Array): number {
+  surpriseRow(cal, perSensor, offset, K, surprise.subarray(offset, offset + K));
+  return aggregateRow(perSensor, surprise, offset, K, spec, scratch);
 }
 
-/** Aggregate, every step of [T*K] NLLs at both scales: surprises [T*K] and scores [T]. */
-function aggregateSteps(cal: SensorCalibration, spec: AggregateSpec, nll: CalibrationScores, K: number): { surprise: Float32Array; total: Float32Array } {
-  const T = nll.window.length / K;
-  const surprise = new Float32Array(nll.window.length);
+/** Aggregate, every step of [T*K] window NLLs: surprises [T*K] and scores [T]. */
+function aggregateSteps(cal: SensorCalibration, spec: AggregateSpec, perSensor: Float32Array, K: number): { surprise: Float32Array; total: Float32Array } {
+  const T = perSensor.length / K;
+  const surprise = new Float32Array(perSensor.length);
   const total = new Float32Array(T);
   const scratch = new Float64Array(K);
-  // Without step NLLs (an older model's stored validation) the calibration is window-only and never reads them.
-  const step = nll.step ?? nll.window;
-  for (let t = 0; t < T; t++) total[t] = aggregateStep(cal, spec, nll.window, step, surprise, t * K, K, scratch);
+  for (let t = 0; t < T; t++) total[t] = aggregateStep(cal, spec, perSensor, surprise, t * K, K, scratch);
   return { surprise, total };
 }
 
@@ -95,7 +91,7 @@ export function scoreTable(m: ScoringModel, table: SeriesTable, opts: { warmStar
   const onCondition = keep ? (t: number, c: Float32Array) => { if (keep === true || keep.has(t)) conditions.set(t, c.slice()); } : undefined;
   const s = scorePrepared(m, p, { context, onCondition });
   const spec = aggregateSpec(m);
-  const { surprise, total } = aggregateSteps(m.calibration, spec, { window: s.perSensor, step: s.stepNll }, K);
+  const { surprise, total } = aggregateSteps(m.calibration, spec, s.perSensor, K);
   const unseen = unseenConstantValues(p.filled, m.scaler);
   // A sensor constant in training that moves is as surprising as the calibration can say (the
   // soft cap); it joins the step's sensors as one more (top-k over K + 1 with it counted once).
@@ -159,10 +155,10 @@ export function expectedReadingsAt(m: ScoringModel, s: TableScores, t: number, k
 }
 
 /**
- * Validation: the per-sensor calibration and the label-free threshold fitted on validation NLLs
- * at both scales (fitting a detector, and recalibrating one with another aggregate or threshold).
+ * Validation: the per-sensor calibration and the label-free threshold fitted on validation window
+ * NLLs [T*K] (fitting a detector, and recalibrating one with another aggregate or threshold).
  */
-export function calibrate(nll: CalibrationScores, K: number, model: GanfConfig['model'], threshold: ThresholdConfig): { calibration: SensorCalibration; threshold: ThresholdState } {
-  const calibration = fitCalibration(nll, K);
-  return { calibration, threshold: fitThreshold(aggregateSteps(calibration, aggregateSpecOf(model, K), nll, K).total, threshold) };
+export function calibrate(perSensor: Float32Array, K: number, model: GanfConfig['model'], threshold: ThresholdConfig): { calibration: SensorCalibration; threshold: ThresholdState } {
+  const calibration = fitCalibration(perSensor, K);
+  return { calibration, threshold: fitThreshold(aggregateSteps(calibration, aggregateSpecOf(model, K), perSensor, K).total, threshold) };
 }

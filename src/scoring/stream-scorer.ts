@@ -207,7 +207,7 @@ export class StreamScorer {
         const perSensor = new Float32Array(K);
         s.window.mean(perSensor);
         const surprise = new Float32Array(K);
-        const total = aggregateStep(det.calibration, spec, perSensor, nll, surprise, 0, K);
+        const total = aggregateStep(det.calibration, spec, perSensor, surprise, 0, K);
         const implausible: number[] = [];
         for (let k = 0; k < K; k++) if (excess[(t * K + k) * B + b] > 0) implausible.push(k);
         // A view into the chunk's conditions: kept only as long as the step is.
