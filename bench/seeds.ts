@@ -37,9 +37,12 @@ function ensembleTotals(members: Float32Array[], K: number, spec: ReturnType<typ
   const T = members[0].length / K;
   const mean = new Float32Array(T * K);
   for (const m of members) for (let i = 0; i < mean.length; i++) mean[i] += m[i] / members.length;
+  // The joint aggregate sums NLLs, not surprises: there is nothing per member to average.
+  if (spec.mode === 'joint') throw new Error('seed ensembles average calibrated surprises: use the top-k or max-sensor aggregate');
   const total = new Float32Array(T);
   const scratch = new Float64Array(K);
-  // The joint aggregate has no per-member surprise to average; the ensemble is top-k / max-sensor only.
+  // Steps where a constant-in-training sensor moved keep only the members' surprises (no preset
+  // here has such a sensor in its scored data).
   for (let t = 0; t < T; t++) total[t] = aggregateRow(mean, mean, t * K, K, spec, scratch);
   return total;
 }
