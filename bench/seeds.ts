@@ -32,18 +32,23 @@ interface SeedRow {
   baselines: Partial<Record<BaselineName, Scored>>;
 }
 
-/** Top-k (or the configured aggregate) of surprises averaged over members, [T*K] each. */
-function ensembleTotals(members: Float32Array[], K: number, spec: ReturnType<typeof aggregateSpecOf>): Float32Array {
-  const T = members[0].length / K;
-  const mean = new Float32Array(T * K);
+/** The members' surprises [T*K] averaged element-wise. */
+function memberMean(members: Float32Array[]): Float32Array {
+  const mean = new Float32Array(members[0].length);
   for (const m of members) for (let i = 0; i < mean.length; i++) mean[i] += m[i] / members.length;
+  return mean;
+}
+
+/**
+ * Every step's score from averaged surprises [T*K]. Steps where a constant-in-training sensor moved
+ * keep only the members' surprises (no preset here has such a sensor in its scored data).
+ */
+function ensembleTotals(surprise: Float32Array, K: number, spec: ReturnType<typeof aggregateSpecOf>): Float32Array {
   // The joint aggregate sums NLLs, not surprises: there is nothing per member to average.
   if (spec.mode === 'joint') throw new Error('seed ensembles average calibrated surprises: use the top-k or max-sensor aggregate');
-  const total = new Float32Array(T);
+  const total = new Float32Array(surprise.length / K);
   const scratch = new Float64Array(K);
-  // Steps where a constant-in-training sensor moved keep only the members' surprises (no preset
-  // here has such a sensor in its scored data).
-  for (let t = 0; t < T; t++) total[t] = aggregateRow(mean, mean, t * K, K, spec, scratch);
+  for (let t = 0; t < total.length; t++) total[t] = aggregateRow(surprise, surprise, t * K, K, spec, scratch);
   return total;
 }
 
@@ -69,11 +74,10 @@ async function seedRow(dataset: string, split: Split): Promise<SeedRow> {
   }
   const K = sensors.length;
   const spec = aggregateSpecOf(config.model, K);
-  const threshold = fitThreshold(ensembleTotals(valSurprises, K, spec), config.threshold).value;
-  const total = ensembleTotals(testSurprises, K, spec);
+  const threshold = fitThreshold(ensembleTotals(memberMean(valSurprises), K, spec), config.threshold).value;
+  const mean = memberMean(testSurprises);
+  const total = ensembleTotals(mean, K, spec);
   const alerts = Uint8Array.from(total, (v) => (exceeds(v, threshold) ? 1 : 0));
-  const mean = new Float32Array(testSurprises[0].length);
-  for (const m of testSurprises) for (let i = 0; i < mean.length; i++) mean[i] += m[i] / testSurprises.length;
   const ensemble = { metrics: detectionMetrics(total, labels, alerts, threshold, test.timestamps), cellAuroc: cell(mean, sensors), trainSeconds: seeds.reduce((a, s) => a + (s.trainSeconds ?? 0), 0) };
   const baselines: Partial<Record<BaselineName, Scored>> = {};
   for (const name of Object.keys(BASELINES) as BaselineName[]) {
