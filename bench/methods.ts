@@ -10,6 +10,7 @@ import { detectionMetrics, type DetectionMetrics } from '../src/scoring/backtest
 import { auroc, auprc, cellAuroc } from '../src/scoring/metrics.ts';
 import { applyOverrides, loadConfigFile, parseConfig, type GanfConfig } from '../src/config.ts';
 import type { SeriesTable } from '../src/data/table.ts';
+import type { ThresholdState } from '../src/scoring/threshold.ts';
 
 export const METHODS = {
   ganf: 'GANF',
@@ -61,7 +62,7 @@ export function ganfVariant(c: GanfConfig, key: (typeof GANF_KEYS)[number]): Gan
 export interface MethodOutput {
   scores: Float32Array;
   alerts: Uint8Array;
-  threshold: number;
+  threshold: ThresholdState;
   /** T*K per-sensor scores in `sensors` order (GANF: calibrated surprise), or null. */
   perSensor: Float32Array | null;
   sensors: string[];
@@ -80,7 +81,7 @@ export async function runMethods(
     const s = scoreTable(detector, test, { warmStart: opts.warmStart });
     if (key === 'ganf') opts.onGanf?.(detector, s, report);
     out[key] = {
-      scores: s.total, alerts: s.alerts, threshold: detector.threshold.value, perSensor: s.surprise, sensors: detector.sensors,
+      scores: s.total, alerts: s.alerts, threshold: detector.threshold, perSensor: s.surprise, sensors: detector.sensors,
       trainSeconds: report.train.seconds, dagEdges: detector.graph.size,
     };
     detector.model.dispose();
@@ -185,11 +186,16 @@ export function summaryTable(rows: BenchRow[]): string[] {
   ];
 }
 
+function alertCells(r: DetectionMetrics['asAlerts']): string {
+  return r ? `${r.alerts} | ${r.detectedEvents}/${r.totalEvents} | ${r.falseAlarmEvents} (${n2(r.falseAlarmsPerDay)}) | ${r.medianDelaySteps ?? '–'}` : '– | – | – | –';
+}
+
 /** One line per dataset and method: everything, including the label-free threshold's behaviour. */
 export function detailTable(rows: BenchRow[]): string[] {
   const out = [
-    '| dataset | method | AUROC | AUPRC | mean per run AUROC / AUPRC | best F1 | events at threshold | false-alarm events (per day) | median delay (steps) | alert steps | cell AUROC | DAG edges | train s |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| dataset | method | AUROC | AUPRC | mean per run AUROC / AUPRC | best F1 | events at threshold | false-alarm events (per day) | median delay (steps) | alert steps | ' +
+      'alerts sent (alert rule) | events alerted | false alerts (per day) | median alert delay | cell AUROC | DAG edges | train s |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     for (const [k, m] of Object.entries(r.methods) as [MethodKey, MethodResult][]) {
@@ -197,7 +203,7 @@ export function detailTable(rows: BenchRow[]): string[] {
       out.push(`| ${r.dataset} | ${METHODS[k]} | ${n3(m.metrics.auroc)} | ${n3(m.metrics.auprc)} | ` +
         `${m.meanPerRun ? `${n3(m.meanPerRun.auroc)} / ${n3(m.meanPerRun.auprc)} (${m.meanPerRun.runs} runs)` : '–'} | ${n3(m.metrics.bestF1?.f1)} | ` +
         `${a ? `${a.detectedEvents}/${a.totalEvents}` : '–'} | ${a ? `${a.falseAlarmEvents} (${n2(a.falseAlarmEventsPerDay)})` : '–'} | ` +
-        `${a?.medianDelaySteps ?? '–'} | ${a ? `${a.alertSteps}/${m.metrics.steps}` : '–'} | ${n3(m.cellAuroc)} | ${m.dagEdges ?? '–'} | ${m.trainSeconds === null ? '–' : m.trainSeconds.toFixed(0)} |`);
+        `${a?.medianDelaySteps ?? '–'} | ${a ? `${a.alertSteps}/${m.metrics.steps}` : '–'} | ${alertCells(m.metrics.asAlerts)} | ${n3(m.cellAuroc)} | ${m.dagEdges ?? '–'} | ${m.trainSeconds === null ? '–' : m.trainSeconds.toFixed(0)} |`);
     }
   }
   return out;

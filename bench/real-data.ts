@@ -8,7 +8,8 @@ import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { csvRecords } from '../src/data/csv.ts';
 import { sliceRows, tableLength, type SeriesTable } from '../src/data/table.ts';
 import { csvOptionsOf } from '../src/config.ts';
-import { detectionMetrics } from '../src/scoring/backtest.ts';
+import { alertEpisodes, detectionMetrics } from '../src/scoring/backtest.ts';
+import type { AlertEpisode } from '../src/scoring/metrics.ts';
 import { seededUniform } from '../src/util/rng.ts';
 import {
   METHODS, benchConfig, runMethods, evaluateMethods, runScores, attributionRanks, summaryTable, detailTable,
@@ -41,7 +42,7 @@ async function skab(root: string): Promise<BenchRow[]> {
   const ablation = process.env.GANF_BENCH_ABLATION === '1';
   for (const group of ['valve1', 'valve2']) {
     const files = (await readdir(path.join(root, 'skab', group))).filter((f) => f.endsWith('.csv')).sort((a, b) => parseInt(a) - parseInt(b));
-    const pooled = new Map<MethodKey, { scores: number[]; alerts: number[]; perRun: { auroc: number | null; auprc: number | null }[]; seconds: number }>();
+    const pooled = new Map<MethodKey, { scores: number[]; alerts: number[]; episodes: AlertEpisode[]; perRun: { auroc: number | null; auprc: number | null }[]; seconds: number }>();
     const labels: number[] = [];
     let days = 0;
     let sensors = 0;
@@ -54,7 +55,10 @@ async function skab(root: string): Promise<BenchRow[]> {
       labels.push(...test.labels!);
       days += (test.timestamps[tableLength(test) - 1] - test.timestamps[0] + 1000) / 86_400_000;
       for (const [k, o] of Object.entries(out) as [MethodKey, MethodOutput][]) {
-        const p = pooled.get(k) ?? { scores: [], alerts: [], perRun: [], seconds: 0 };
+        const p = pooled.get(k) ?? { scores: [], alerts: [], episodes: [], perRun: [], seconds: 0 };
+        // Each run is its own stream: its alerts are replayed on its own and placed after the runs before it.
+        const offset = p.scores.length;
+        p.episodes.push(...alertEpisodes(o.scores, o.alerts, test.timestamps, o.threshold).map((e) => ({ start: e.start + offset, fired: e.fired + offset, end: e.end + offset })));
         p.scores.push(...o.scores);
         p.alerts.push(...o.alerts);
         p.perRun.push(runScores(o.scores, test.labels!));
@@ -65,9 +69,10 @@ async function skab(root: string): Promise<BenchRow[]> {
     const L = Uint8Array.from(labels);
     const methods: Partial<Record<MethodKey, MethodResult>> = {};
     for (const [k, p] of pooled) {
-      // Each run has its own model and threshold: pooled metrics use the per-run alerts (threshold NaN).
-      const metrics = detectionMetrics(Float32Array.from(p.scores), L, Uint8Array.from(p.alerts), NaN);
+      // Each run has its own model and threshold: pooled metrics use the per-run alerts (no one threshold).
+      const metrics = detectionMetrics(Float32Array.from(p.scores), L, Uint8Array.from(p.alerts), null, undefined, p.episodes);
       if (metrics.atModelThreshold) metrics.atModelThreshold.falseAlarmEventsPerDay = metrics.atModelThreshold.falseAlarmEvents / days;
+      if (metrics.asAlerts) metrics.asAlerts.falseAlarmsPerDay = metrics.asAlerts.falseAlarmEvents / days;
       metrics.days = days;
       const valid = p.perRun.filter((r) => r.auroc !== null);
       methods[k] = {

@@ -69,15 +69,15 @@ async function seedRow(dataset: string, split: Split): Promise<SeedRow> {
     for (let i = 0; i < val.length; i += K) surpriseRow(detector.calibration, detector.calibrationScores, i, K, val.subarray(i, i + K));
     valSurprises.push(val);
     testSurprises.push(s.surprise);
-    seeds.push({ metrics: detectionMetrics(s.total, labels, s.alerts, detector.threshold.value, test.timestamps), cellAuroc: cell(s.surprise, sensors), trainSeconds: report.train.seconds });
+    seeds.push({ metrics: detectionMetrics(s.total, labels, s.alerts, detector.threshold, test.timestamps), cellAuroc: cell(s.surprise, sensors), trainSeconds: report.train.seconds });
     detector.model.dispose();
   }
   const K = sensors.length;
   const spec = aggregateSpecOf(config.model, K);
-  const threshold = fitThreshold(ensembleTotals(memberMean(valSurprises), K, spec), config.threshold).value;
+  const threshold = fitThreshold(ensembleTotals(memberMean(valSurprises), K, spec), config.threshold);
   const mean = memberMean(testSurprises);
   const total = ensembleTotals(mean, K, spec);
-  const alerts = Uint8Array.from(total, (v) => (exceeds(v, threshold) ? 1 : 0));
+  const alerts = Uint8Array.from(total, (v) => (exceeds(v, threshold.value) ? 1 : 0));
   const ensemble = { metrics: detectionMetrics(total, labels, alerts, threshold, test.timestamps), cellAuroc: cell(mean, sensors), trainSeconds: seeds.reduce((a, s) => a + (s.trainSeconds ?? 0), 0) };
   const baselines: Partial<Record<BaselineName, Scored>> = {};
   for (const name of Object.keys(BASELINES) as BaselineName[]) {

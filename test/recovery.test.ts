@@ -8,7 +8,7 @@ import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { fitDetector, scoreTable } from '../src/detector.ts';
 import { loadConfigFile, parseConfig } from '../src/config.ts';
 import { auroc, edgeAuroc } from '../src/scoring/metrics.ts';
-import { zScoreBaseline } from '../src/scoring/backtest.ts';
+import { runBaseline } from '../src/scoring/baselines/index.ts';
 
 before(async () => {
   await initBackend();
@@ -37,7 +37,7 @@ for (const name of ['grid', 'traffic']) {
 
     const scores = scoreTable(detector, testTable, { warmStart: true });
     const ganf = auroc(scores.total, testTable.labels!);
-    const base = zScoreBaseline(train, testTable, config);
+    const base = runBaseline('zscore', train, testTable, config);
     const baseline = auroc(base.scores, testTable.labels!);
     t.diagnostic(`${name}: edge AUROC (skeleton) ${skeleton.toFixed(3)}${directed !== null ? `, directed ${directed.toFixed(3)}` : ''}; ` +
       `detection AUROC GANF ${ganf.toFixed(3)} vs z-score ${baseline.toFixed(3)}; ${detector.graph.size} DAG edges; ${report.train.steps} steps`);

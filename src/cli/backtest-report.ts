@@ -63,11 +63,14 @@ function topSensorsAt(a: BacktestReportArgs, peaks: number[]): (t: number) => Re
 
 function metricsTable(methods: ReportMethodResult[]): ReportInput['metrics'] {
   return {
-    columns: ['method', 'AUROC', 'AUPRC', 'best F1', 'threshold', 'alert steps', 'precision', 'recall', 'F1', 'events detected', 'false-alarm events', 'median delay (steps)'],
+    columns: ['method', 'AUROC', 'AUPRC', 'best F1', 'threshold', 'alert steps', 'precision', 'recall', 'F1', 'events detected', 'false-alarm events', 'median delay (steps)',
+      'alerts sent (alert rule)', 'events alerted', 'false alerts', 'median alert delay (steps)'],
     rows: methods.map(({ name, metrics: m, threshold }) => {
       const a = m.atModelThreshold;
+      const r = m.asAlerts;
       return [name, m.auroc, m.auprc, m.bestF1?.f1 ?? null, threshold, a?.alertSteps ?? null, a?.precision ?? null, a?.recall ?? null, a?.f1 ?? null,
-        a ? `${a.detectedEvents}/${a.totalEvents}` : null, a?.falseAlarmEvents ?? null, a?.medianDelaySteps ?? null];
+        a ? `${a.detectedEvents}/${a.totalEvents}` : null, a?.falseAlarmEvents ?? null, a?.medianDelaySteps ?? null,
+        r?.alerts ?? null, r ? `${r.detectedEvents}/${r.totalEvents}` : null, r?.falseAlarmEvents ?? null, r?.medianDelaySteps ?? null];
     }),
   };
 }

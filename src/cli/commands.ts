@@ -81,7 +81,7 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
   const started = performance.now();
   const s = scoreTable(det, testTable, { warmStart: follows });
   const scoreSeconds = (performance.now() - started) / 1000;
-  const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold.value, s.timestamps);
+  const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold, s.timestamps);
   // Every baseline under the model's own protocol, so metrics.json compares like with like.
   const baselineRuns = trainTable
     ? (Object.keys(BASELINES) as BaselineName[]).map((name) => {
@@ -111,7 +111,7 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     det, scores: s, test: testTable, warmStart: follows, truthFile: flags.truth ? String(flags.truth) : undefined,
     methods: [
       { name: 'GANF', scores: s.total, threshold: det.threshold.value, alerts: s.alerts, metrics: model },
-      ...baselineRuns.map((r) => ({ name: BASELINES[r.name], scores: r.run.scores, threshold: r.run.threshold, alerts: r.run.alerts, metrics: r.metrics })),
+      ...baselineRuns.map((r) => ({ name: BASELINES[r.name], scores: r.run.scores, threshold: r.run.threshold.value, alerts: r.run.alerts, metrics: r.metrics })),
     ],
   });
   say(summaryLine('GANF', model));
@@ -171,7 +171,9 @@ function summaryLine(name: string, m: ReturnType<typeof detectionMetrics>): stri
   return `${name}: AUROC ${m.auroc.toFixed(3)}  AUPRC ${m.auprc!.toFixed(3)}  best F1 ${m.bestF1!.f1.toFixed(3)}  ` +
     `| at threshold: P ${a.precision.toFixed(2)} R ${a.recall.toFixed(2)} F1 ${a.f1.toFixed(2)}, events ${a.detectedEvents}/${a.totalEvents}, false-alarm events ${a.falseAlarmEvents}` +
     (a.falseAlarmEventsPerDay !== null ? ` (${a.falseAlarmEventsPerDay.toFixed(2)}/day)` : '') +
-    (a.medianDelaySteps !== null ? `, median delay ${a.medianDelaySteps} steps` : '');
+    (a.medianDelaySteps !== null ? `, median delay ${a.medianDelaySteps} steps` : '') +
+    (m.asAlerts ? ` | as alerts (alert rule): ${m.asAlerts.alerts} sent, events ${m.asAlerts.detectedEvents}/${m.asAlerts.totalEvents}, false alerts ${m.asAlerts.falseAlarmEvents}` +
+      (m.asAlerts.falseAlarmsPerDay !== null ? ` (${m.asAlerts.falseAlarmsPerDay.toFixed(2)}/day)` : '') : '');
 }
 
 function warnIfLabelled(t: SeriesTable, what: string): void {

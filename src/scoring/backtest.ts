@@ -2,12 +2,12 @@
 // Point-wise metrics lead; point-adjusted F1 is included only under its own name.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { auroc, auprc, bestF1, eventMetrics, pointMetrics, pointAdjustedF1, type EventMetrics, type PointMetrics } from './metrics.ts';
+import { auroc, auprc, bestF1, episodeMetrics, eventMetrics, pointMetrics, pointAdjustedF1, type AlertEpisode, type EventMetrics, type PointMetrics } from './metrics.ts';
 import { topContributors } from './score-path.ts';
 import type { ScoringModel, TableScores } from './scoring-model.ts';
-import { runBaseline, type ProtocolConfig } from './baselines/index.ts';
-import type { SeriesTable } from '../data/table.ts';
 import { SURPRISE_SOFT_CAP } from './calibration.ts';
+import { replayAlerts } from './alert-replay.ts';
+import type { ThresholdState } from './threshold.ts';
 
 export interface DetectionMetrics {
   steps: number;
@@ -18,24 +18,37 @@ export interface DetectionMetrics {
   /** Span of the scored data in days (from the timestamps; null without them). */
   days: number | null;
   atModelThreshold: ({ threshold: number; alertSteps: number; falseAlarmEventsPerDay: number | null } & Pick<PointMetrics, 'precision' | 'recall' | 'f1'> & Omit<EventMetrics, 'delays'>) | null;
+  /**
+   * The same exceedances as the stream's alert rule turns them into alerts (alert-replay.ts): events
+   * an alert overlapped, alerts that overlapped none, delay from the event's start to the alert
+   * being sent. null without the replayed alerts or labels.
+   */
+  asAlerts: ({ alerts: number; falseAlarmsPerDay: number | null } & Omit<EventMetrics, 'delays'>) | null;
   pointAdjustedF1_notPointwise: number | null;
 }
 
 /**
  * `timestamps` (epoch ms, one per step) turn false-alarm events into a rate per day of data, the
- * number an operator weighs; without them the rate is null.
+ * number an operator weighs; without them the rate is null. `alerts` are the exceedances of
+ * `threshold` (null where each part of the data had its own); the alerts an operator would have
+ * been sent are replayed from them (alertEpisodes) unless `episodes` are given.
  */
-export function detectionMetrics(scores: ArrayLike<number>, labels: Uint8Array | undefined, alerts: Uint8Array, threshold: number, timestamps?: ArrayLike<number>): DetectionMetrics {
+export function detectionMetrics(
+  scores: ArrayLike<number>, labels: Uint8Array | undefined, alerts: Uint8Array, threshold: ThresholdState | null,
+  timestamps?: ArrayLike<number>, episodes?: readonly AlertEpisode[],
+): DetectionMetrics {
   const steps = scores.length;
   const alertSteps = alerts.reduce((s, v) => s + v, 0);
   const days = timestamps ? spanDays(timestamps) : null;
   if (!labels) {
-    return { steps, labelledSteps: 0, auroc: null, auprc: null, bestF1: null, days, atModelThreshold: null, pointAdjustedF1_notPointwise: null };
+    return { steps, labelledSteps: 0, auroc: null, auprc: null, bestF1: null, days, atModelThreshold: null, asAlerts: null, pointAdjustedF1_notPointwise: null };
   }
   const positives = labels.reduce((s, v) => s + v, 0);
   const hasBoth = positives > 0 && positives < steps;
   const pm = pointMetrics(labels, alerts);
   const em = eventMetrics(labels, alerts);
+  const sent = episodes ?? (threshold && timestamps ? alertEpisodes(scores, alerts, timestamps, threshold) : undefined);
+  const ep = sent ? episodeMetrics(labels, sent) : null;
   return {
     steps,
     labelledSteps: positives,
@@ -44,11 +57,16 @@ export function detectionMetrics(scores: ArrayLike<number>, labels: Uint8Array |
     bestF1: hasBoth ? bestF1(scores, labels) : null,
     days,
     atModelThreshold: {
-      threshold, precision: pm.precision, recall: pm.recall, f1: pm.f1, alertSteps,
+      threshold: threshold?.value ?? NaN, precision: pm.precision, recall: pm.recall, f1: pm.f1, alertSteps,
       eventRecall: em.eventRecall, detectedEvents: em.detectedEvents, totalEvents: em.totalEvents,
       falseAlarmEvents: em.falseAlarmEvents, falseAlarmEventsPerDay: days ? em.falseAlarmEvents / days : null,
       meanDelaySteps: em.meanDelaySteps, medianDelaySteps: em.medianDelaySteps,
     },
+    asAlerts: ep && sent ? {
+      alerts: sent.length, eventRecall: ep.eventRecall, detectedEvents: ep.detectedEvents, totalEvents: ep.totalEvents,
+      falseAlarmEvents: ep.falseAlarmEvents, falseAlarmsPerDay: days ? ep.falseAlarmEvents / days : null,
+      meanDelaySteps: ep.meanDelaySteps, medianDelaySteps: ep.medianDelaySteps,
+    } : null,
     pointAdjustedF1_notPointwise: hasBoth ? pointAdjustedF1(scores, labels).f1 : null,
   };
 }
@@ -57,9 +75,15 @@ export function detectionMetrics(scores: ArrayLike<number>, labels: Uint8Array |
 export function spanDays(timestamps: ArrayLike<number>): number | null {
   const n = timestamps.length;
   if (n < 2) return null;
+  return (timestamps[n - 1] - timestamps[0] + medianIntervalMs(timestamps)!) / 86_400_000;
+}
+
+/** The median gap between consecutive steps (null for fewer than two). */
+export function medianIntervalMs(timestamps: ArrayLike<number>): number | null {
+  const n = timestamps.length;
+  if (n < 2) return null;
   const gaps = Array.from({ length: n - 1 }, (_, i) => timestamps[i + 1] - timestamps[i]).sort((a, b) => a - b);
-  const interval = gaps[(gaps.length - 1) >> 1];
-  return (timestamps[n - 1] - timestamps[0] + interval) / 86_400_000;
+  return gaps[(gaps.length - 1) >> 1];
 }
 
 /** scores.csv: timestamp,score,alert,top sensors (name:surprise|parents),label. */
@@ -104,10 +128,10 @@ export async function writeBacktest(dir: string, csv: string, metrics: unknown):
 }
 
 /**
- * The per-sensor z-score baseline (max |z| over sensors) under GANF's protocol (see
- * baselines/index.ts): same split, same score window, same label-free threshold.
+ * The alerts the stream's alert rule would have raised from `alerts` (replayAlerts), at the steps'
+ * median interval; [] for fewer than two steps.
  */
-export function zScoreBaseline(train: SeriesTable, test: SeriesTable, c: ProtocolConfig): { scores: Float32Array; alerts: Uint8Array; threshold: number } {
-  const { scores, alerts, threshold } = runBaseline('zscore', train, test, c);
-  return { scores, alerts, threshold };
+export function alertEpisodes(scores: ArrayLike<number>, alerts: Uint8Array, timestamps: ArrayLike<number>, threshold: ThresholdState): AlertEpisode[] {
+  const interval = medianIntervalMs(timestamps);
+  return interval && interval > 0 ? replayAlerts(scores, alerts, timestamps, threshold, interval) : [];
 }

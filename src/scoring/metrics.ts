@@ -24,9 +24,9 @@ export interface EventMetrics {
   eventRecall: number | null;
   detectedEvents: number;
   totalEvents: number;
-  /** Contiguous alert runs that overlap no labelled event. */
+  /** Alerts (contiguous alert runs, or episodes) that overlap no labelled event. */
   falseAlarmEvents: number;
-  /** First alert step inside the event minus its start, over detected events; null when none were detected. */
+  /** When the first overlapping alert was sent minus the event's start (0 if already open), over detected events; null when none were detected. */
   meanDelaySteps: number | null;
   medianDelaySteps: number | null;
   delays: number[];
@@ -224,25 +224,39 @@ function median(sorted: number[]): number {
   return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
 }
 
-/** Event-level view: which labelled events got at least one alert, how late, and how many alert runs hit nothing. */
+/**
+ * An alert as an operator saw it: open over steps [start, end), sent at step `fired` (start <= fired
+ * < end). A raw alert run is one with fired = start.
+ */
+export interface AlertEpisode extends Interval {
+  fired: number;
+}
+
+/** Event-level view of point alerts: each contiguous alert run is one episode, sent at its first step. */
 export function eventMetrics(labels: Binary, alerts: Binary): EventMetrics {
   checkAlerts(labels, alerts);
+  return episodeMetrics(labels, events(alerts).map((r) => ({ ...r, fired: r.start })));
+}
+
+/**
+ * Which labelled events an alert overlapped, how late it was sent (from the event's start; 0 when
+ * the alert was already open), and how many alerts overlapped no event.
+ */
+export function episodeMetrics(labels: Binary, episodes: readonly AlertEpisode[]): EventMetrics {
+  checkBinary(labels, 'labels');
+  for (const e of episodes) {
+    if (!(e.start <= e.fired && e.fired < e.end && e.end <= labels.length && e.start >= 0)) {
+      throw new RangeError(`alert episode [${e.start}, ${e.end}) sent at ${e.fired} is not inside 0..${labels.length}`);
+    }
+  }
+  const overlaps = (a: Interval, b: Interval) => a.start < b.end && b.start < a.end;
   const labelled = events(labels);
   const delays: number[] = [];
   for (const e of labelled) {
-    for (let i = e.start; i < e.end; i++) {
-      if (alerts[i] === 1) {
-        delays.push(i - e.start);
-        break;
-      }
-    }
+    const hit = episodes.filter((a) => overlaps(a, e));
+    if (hit.length) delays.push(Math.min(...hit.map((a) => Math.max(0, a.fired - e.start))));
   }
-  let falseAlarmEvents = 0;
-  for (const run of events(alerts)) {
-    let overlaps = false;
-    for (let i = run.start; i < run.end && !overlaps; i++) overlaps = labels[i] === 1;
-    if (!overlaps) falseAlarmEvents++;
-  }
+  const falseAlarmEvents = episodes.filter((a) => !labelled.some((e) => overlaps(a, e))).length;
   const sorted = [...delays].sort((a, b) => a - b);
   return {
     eventRecall: labelled.length === 0 ? null : delays.length / labelled.length,

@@ -2,7 +2,7 @@
 // model and nothing else: fitted on the same training split (the training data minus its
 // validation tail), thresholded label-free by the same fitThreshold on the scores of that
 // validation tail, and averaged over the same trailing score window.
-import { exceeds, fitThreshold } from '../threshold.ts';
+import { exceeds, fitThreshold, type ThresholdState } from '../threshold.ts';
 import { validationRows } from '../split.ts';
 import { fillMissing } from '../../data/missing.ts';
 import { sliceRows, tableLength, DataError, type SeriesTable } from '../../data/table.ts';
@@ -46,7 +46,8 @@ export interface BaselineRun {
   perSensor: Float32Array | null;
   sensors: string[];
   alerts: Uint8Array;
-  threshold: number;
+  /** fitThreshold's result on the validation tail's scores. */
+  threshold: ThresholdState;
 }
 
 export function runBaseline(name: BaselineName, train: SeriesTable, test: SeriesTable, c: ProtocolConfig): BaselineRun {
@@ -58,12 +59,12 @@ export function runBaseline(name: BaselineName, train: SeriesTable, test: Series
   const score = fitBaseline(name, sliceRows(tr, 0, T - nVal), c.train.seed);
   const w = c.model.scoreWindow;
   const smooth = (v: Float64Array) => trailingMean(Float32Array.from(v), 1, w);
-  const threshold = fitThreshold(smooth(score(sliceRows(tr, T - nVal, T)).scores), c.threshold).value;
+  const threshold = fitThreshold(smooth(score(sliceRows(tr, T - nVal, T)).scores), c.threshold);
   const s = score(te);
   const scores = smooth(s.scores);
   return {
     name, scores, sensors: s.sensors, threshold,
     perSensor: s.perSensor ? trailingMean(s.perSensor, s.sensors.length, w) : null,
-    alerts: Uint8Array.from(scores, (v) => (exceeds(v, threshold) ? 1 : 0)),
+    alerts: Uint8Array.from(scores, (v) => (exceeds(v, threshold.value) ? 1 : 0)),
   };
 }
