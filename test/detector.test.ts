@@ -11,6 +11,7 @@ import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { selectSensors, sliceRows } from '../src/data/table.ts';
 import { fitDetector, scoreTable, saveDetector, loadDetector, topContributors } from '../src/detector.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
+import { alertEpisodes } from '../src/scoring/backtest.ts';
 
 const run = promisify(execFile);
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
@@ -83,13 +84,19 @@ test('CLI: train then score writes one row per step with contributors', async ()
   await run('node', [...CLI, 'train', '--config', cfg, '--data', 'fixtures/grid/train.csv', '--out', model]);
   const out = path.join(dir, 'scores.csv');
   const perSensor = path.join(dir, 'per-sensor.csv');
-  await run('node', [...CLI, 'score', '--model', model, '--data', 'fixtures/grid/test.csv', '--out', out, '--warm-start', '--per-sensor', perSensor]);
+  const scored = await run('node', [...CLI, 'score', '--model', model, '--data', 'fixtures/grid/test.csv', '--out', out, '--warm-start', '--per-sensor', perSensor]);
   const lines = (await readFile(out, 'utf8')).trim().split('\n');
   assert.equal(lines[0], 'timestamp,score,alert,top1,top2,top3,label');
   assert.equal(lines.length, 1 + 1440);
   assert.match(lines[1], /^2024-01-11T00:00:00.000Z,-?\d+\.\d+,[01],B\d\d:/);
   const cells = (await readFile(perSensor, 'utf8')).trim().split('\n');
   const manifest = JSON.parse(await readFile(path.join(model, 'manifest.json'), 'utf8'));
+  // The summary counts the steps above the threshold and the alerts the stream's rule makes of them.
+  const rows = lines.slice(1).map((l) => l.split(','));
+  const above = Uint8Array.from(rows, (r) => Number(r[2]));
+  const sent = alertEpisodes(Float32Array.from(rows, (r) => Number(r[1])), above, Float64Array.from(rows, (r) => Date.parse(r[0])), manifest.threshold);
+  assert.ok(sent.length > 0 && sent.length < above.reduce((a, b) => a + b, 0), `${sent.length} alerts from the exceeding steps`);
+  assert.match(scored.stderr, new RegExp(`: ${above.reduce((a, b) => a + b, 0)} above threshold [\\d.-]+, ${sent.length} alert\\(s\\) under the stream's default alert rule`));
   assert.deepEqual(cells[0].split(','), ['timestamp', ...manifest.sensors]);
   assert.equal(cells.length, 1 + 1440);
   for (const v of cells[1].split(',').slice(1)) assert.ok(Number(v) >= 0 && Number.isFinite(Number(v)), v);

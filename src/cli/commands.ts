@@ -5,7 +5,7 @@ import { initBackend } from '../flow/tf.ts';
 import { readCsvFile } from '../adapters/csv-file.ts';
 import { sliceRows, tableLength, type SeriesTable } from '../data/table.ts';
 import { fitDetector, scoreTable, saveDetector, loadDetector, recalibrate, type Detector } from '../detector.ts';
-import { detectionMetrics, scoresCsv, perSensorCsv, writeBacktest } from '../scoring/backtest.ts';
+import { alertEpisodes, detectionMetrics, scoresCsv, perSensorCsv, writeBacktest } from '../scoring/backtest.ts';
 import { BASELINES, runBaseline, type BaselineName } from '../scoring/baselines/index.ts';
 import { configFromFlags } from './options.ts';
 import { writeBacktestReport } from './backtest-report.ts';
@@ -38,8 +38,10 @@ export async function runScore(flags: Flags): Promise<void> {
   const s = scoreTable(det, table, { warmStart: Boolean(flags.warmStart) });
   await writeFile(String(flags.out), scoresCsv(det, s, table.labels));
   if (flags.perSensor) await writeFile(String(flags.perSensor), perSensorCsv(det, s));
-  const alerts = s.alerts.reduce((a, b) => a + b, 0);
-  say(`scored ${s.total.length} steps with model ${det.modelVersion}: ${alerts} above threshold ${det.threshold.value.toFixed(2)}; wrote ${flags.out}`);
+  const above = s.alerts.reduce((a, b) => a + b, 0);
+  const sent = alertEpisodes(s.total, s.alerts, s.timestamps, det.threshold).length;
+  say(`scored ${s.total.length} steps with model ${det.modelVersion}: ${above} above threshold ${det.threshold.value.toFixed(2)}, ` +
+    `${sent} alert(s) under the stream's default alert rule; wrote ${flags.out}`);
 }
 
 export interface BacktestOutcome {
