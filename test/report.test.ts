@@ -45,7 +45,7 @@ test('downsampling keeps every peak and the intervals stay exact', () => {
   labels.fill(1, 7770, 7790);
   const input: ReportInput = {
     title: 't', timestamps, labels,
-    methods: [{ name: 'm', scores, threshold: 1, alerts: Uint8Array.from(scores, (v) => (v > 1 ? 1 : 0)) }],
+    methods: [{ name: 'm', scores, threshold: 1, alerts: Uint8Array.from(scores, (v) => (v > 1 ? 1 : 0)), sent: [{ start: 7770, fired: 7772, end: 7780 }] }],
     metrics: { columns: [], rows: [] },
   };
   const d = reportData(input, { maxPoints: 1000, maxHeatmapColumns: 10, maxCurvePoints: 50 });
@@ -54,6 +54,7 @@ test('downsampling keeps every peak and the intervals stay exact', () => {
   assert.equal(Math.max(...d.methods[0].scores), 50);
   assert.deepEqual(d.labelSpans, [{ from: 7770_000, to: 7790_000 }]);
   assert.deepEqual(d.methods[0].alertSpans, [{ from: 7777_000, to: 7778_000 }]);
+  assert.deepEqual(d.methods[0].sentSpans, [{ from: 7770_000, to: 7780_000, sentAt: 7772_000 }]);
   assert.ok(d.methods[0].roc!.length <= 50);
   assert.deepEqual(bucketMax([1, 5, 2, 3, 9, 0], 2, 2), [[2, 5], [9, 0]]);
   // Without labels: no curves, no labelled spans, the timeline still there.
@@ -97,6 +98,7 @@ test('ganf backtest writes report.html that opens from disk and shows every part
         return {
           timeline: tl.filter((s) => s.data.length > 0).map((s) => [s.name, s.data.length]),
           labelAreas: tl.filter((s) => s.name === 'labelled').map((s) => s.markArea!.data.length),
+          sentAreas: tl.filter((s) => s.name === 'alerts sent').map((s) => s.markArea!.data.length),
           roc: roc.map((s) => [s.name, s.data.length]),
           pr: pr.map((s) => [s.name, s.data.length]),
           heatmapCells: hm[0].data.length,
@@ -113,6 +115,10 @@ test('ganf backtest writes report.html that opens from disk and shows every part
       const methods = ['GANF', 'PCA', 'IsolationForest', 'z-score'];
       assert.deepEqual(seen.timeline, methods.map((m) => [m, 1440]));
       assert.deepEqual(seen.labelAreas, methods.map(() => truth.anomalies.length));
+      // Each method's alerts sent under the stream's rule, as metrics.json counts them.
+      const sentCounts = [metrics.model, ...Object.values(metrics.baselines!)].map((m) => m.asAlerts!.alerts);
+      assert.deepEqual(seen.sentAreas, sentCounts);
+      assert.ok(sentCounts[0] > 0, 'GANF sent alerts on the grid fixture');
       assert.deepEqual(seen.roc.map((s) => s[0]), methods);
       assert.deepEqual(seen.pr.map((s) => s[0]), methods);
       for (const [, n] of [...seen.roc, ...seen.pr]) assert.ok(Number(n) > 10, 'curves have points');

@@ -38,7 +38,7 @@ export async function writeBacktestReport(a: BacktestReportArgs): Promise<void> 
     subtitle: a.subtitle,
     timestamps: a.scores.timestamps,
     labels: a.test.labels,
-    methods: a.methods.map(({ name, scores, threshold, alerts }) => ({ name, scores, threshold, alerts })),
+    methods: a.methods.map(({ name, scores, threshold, alerts, sent }) => ({ name, scores, threshold, alerts, sent })),
     perSensor: { sensors: a.det.sensors, values: excess },
     events: a.test.labels ? labelledEvents(a.test.labels, primary, topSensorsAt(a, eventPeaks(a.test.labels, primary.scores)), known) : [],
     graph: a.det.graph.export(),

@@ -83,12 +83,14 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
   const started = performance.now();
   const s = scoreTable(det, testTable, { warmStart: follows });
   const scoreSeconds = (performance.now() - started) / 1000;
-  const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold, s.timestamps);
+  const sent = alertEpisodes(s.total, s.alerts, s.timestamps, det.threshold);
+  const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold, s.timestamps, sent);
   // Every baseline under the model's own protocol, so metrics.json compares like with like.
   const baselineRuns = trainTable
     ? (Object.keys(BASELINES) as BaselineName[]).map((name) => {
       const run = runBaseline(name, trainTable!, testTable, det.config);
-      return { name, run, metrics: detectionMetrics(run.scores, testTable.labels, run.alerts, run.threshold, s.timestamps) };
+      const runSent = alertEpisodes(run.scores, run.alerts, s.timestamps, run.threshold);
+      return { name, run, sent: runSent, metrics: detectionMetrics(run.scores, testTable.labels, run.alerts, run.threshold, s.timestamps, runSent) };
     })
     : [];
   const baselines = trainTable ? Object.fromEntries(baselineRuns.map((r) => [r.name, r.metrics])) : null;
@@ -112,8 +114,8 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     subtitle: `model ${det.modelVersion}, ${det.sensors.length} sensors, ${det.graph.size} DAG edges`,
     det, scores: s, test: testTable, warmStart: follows, truthFile: flags.truth ? String(flags.truth) : undefined,
     methods: [
-      { name: 'GANF', scores: s.total, threshold: det.threshold.value, alerts: s.alerts, metrics: model },
-      ...baselineRuns.map((r) => ({ name: BASELINES[r.name], scores: r.run.scores, threshold: r.run.threshold.value, alerts: r.run.alerts, metrics: r.metrics })),
+      { name: 'GANF', scores: s.total, threshold: det.threshold.value, alerts: s.alerts, sent, metrics: model },
+      ...baselineRuns.map((r) => ({ name: BASELINES[r.name], scores: r.run.scores, threshold: r.run.threshold.value, alerts: r.run.alerts, sent: r.sent, metrics: r.metrics })),
     ],
   });
   say(summaryLine('GANF', model));

@@ -21,6 +21,8 @@ export interface MethodData {
   scores: number[];
   alertSpans: Span[];
   alertSteps: number;
+  /** The alerts sent, with the time each was sent. */
+  sentSpans: (Span & { sentAt: number })[];
   roc: CurvePoint[] | null;
   pr: CurvePoint[] | null;
 }
@@ -79,6 +81,7 @@ export function reportData(input: ReportInput, limits: ReportLimits = DEFAULT_LI
       scores: bucketMax(m.scores, 1, bucket).map((row) => row[0]),
       alertSpans: runs(m.alerts).map((r) => spanOf(r.start, r.end)),
       alertSteps: sum(m.alerts),
+      sentSpans: (m.sent ?? []).map((e) => ({ ...spanOf(e.start, e.end), sentAt: ts[e.fired] })),
       roc: hasBothClasses ? thin(rocCurve(m.scores, labels!), limits.maxCurvePoints) : null,
       pr: hasBothClasses ? thin(prCurve(m.scores, labels!), limits.maxCurvePoints) : null,
     })),

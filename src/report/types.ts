@@ -13,6 +13,11 @@ export interface ReportMethod {
   threshold: number;
   /** 0/1 per step: the method's own alert decision. */
   alerts: Flags;
+  /**
+   * The alerts the stream would have sent from `alerts` (step indices: open [start, end), sent at
+   * `fired`), where the caller replayed them.
+   */
+  sent?: readonly { start: number; fired: number; end: number }[];
 }
 
 /** A labelled interval and what the primary method (methods[0]) made of it. */

@@ -12,6 +12,7 @@ echarts.use([LineChart, HeatmapChart, ScatterChart, GridComponent, TooltipCompon
 const PALETTE = ['#1f77b4', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
 const LABEL_FILL = 'rgba(214, 39, 40, 0.16)';
 const ALERT_FILL = 'rgba(255, 159, 28, 0.28)';
+const SENT_FILL = 'rgba(148, 103, 189, 0.22)';
 
 /** What the page exposes for inspection (the browser tests read it). */
 export interface ReportHandle {
@@ -53,7 +54,7 @@ function spansArea(spans: Span[]): [{ xAxis: number }, { xAxis: number }][] {
  */
 function timeline(data: ReportData): echarts.EChartsType {
   const s = section('timeline', 'Score timeline',
-    `Red: labelled intervals. Orange: alert runs. Dashed: each method's threshold. Each y axis stops a little above the larger of the threshold and the 90th percentile, so higher peaks run off the top (zoom with the slider or the wheel; hover for values).` +
+    `Red: labelled intervals. Orange: alert runs (steps above the threshold). Purple: the alerts the stream's alert rule would have sent, from when each was sent to its end. Dashed: each method's threshold. Each y axis stops a little above the larger of the threshold and the 90th percentile, so higher peaks run off the top (zoom with the slider or the wheel; hover for values).` +
     (data.bucket > 1 ? ` Downsampled for the browser: each point is the maximum of ${data.bucket} steps (${data.steps} steps in all); shaded intervals are exact.` : ` All ${data.steps} steps.`));
   const div = el('div', { class: 'chart', style: `height:${90 + 170 * data.methods.length}px` });
   s.append(div);
@@ -68,7 +69,7 @@ function timeline(data: ReportData): echarts.EChartsType {
   };
   chart.setOption({
     animation: false,
-    legend: { top: 0, data: ['labelled', 'alerts', ...data.methods.map((m) => m.name)] },
+    legend: { top: 0, data: ['labelled', 'alerts', 'alerts sent', ...data.methods.map((m) => m.name)] },
     tooltip: { trigger: 'axis' },
     grid: grids,
     xAxis: data.methods.map((_, i) => ({ type: 'time', gridIndex: i, axisLabel: { show: i === n - 1 } })),
@@ -83,6 +84,10 @@ function timeline(data: ReportData): echarts.EChartsType {
       },
       { name: 'labelled', type: 'line', xAxisIndex: i, yAxisIndex: i, data: [], color: LABEL_FILL, markArea: { silent: true, itemStyle: { color: LABEL_FILL }, data: spansArea(data.labelSpans) } },
       { name: 'alerts', type: 'line', xAxisIndex: i, yAxisIndex: i, data: [], color: ALERT_FILL, markArea: { silent: true, itemStyle: { color: ALERT_FILL }, data: spansArea(m.alertSpans) } },
+      {
+        name: 'alerts sent', type: 'line', xAxisIndex: i, yAxisIndex: i, data: [], color: SENT_FILL,
+        markArea: { silent: true, itemStyle: { color: SENT_FILL }, data: spansArea(m.sentSpans.map((s) => ({ from: s.sentAt, to: s.to }))) },
+      },
     ]),
   });
   return chart;
