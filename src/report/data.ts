@@ -21,8 +21,8 @@ export interface MethodData {
   scores: number[];
   alertSpans: Span[];
   alertSteps: number;
-  /** The alerts sent, with the time each was sent. */
-  sentSpans: (Span & { sentAt: number })[];
+  /** The alerts sent: from the step each was sent to its end. */
+  sentSpans: Span[];
   roc: CurvePoint[] | null;
   pr: CurvePoint[] | null;
 }
@@ -81,7 +81,7 @@ export function reportData(input: ReportInput, limits: ReportLimits = DEFAULT_LI
       scores: bucketMax(m.scores, 1, bucket).map((row) => row[0]),
       alertSpans: runs(m.alerts).map((r) => spanOf(r.start, r.end)),
       alertSteps: sum(m.alerts),
-      sentSpans: (m.sent ?? []).map((e) => ({ ...spanOf(e.start, e.end), sentAt: ts[e.fired] })),
+      sentSpans: (m.sent ?? []).map((e) => spanOf(e.fired, e.end)),
       roc: hasBothClasses ? thin(rocCurve(m.scores, labels!), limits.maxCurvePoints) : null,
       pr: hasBothClasses ? thin(prCurve(m.scores, labels!), limits.maxCurvePoints) : null,
     })),

@@ -86,7 +86,7 @@ function timeline(data: ReportData): echarts.EChartsType {
       { name: 'alerts', type: 'line', xAxisIndex: i, yAxisIndex: i, data: [], color: ALERT_FILL, markArea: { silent: true, itemStyle: { color: ALERT_FILL }, data: spansArea(m.alertSpans) } },
       {
         name: 'alerts sent', type: 'line', xAxisIndex: i, yAxisIndex: i, data: [], color: SENT_FILL,
-        markArea: { silent: true, itemStyle: { color: SENT_FILL }, data: spansArea(m.sentSpans.map((s) => ({ from: s.sentAt, to: s.to }))) },
+        markArea: { silent: true, itemStyle: { color: SENT_FILL }, data: spansArea(m.sentSpans) },
       },
     ]),
   });
