@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fitDetector, scoreTable, type Detector, type FitReport, type TableScores } from '../src/detector.ts';
 import { runBaseline, BASELINES, type BaselineName } from '../src/scoring/baselines/index.ts';
-import { detectionMetrics, type DetectionMetrics } from '../src/scoring/backtest.ts';
+import { alertEpisodes, detectionMetrics, type DetectionMetrics } from '../src/scoring/backtest.ts';
 import { auroc, auprc, cellAuroc } from '../src/scoring/metrics.ts';
 import { applyOverrides, loadConfigFile, parseConfig, type GanfConfig } from '../src/config.ts';
 import type { SeriesTable } from '../src/data/table.ts';
@@ -108,11 +108,16 @@ export interface CellLabels {
   labels: Uint8Array;
 }
 
+/** A method's metrics on `test`, with the alerts the stream's rule would have sent from its exceedances. */
+export function methodMetrics(scores: Float32Array, alerts: Uint8Array, threshold: ThresholdState, test: SeriesTable): DetectionMetrics {
+  return detectionMetrics(scores, test.labels, alerts, threshold.value, test.timestamps, alertEpisodes(scores, alerts, test.timestamps, threshold));
+}
+
 export function evaluateMethods(outputs: Partial<Record<MethodKey, MethodOutput>>, test: SeriesTable, cells?: CellLabels): Partial<Record<MethodKey, MethodResult>> {
   const res: Partial<Record<MethodKey, MethodResult>> = {};
   for (const [key, o] of Object.entries(outputs) as [MethodKey, MethodOutput][]) {
     res[key] = {
-      metrics: detectionMetrics(o.scores, test.labels, o.alerts, o.threshold, test.timestamps),
+      metrics: methodMetrics(o.scores, o.alerts, o.threshold, test),
       cellAuroc: cells && o.perSensor ? cellAuroc(o.perSensor, o.sensors, cells.labels, cells.sensors) : null,
       trainSeconds: o.trainSeconds, dagEdges: o.dagEdges,
     };

@@ -69,8 +69,8 @@ async function skab(root: string): Promise<BenchRow[]> {
     const L = Uint8Array.from(labels);
     const methods: Partial<Record<MethodKey, MethodResult>> = {};
     for (const [k, p] of pooled) {
-      // Each run has its own model and threshold: pooled metrics use the per-run alerts (no one threshold).
-      const metrics = detectionMetrics(Float32Array.from(p.scores), L, Uint8Array.from(p.alerts), null, undefined, p.episodes);
+      // Each run has its own model and threshold: pooled metrics use the per-run alerts (threshold NaN).
+      const metrics = detectionMetrics(Float32Array.from(p.scores), L, Uint8Array.from(p.alerts), NaN, undefined, p.episodes);
       if (metrics.atModelThreshold) metrics.atModelThreshold.falseAlarmEventsPerDay = metrics.atModelThreshold.falseAlarmEvents / days;
       if (metrics.asAlerts) metrics.asAlerts.falseAlarmsPerDay = metrics.asAlerts.falseAlarmEvents / days;
       metrics.days = days;

@@ -8,11 +8,11 @@ import { fitDetector, scoreTable } from '../src/detector.ts';
 import { aggregateRow, aggregateSpecOf } from '../src/scoring/aggregate.ts';
 import { surpriseRow } from '../src/scoring/calibration.ts';
 import { exceeds, fitThreshold } from '../src/scoring/threshold.ts';
-import { detectionMetrics, type DetectionMetrics } from '../src/scoring/backtest.ts';
+import type { DetectionMetrics } from '../src/scoring/backtest.ts';
 import { cellAuroc } from '../src/scoring/metrics.ts';
 import { runBaseline, BASELINES, type BaselineName } from '../src/scoring/baselines/index.ts';
 import { tableLength } from '../src/data/table.ts';
-import type { Split } from './methods.ts';
+import { methodMetrics, type Split } from './methods.ts';
 import { fixtureSplit } from './fixtures.ts';
 import { batadalSplit, gridstageSplit, losloopSplit } from './real-data.ts';
 
@@ -54,7 +54,6 @@ function ensembleTotals(surprise: Float32Array, K: number, spec: ReturnType<type
 
 async function seedRow(dataset: string, split: Split): Promise<SeedRow> {
   const { config, train, test, warmStart, cells } = split;
-  const labels = test.labels!;
   const cell = (perSensor: Float32Array, sensors: string[]) => (cells ? cellAuroc(perSensor, sensors, cells.labels, cells.sensors) : null);
   const seeds: Scored[] = [];
   const valSurprises: Float32Array[] = [];
@@ -69,7 +68,7 @@ async function seedRow(dataset: string, split: Split): Promise<SeedRow> {
     for (let i = 0; i < val.length; i += K) surpriseRow(detector.calibration, detector.calibrationScores, i, K, val.subarray(i, i + K));
     valSurprises.push(val);
     testSurprises.push(s.surprise);
-    seeds.push({ metrics: detectionMetrics(s.total, labels, s.alerts, detector.threshold, test.timestamps), cellAuroc: cell(s.surprise, sensors), trainSeconds: report.train.seconds });
+    seeds.push({ metrics: methodMetrics(s.total, s.alerts, detector.threshold, test), cellAuroc: cell(s.surprise, sensors), trainSeconds: report.train.seconds });
     detector.model.dispose();
   }
   const K = sensors.length;
@@ -78,11 +77,11 @@ async function seedRow(dataset: string, split: Split): Promise<SeedRow> {
   const mean = memberMean(testSurprises);
   const total = ensembleTotals(mean, K, spec);
   const alerts = Uint8Array.from(total, (v) => (exceeds(v, threshold.value) ? 1 : 0));
-  const ensemble = { metrics: detectionMetrics(total, labels, alerts, threshold, test.timestamps), cellAuroc: cell(mean, sensors), trainSeconds: seeds.reduce((a, s) => a + (s.trainSeconds ?? 0), 0) };
+  const ensemble = { metrics: methodMetrics(total, alerts, threshold, test), cellAuroc: cell(mean, sensors), trainSeconds: seeds.reduce((a, s) => a + (s.trainSeconds ?? 0), 0) };
   const baselines: Partial<Record<BaselineName, Scored>> = {};
   for (const name of Object.keys(BASELINES) as BaselineName[]) {
     const b = runBaseline(name, train, test, config);
-    baselines[name] = { metrics: detectionMetrics(b.scores, labels, b.alerts, b.threshold, test.timestamps), cellAuroc: b.perSensor ? cell(b.perSensor, b.sensors) : null, trainSeconds: null };
+    baselines[name] = { metrics: methodMetrics(b.scores, b.alerts, b.threshold, test), cellAuroc: b.perSensor ? cell(b.perSensor, b.sensors) : null, trainSeconds: null };
   }
   console.log(`[bench] seeds: ${dataset} done (${tableLength(test)} test steps)`);
   return { dataset, sensors: K, seeds, ensemble, baselines };

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { replayAlerts, DEFAULT_ALERT_RULE } from '../src/scoring/alert-replay.ts';
 import { AlertRuleSchema } from '../src/scoring/alert-engine.ts';
-import { detectionMetrics } from '../src/scoring/backtest.ts';
+import { alertEpisodes, detectionMetrics } from '../src/scoring/backtest.ts';
 import { episodeMetrics, eventMetrics } from '../src/scoring/metrics.ts';
 import { quantileThreshold } from '../src/scoring/threshold.ts';
 
@@ -59,7 +59,7 @@ test('alerts as events: sent-time delays, and false alerts against raw false-ala
   // The raw exceedance runs: 3, 10-11, 16 and 40-42 overlap no event.
   const raw = eventMetrics(labels, exceed);
   assert.deepEqual([raw.detectedEvents, raw.falseAlarmEvents, raw.delays], [2, 4, [1, 2]]);
-  const m = detectionMetrics(scores, labels, exceed, threshold, ts);
+  const m = detectionMetrics(scores, labels, exceed, threshold.value, ts, alertEpisodes(scores, exceed, ts, threshold));
   assert.deepEqual([m.asAlerts!.alerts, m.asAlerts!.detectedEvents, m.asAlerts!.falseAlarmEvents], [3, 2, 1]);
   assert.equal(m.asAlerts!.falseAlarmsPerDay, 1 / (T * MIN5 / 86_400_000));
   assert.throws(() => episodeMetrics(labels, [{ start: 5, fired: 4, end: 8 }]), /not inside/);

@@ -13,7 +13,7 @@ import {
   edgeAuroc,
   cellAuroc,
 } from '../src/scoring/metrics.ts';
-import { detectionMetrics, spanDays } from '../src/scoring/backtest.ts';
+import { alertEpisodes, detectionMetrics, spanDays } from '../src/scoring/backtest.ts';
 import { quantileThreshold } from '../src/scoring/threshold.ts';
 import { fitZScoreBaseline, scoreZScore } from '../src/scoring/baselines/zscore.ts';
 import type { SeriesTable } from '../src/data/table.ts';
@@ -200,13 +200,13 @@ test('detectionMetrics: false-alarm events per day of data from the timestamps',
   const ts = Float64Array.from({ length: T }, (_, t) => t * hour);
   close(spanDays(ts)!, 2, 1e-12);
   const threshold = quantileThreshold(Float32Array.from({ length: 100 }, (_, i) => i / 200), 0.01);
-  const m = detectionMetrics(scores, labels, alerts, threshold, ts);
+  const m = detectionMetrics(scores, labels, alerts, threshold.value, ts, alertEpisodes(scores, alerts, ts, threshold));
   assert.equal(m.atModelThreshold!.falseAlarmEvents, 2);
   close(m.atModelThreshold!.falseAlarmEventsPerDay!, 1, 1e-12);
   assert.equal(m.atModelThreshold!.medianDelaySteps, 1);
   // As alerts (3 exceeding steps of 5 fire one): none of these runs is long enough to be sent.
   assert.deepEqual([m.asAlerts!.alerts, m.asAlerts!.detectedEvents, m.asAlerts!.falseAlarmEvents, m.asAlerts!.falseAlarmsPerDay], [0, 0, 0, 0]);
-  const untimed = detectionMetrics(scores, labels, alerts, threshold);
+  const untimed = detectionMetrics(scores, labels, alerts, threshold.value);
   assert.equal(untimed.atModelThreshold!.falseAlarmEventsPerDay, null);
   assert.equal(untimed.asAlerts, null);
 });

@@ -84,13 +84,13 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
   const s = scoreTable(det, testTable, { warmStart: follows });
   const scoreSeconds = (performance.now() - started) / 1000;
   const sent = alertEpisodes(s.total, s.alerts, s.timestamps, det.threshold);
-  const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold, s.timestamps, sent);
+  const model = detectionMetrics(s.total, testTable.labels, s.alerts, det.threshold.value, s.timestamps, sent);
   // Every baseline under the model's own protocol, so metrics.json compares like with like.
   const baselineRuns = trainTable
     ? (Object.keys(BASELINES) as BaselineName[]).map((name) => {
       const run = runBaseline(name, trainTable!, testTable, det.config);
       const runSent = alertEpisodes(run.scores, run.alerts, s.timestamps, run.threshold);
-      return { name, run, sent: runSent, metrics: detectionMetrics(run.scores, testTable.labels, run.alerts, run.threshold, s.timestamps, runSent) };
+      return { name, run, sent: runSent, metrics: detectionMetrics(run.scores, testTable.labels, run.alerts, run.threshold.value, s.timestamps, runSent) };
     })
     : [];
   const baselines = trainTable ? Object.fromEntries(baselineRuns.map((r) => [r.name, r.metrics])) : null;

@@ -30,12 +30,12 @@ export interface DetectionMetrics {
 /**
  * `timestamps` (epoch ms, one per step) turn false-alarm events into a rate per day of data, the
  * number an operator weighs; without them the rate is null. `alerts` are the exceedances of
- * `threshold` (null where each part of the data had its own); the alerts an operator would have
- * been sent are replayed from them (alertEpisodes) unless `episodes` are given.
+ * `threshold` (NaN where each part of the data had its own); `sent`, the alerts an operator would
+ * have been sent from them (alertEpisodes), are scored as events too when given.
  */
 export function detectionMetrics(
-  scores: ArrayLike<number>, labels: Uint8Array | undefined, alerts: Uint8Array, threshold: ThresholdState | null,
-  timestamps?: ArrayLike<number>, episodes?: readonly AlertEpisode[],
+  scores: ArrayLike<number>, labels: Uint8Array | undefined, alerts: Uint8Array, threshold: number,
+  timestamps?: ArrayLike<number>, sent?: readonly AlertEpisode[],
 ): DetectionMetrics {
   const steps = scores.length;
   const alertSteps = alerts.reduce((s, v) => s + v, 0);
@@ -47,7 +47,6 @@ export function detectionMetrics(
   const hasBoth = positives > 0 && positives < steps;
   const pm = pointMetrics(labels, alerts);
   const em = eventMetrics(labels, alerts);
-  const sent = episodes ?? (threshold && timestamps ? alertEpisodes(scores, alerts, timestamps, threshold) : undefined);
   const ep = sent ? episodeMetrics(labels, sent) : null;
   return {
     steps,
@@ -57,7 +56,7 @@ export function detectionMetrics(
     bestF1: hasBoth ? bestF1(scores, labels) : null,
     days,
     atModelThreshold: {
-      threshold: threshold?.value ?? NaN, precision: pm.precision, recall: pm.recall, f1: pm.f1, alertSteps,
+      threshold, precision: pm.precision, recall: pm.recall, f1: pm.f1, alertSteps,
       eventRecall: em.eventRecall, detectedEvents: em.detectedEvents, totalEvents: em.totalEvents,
       falseAlarmEvents: em.falseAlarmEvents, falseAlarmEventsPerDay: days ? em.falseAlarmEvents / days : null,
       meanDelaySteps: em.meanDelaySteps, medianDelaySteps: em.medianDelaySteps,
