@@ -146,3 +146,11 @@ export function timestampParser(format: string | undefined, firstCell: string): 
   }
   return { parse: parseIso, describe: 'ISO 8601 (auto)' };
 }
+
+/** The median gap between consecutive steps (null for fewer than two). */
+export function medianIntervalMs(timestamps: ArrayLike<number>): number | null {
+  const n = timestamps.length;
+  if (n < 2) return null;
+  const gaps = Array.from({ length: n - 1 }, (_, i) => timestamps[i + 1] - timestamps[i]).sort((a, b) => a - b);
+  return gaps[(gaps.length - 1) >> 1];
+}

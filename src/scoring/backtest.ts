@@ -8,6 +8,7 @@ import type { ScoringModel, TableScores } from './scoring-model.ts';
 import { SURPRISE_SOFT_CAP } from './calibration.ts';
 import { replayAlerts } from './alert-replay.ts';
 import type { ThresholdState } from './threshold.ts';
+import { medianIntervalMs } from '../data/timestamps.ts';
 
 export interface DetectionMetrics {
   steps: number;
@@ -77,13 +78,6 @@ export function spanDays(timestamps: ArrayLike<number>): number | null {
   return (timestamps[n - 1] - timestamps[0] + medianIntervalMs(timestamps)!) / 86_400_000;
 }
 
-/** The median gap between consecutive steps (null for fewer than two). */
-export function medianIntervalMs(timestamps: ArrayLike<number>): number | null {
-  const n = timestamps.length;
-  if (n < 2) return null;
-  const gaps = Array.from({ length: n - 1 }, (_, i) => timestamps[i + 1] - timestamps[i]).sort((a, b) => a - b);
-  return gaps[(gaps.length - 1) >> 1];
-}
 
 /** scores.csv: timestamp,score,alert,top sensors (name:surprise|parents),label. */
 export function scoresCsv(det: ScoringModel, s: TableScores, labels?: Uint8Array, topN = 3): string {
