@@ -37,6 +37,12 @@ export const ModelConfigSchema = z.object({
   scoreAggregate: z.enum(['top-k', 'max-sensor', 'joint']).default('top-k'),
   /** k of top-k; default ceil(sqrt(K)). */
   scoreTopK: z.number().int().min(1).optional(),
+  /**
+   * Steps per bucket of the drift-tolerant surprise baseline (src/scoring/surprise-baseline.ts;
+   * the median of the last 7 buckets). Default, written into the model at fit: one day of the
+   * training data's median sampling interval, at least 24 steps.
+   */
+  baselineBucketSteps: z.number().int().min(1).optional(),
   /** stateful: the encoder runs through the whole series (O(1) per new step); windowed: reset at every window start. */
   encoder: z.enum(['stateful', 'windowed']).default('stateful'),
 }).strict();

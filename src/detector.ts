@@ -11,6 +11,8 @@ import type { ScoringModel } from './scoring/scoring-model.ts';
 import { validationRows } from './scoring/split.ts';
 import { fitScaler, applyScaler, keptSensors } from './data/preprocess.ts';
 import { defaultMaxSteps } from './flow/budget.ts';
+import { baselineBucketSteps } from './scoring/surprise-baseline.ts';
+import { medianIntervalMs } from './data/timestamps.ts';
 import { parentRidgeCounts } from './flow/linear-mean.ts';
 import { fillMissing, type MissingReport } from './data/missing.ts';
 import { sliceRows, tableLength, DataError, type SeriesTable } from './data/table.ts';
@@ -70,8 +72,11 @@ export async function fitDetector(
   if (T - nVal < config.model.window * 3) {
     throw new DataError({ field: 'train', reason: `${T} rows are too few for window ${config.model.window} with a validation split of ${nVal} rows` });
   }
-  // The budget actually used is written into the model's config, so the manifest says it.
+  // The training budget and the baseline's bucket actually used are written into the model's config, so the manifest says them.
   if (config.train.maxSteps === undefined) config = { ...config, train: { ...config.train, maxSteps: defaultMaxSteps(T - nVal) } };
+  if (config.model.baselineBucketSteps === undefined) {
+    config = { ...config, model: { ...config.model, baselineBucketSteps: baselineBucketSteps(medianIntervalMs(filled.timestamps) ?? config.data.intervalMs) } };
+  }
   const rand = seededUniform(config.train.seed ^ 0x5eed);
   const trainData = seriesFrom(applyScaler(sliceRows(filled, 0, T - nVal), scaler, { dequantise: 'random', rng: rand }), K, D);
   const val = standardise(sliceRows(filled, T - nVal, T), scaler, K);

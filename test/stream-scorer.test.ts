@@ -8,6 +8,7 @@ import { sliceRows, selectSensors } from '../src/data/table.ts';
 import { fitDetector, scoreTable } from '../src/detector.ts';
 import { StreamScorer, stepReadings } from '../src/scoring/stream-scorer.ts';
 import { expectedReadingsAt } from '../src/scoring/score-path.ts';
+import { surprise } from '../src/scoring/calibration.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
 
 before(async () => {
@@ -17,6 +18,8 @@ before(async () => {
 test('StreamScorer.scoreOne on raw rows equals batch scoreTable (cold and warm start)', async () => {
   const config = parseConfig(applyOverrides(loadConfigFile('config/traffic.json'), {
     'train.maxSteps': 20, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8,
+    // Buckets of 2 steps: the drift baseline completes 40 of them in 80 steps and shifts.
+    'model.baselineBucketSteps': 2,
   }));
   const train = sliceRows(await readCsvFile('fixtures/traffic/train.csv', { intervalMs: 300000 }), 0, 500);
   const test_ = sliceRows(await readCsvFile('fixtures/traffic/test.csv', { intervalMs: 300000 }), 0, 80);
@@ -26,6 +29,8 @@ test('StreamScorer.scoreOne on raw rows equals batch scoreTable (cold and warm s
   for (const [warmStart, aggregate] of [[false, 'top-k'], [true, 'top-k'], [true, 'joint'], [true, 'max-sensor']] as const) {
     detector.config.model.scoreAggregate = aggregate;
     const batch = scoreTable(detector, test_, { warmStart, expected: true });
+    const shifted = Array.from(batch.perSensor).filter((v, i) => batch.surprise[i] < surprise(detector.calibration, i % K, v) - 1e-3).length;
+    assert.ok(shifted > 0, `warm=${warmStart} ${aggregate}: the drift baseline never shifted, so stream = batch says nothing about it`);
     const stream = new StreamScorer(detector, { warmStart });
     for (let t = 0; t < rows.timestamps.length; t++) {
       const s = stream.scoreOne(rows.values.subarray(t * K, (t + 1) * K));

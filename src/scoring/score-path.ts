@@ -4,7 +4,8 @@
 //    the plausible range, with the out-of-range part kept as an NLL penalty;
 //  - score: the model's per-sensor NLL (src/flow/nll.ts) + penalty, averaged over the trailing
 //    score window (TrailingWindow, batch-score.ts);
-//  - aggregate: per-sensor calibrated surprises, then the model's score aggregate (aggregateStep);
+//  - aggregate: per-sensor calibrated surprises, made drift-tolerant by the series' baseline
+//    (surprise-baseline.ts), then the model's score aggregate (aggregateStep);
 //  - threshold: exceeds() (threshold.ts), the only place a score is compared with a threshold.
 // Batch (scoreTable: backtests, `ganf score`, POST /score), the stream (StreamScorer), shadow
 // scoring of refit candidates and validation (fitDetector / recalibrate) all compose these.
@@ -13,6 +14,7 @@ import { scoreSeries, type SeriesScores } from './batch-score.ts';
 import { aggregateRow, aggregateSpecOf, type AggregateSpec } from './aggregate.ts';
 import { fitCalibration, surpriseRow, SURPRISE_SOFT_CAP, type SensorCalibration } from './calibration.ts';
 import { exceeds, fitThreshold, type ThresholdState } from './threshold.ts';
+import { baselineBucketSteps, SurpriseBaseline } from './surprise-baseline.ts';
 import { applyScaler, checkSensors, rangeExcess, unseenConstantValues, unstandardise, type ScalerState } from '../data/preprocess.ts';
 import { fillMissing, type MissingReport } from '../data/missing.ts';
 import { selectSensors, type SeriesTable } from '../data/table.ts';
@@ -57,21 +59,33 @@ function scorePrepared(m: ScoringModel, p: Pick<PreparedTable, 'series' | 'penal
 }
 
 /**
- * Aggregate, one step: the calibrated surprises of its K window NLLs perSensor[offset..offset+K)
- * into surprise[offset..offset+K) (float32, as reported), and its score computed from those.
+ * The drift baseline a scored series starts with (one per series: batch table, stream scorer).
+ * Models fitted before the baseline have no bucket size in their config: their declared interval gives it.
  */
-export function aggregateStep(cal: SensorCalibration, spec: AggregateSpec, perSensor: ArrayLike<number>, surprise: Float32Array, offset: number, K: number, scratch?: Float64Array): number {
-  surpriseRow(cal, perSensor, offset, K, surprise.subarray(offset, offset + K));
+export function newSurpriseBaseline(m: Pick<ScoringModel, 'config' | 'sensors'>): SurpriseBaseline {
+  return new SurpriseBaseline(m.sensors.length, m.config.model.baselineBucketSteps ?? baselineBucketSteps(m.config.data.intervalMs));
+}
+
+/**
+ * Aggregate, one step: the calibrated surprises of its K window NLLs perSensor[offset..offset+K)
+ * into surprise[offset..offset+K) (float32, as reported), made drift-tolerant by the series'
+ * baseline (which takes the step in), and its score computed from those. Validation steps are
+ * aggregated without a baseline (null): they are what the baseline starts from.
+ */
+export function aggregateStep(cal: SensorCalibration, spec: AggregateSpec, baseline: SurpriseBaseline | null, perSensor: ArrayLike<number>, surprise: Float32Array, offset: number, K: number, scratch?: Float64Array): number {
+  const row = surprise.subarray(offset, offset + K);
+  surpriseRow(cal, perSensor, offset, K, row);
+  baseline?.adjust(row);
   return aggregateRow(perSensor, surprise, offset, K, spec, scratch);
 }
 
-/** Aggregate, every step of [T*K] window NLLs: surprises [T*K] and scores [T]. */
-function aggregateSteps(cal: SensorCalibration, spec: AggregateSpec, perSensor: Float32Array, K: number): { surprise: Float32Array; total: Float32Array } {
+/** Aggregate, every step of [T*K] window NLLs in order: surprises [T*K] and scores [T]. */
+function aggregateSteps(cal: SensorCalibration, spec: AggregateSpec, baseline: SurpriseBaseline | null, perSensor: Float32Array, K: number): { surprise: Float32Array; total: Float32Array } {
   const T = perSensor.length / K;
   const surprise = new Float32Array(perSensor.length);
   const total = new Float32Array(T);
   const scratch = new Float64Array(K);
-  for (let t = 0; t < T; t++) total[t] = aggregateStep(cal, spec, perSensor, surprise, t * K, K, scratch);
+  for (let t = 0; t < T; t++) total[t] = aggregateStep(cal, spec, baseline, perSensor, surprise, t * K, K, scratch);
   return { surprise, total };
 }
 
@@ -91,7 +105,7 @@ export function scoreTable(m: ScoringModel, table: SeriesTable, opts: { warmStar
   const onCondition = keep ? (t: number, c: Float32Array) => { if (keep === true || keep.has(t)) conditions.set(t, c.slice()); } : undefined;
   const s = scorePrepared(m, p, { context, onCondition });
   const spec = aggregateSpec(m);
-  const { surprise, total } = aggregateSteps(m.calibration, spec, s.perSensor, K);
+  const { surprise, total } = aggregateSteps(m.calibration, spec, newSurpriseBaseline(m), s.perSensor, K);
   const unseen = unseenConstantValues(p.filled, m.scaler);
   // A sensor constant in training that moves is as surprising as the calibration can say (the
   // soft cap); it joins the step's sensors as one more (top-k over K + 1 with it counted once).
@@ -160,5 +174,5 @@ export function expectedReadingsAt(m: ScoringModel, s: TableScores, t: number, k
  */
 export function calibrate(perSensor: Float32Array, K: number, model: GanfConfig['model'], threshold: ThresholdConfig): { calibration: SensorCalibration; threshold: ThresholdState } {
   const calibration = fitCalibration(perSensor, K);
-  return { calibration, threshold: fitThreshold(aggregateSteps(calibration, aggregateSpecOf(model, K), perSensor, K).total, threshold) };
+  return { calibration, threshold: fitThreshold(aggregateSteps(calibration, aggregateSpecOf(model, K), null, perSensor, K).total, threshold) };
 }

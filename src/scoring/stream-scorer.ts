@@ -13,7 +13,8 @@ import { disposeState, type EncoderState } from '../flow/ganf.ts';
 import { seriesFrom } from '../flow/chunks.ts';
 import { statefulNll } from '../flow/nll.ts';
 import { TrailingWindow } from './batch-score.ts';
-import { aggregateSpec, aggregateStep, expectedReadings } from './score-path.ts';
+import { aggregateSpec, aggregateStep, expectedReadings, newSurpriseBaseline } from './score-path.ts';
+import { SurpriseBaseline, SurpriseBaselineSnapshotSchema } from './surprise-baseline.ts';
 import { exceeds } from './threshold.ts';
 import { standardiseRow } from '../data/preprocess.ts';
 import type { ScoringModel } from './scoring-model.ts';
@@ -34,6 +35,11 @@ export const ScorerSnapshotSchema = z.strictObject({
    * Absent in snapshots written before the linear mean, whose models have no own lag: zeros.
    */
   x: z.string().optional(),
+  /**
+   * The drift baseline of the surprises (surprise-baseline.ts). Absent in snapshots written
+   * before it: the scorer resumes with a fresh baseline (validation level).
+   */
+  baseline: SurpriseBaselineSnapshotSchema.optional(),
 });
 export type ScorerSnapshot = z.infer<typeof ScorerSnapshotSchema>;
 
@@ -78,6 +84,7 @@ export class StreamScorer {
   private readonly H: number;
   private readonly C: number;
   private readonly window: TrailingWindow;
+  private readonly baseline: SurpriseBaseline;
 
   constructor(private readonly det: ScoringModel, opts: { warmStart?: boolean; snapshot?: ScorerSnapshot } = {}) {
     if (det.config.model.encoder !== 'stateful') throw new Error('stream scoring needs a model trained with model.encoder = "stateful"');
@@ -98,8 +105,10 @@ export class StreamScorer {
       this.window.ring.set(f32(s.ring, this.window.ring.length, 'ring'));
       this.window.sums.set(f64(s.sums, this.K, 'sums'));
       this.window.seen = s.seen;
+      this.baseline = s.baseline ? SurpriseBaseline.restore(this.K, newSurpriseBaseline(det).bucketSteps, s.baseline) : newSurpriseBaseline(det);
       return;
     }
+    this.baseline = newSurpriseBaseline(det);
     this.state = det.model.zeroState(1);
     if (opts.warmStart) {
       const ctx = seriesFrom(det.context, this.K, this.D);
@@ -207,7 +216,7 @@ export class StreamScorer {
         const perSensor = new Float32Array(K);
         s.window.mean(perSensor);
         const surprise = new Float32Array(K);
-        const total = aggregateStep(det.calibration, spec, perSensor, surprise, 0, K);
+        const total = aggregateStep(det.calibration, spec, s.baseline, perSensor, surprise, 0, K);
         const implausible: number[] = [];
         for (let k = 0; k < K; k++) if (excess[(t * K + k) * B + b] > 0) implausible.push(k);
         // A view into the chunk's conditions: kept only as long as the step is.
@@ -230,6 +239,7 @@ export class StreamScorer {
       h: b64(this.state.h.dataSync() as Float32Array),
       c: b64(this.state.c.dataSync() as Float32Array),
       x: b64(this.state.x.dataSync() as Float32Array),
+      baseline: this.baseline.snapshot(),
     };
   }
 

@@ -18,7 +18,9 @@ import type { IncomingMessage, OutgoingMessage } from '../../src/adapters/kafka-
 export const TINY = { 'train.maxSteps': 80, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8 };
 
 export async function tinyDetector(fixture: 'grid' | 'traffic' = 'grid'): Promise<{ detector: Detector; test: SeriesTable }> {
-  const config = parseConfig(applyOverrides(loadConfigFile(`config/${fixture}.json`), TINY));
+  // Half-hour buckets (6 steps): the drift baseline can shift within the test stretches, so every
+  // stream = batch comparison built on this detector covers it.
+  const config = parseConfig(applyOverrides(loadConfigFile(`config/${fixture}.json`), { ...TINY, 'model.baselineBucketSteps': 6 }));
   const train = await readCsvFile(`fixtures/${fixture}/train.csv`, { intervalMs: 300000 });
   const test = await readCsvFile(`fixtures/${fixture}/test.csv`, { intervalMs: 300000 });
   const { detector } = await fitDetector(sliceRows(train, 1200), config);
