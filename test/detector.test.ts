@@ -22,6 +22,17 @@ before(async () => {
 
 const tiny = { 'train.maxSteps': 30, 'train.evalEvery': 10, 'model.hidden': 8, 'model.condition': 8, 'model.flowHidden': 8 };
 
+test('the drift baseline\'s bucket follows the training data\'s cadence, not the declared interval', async () => {
+  const config = parseConfig(applyOverrides(loadConfigFile('config/grid.json'), tiny));
+  const fiveMinute = sliceRows(await readCsvFile('fixtures/grid/train.csv', { intervalMs: 300000 }), 0, 400);
+  // The same rows read as hourly: a quarter day is 6 steps (the minimum), whatever data.intervalMs says.
+  const hourly = { ...fiveMinute, timestamps: fiveMinute.timestamps.map((t) => t * 12) };
+  assert.equal(config.data.intervalMs, 300000);
+  const { detector } = await fitDetector(hourly, config);
+  assert.equal(detector.config.model.baselineBucketSteps, 6);
+  detector.model.dispose();
+});
+
 test('a saved model loads and reproduces its scores exactly; a different sensor set is refused by name', async () => {
   const config = parseConfig(applyOverrides(loadConfigFile('config/grid.json'), tiny));
   const train = sliceRows(await readCsvFile('fixtures/grid/train.csv', { intervalMs: 300000 }), 0, 600);
@@ -33,6 +44,7 @@ test('a saved model loads and reproduces its scores exactly; a different sensor 
   assert.equal(manifest.modelVersion, detector.modelVersion);
   assert.ok(manifest.dataFingerprint.startsWith('sha256:'));
   assert.ok(manifest.libraries['@tensorflow/tfjs-core']);
+  assert.equal(manifest.config.model.baselineBucketSteps, 72, 'the drift baseline buckets a quarter day of the 5-minute training data');
 
   const loaded = await loadDetector(dir);
   const a = scoreTable(detector, test_, { warmStart: true });
