@@ -39,8 +39,8 @@ export const ModelConfigSchema = z.object({
   scoreTopK: z.number().int().min(1).optional(),
   /**
    * Steps per bucket of the drift-tolerant surprise baseline (src/scoring/surprise-baseline.ts;
-   * the median of the last 7 buckets). Default, written into the model at fit: one day of the
-   * training data's median sampling interval, at least 24 steps.
+   * the median of the last 28 bucket medians). Default, written into the model at fit: a quarter
+   * of a day at the training data's median sampling interval, at least 6 steps.
    */
   baselineBucketSteps: z.number().int().min(1).optional(),
   /** stateful: the encoder runs through the whole series (O(1) per new step); windowed: reset at every window start. */

@@ -78,7 +78,6 @@ export function spanDays(timestamps: ArrayLike<number>): number | null {
   return (timestamps[n - 1] - timestamps[0] + medianIntervalMs(timestamps)!) / 86_400_000;
 }
 
-
 /** scores.csv: timestamp,score,alert,top sensors (name:surprise|parents),label. */
 export function scoresCsv(det: ScoringModel, s: TableScores, labels?: Uint8Array, topN = 3): string {
   const header = ['timestamp', 'score', 'alert', ...Array.from({ length: topN }, (_, i) => `top${i + 1}`), ...(labels ? ['label'] : [])];

@@ -105,7 +105,8 @@ export class StreamScorer {
       this.window.ring.set(f32(s.ring, this.window.ring.length, 'ring'));
       this.window.sums.set(f64(s.sums, this.K, 'sums'));
       this.window.seen = s.seen;
-      this.baseline = s.baseline ? SurpriseBaseline.restore(this.K, newSurpriseBaseline(det).bucketSteps, s.baseline) : newSurpriseBaseline(det);
+      const fresh = newSurpriseBaseline(det);
+      this.baseline = s.baseline ? SurpriseBaseline.restore(this.K, fresh.bucketSteps, s.baseline) : fresh;
       return;
     }
     this.baseline = newSurpriseBaseline(det);

@@ -5,7 +5,7 @@
 // schedule that changed) keeps a high surprise for weeks. Every step then looks anomalous, the
 // label-free threshold floods with one "incident" that lasts until the next refit, and a real
 // incident on other sensors is buried under it. An incident is a departure from the recent
-// normal; a level that has held for most of a week is the new normal until a refit learns it.
+// normal; a level that has held for half a week or more is the new normal until a refit learns it.
 //
 // How: the surprises of each sensor are kept per bucket of `bucketSteps` steps (a quarter of a day
 // at the training data's cadence, at least 6 steps) as a histogram, and each completed bucket
