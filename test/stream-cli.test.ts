@@ -77,6 +77,7 @@ test('ganf serve logs pino JSON lines with levels and serves Prometheus metrics 
     assert.match(text, /process_cpu_user_seconds_total \d/, 'prom-client default process metrics');
     assert.match(text, /nodejs_eventloop_lag_seconds /);
     assert.match(text, /ganf_stream_last_score\{site="demo"\} /);
+    assert.match(text, /ganf_stream_drifted_sensors\{site="demo"\} \d+/);
     assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
     assert.equal(await exited, 0);
     const start = json().find((l) => l.msg.startsWith('no broker configured'));

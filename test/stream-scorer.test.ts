@@ -6,7 +6,7 @@ import { initBackend } from '../src/flow/tf.ts';
 import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { sliceRows, selectSensors } from '../src/data/table.ts';
 import { fitDetector, scoreTable } from '../src/detector.ts';
-import { StreamScorer, stepReadings } from '../src/scoring/stream-scorer.ts';
+import { StreamScorer, stepReadings, type StepScore } from '../src/scoring/stream-scorer.ts';
 import { expectedReadingsAt } from '../src/scoring/score-path.ts';
 import { surprise } from '../src/scoring/calibration.ts';
 import { applyOverrides, loadConfigFile, parseConfig } from '../src/config.ts';
@@ -32,8 +32,10 @@ test('StreamScorer.scoreOne on raw rows equals batch scoreTable (cold and warm s
     const shifted = Array.from(batch.perSensor).filter((v, i) => batch.surprise[i] < surprise(detector.calibration, i % K, v) - 1e-3).length;
     assert.ok(shifted > 0, `warm=${warmStart} ${aggregate}: the drift baseline never shifted, so stream = batch says nothing about it`);
     const stream = new StreamScorer(detector, { warmStart });
+    let last: StepScore | undefined;
     for (let t = 0; t < rows.timestamps.length; t++) {
       const s = stream.scoreOne(rows.values.subarray(t * K, (t + 1) * K));
+      last = s;
       // Expected vs observed of every sensor: the stream's equal the batch's.
       const ks = detector.sensors.map((_, k) => k);
       const [sr, br] = [stepReadings(detector, s, ks), expectedReadingsAt(detector, batch, t, ks)];
@@ -46,6 +48,9 @@ test('StreamScorer.scoreOne on raw rows equals batch scoreTable (cold and warm s
       // The flags agree except where the two scores straddle the threshold within float rounding.
       assert.ok(s.alert === (batch.alerts[t] === 1) || Math.abs(batch.total[t] - detector.threshold.value) <= 1e-2, `warm=${warmStart} ${aggregate} step ${t}: alert flag`);
     }
+    // The sensors whose level the baseline takes off at the end: the stream's last step names the batch's.
+    assert.ok(batch.drifted.length > 0, 'the tiny model drifts on its test rows: some sensor must be reported');
+    assert.deepEqual(last!.drifted.map((k) => detector.sensors[k]).sort(), batch.drifted.map((d) => d.sensor).sort());
     stream.dispose();
     // Catching up on a backlog in one call gives the same numbers.
     const many = new StreamScorer(detector, { warmStart });

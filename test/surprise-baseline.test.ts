@@ -2,7 +2,7 @@
 // is reduced, that a short incident is not absorbed, and exact snapshots.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASELINE_BUCKETS, baselineBucketSteps, histogramMedian, SurpriseBaseline, VALIDATION_MEDIAN_SURPRISE } from '../src/scoring/surprise-baseline.ts';
+import { BASELINE_BUCKETS, baselineBucketSteps, DRIFTED_SHIFT, histogramMedian, SurpriseBaseline, VALIDATION_MEDIAN_SURPRISE } from '../src/scoring/surprise-baseline.ts';
 
 /** Feeds rows [n][K] through the baseline, returning the adjusted rows. */
 function run(b: SurpriseBaseline, rows: number[][]): number[][] {
@@ -42,9 +42,12 @@ test('a level held for half of the week starts to be taken off, one held longer 
   const b = new SurpriseBaseline(2, B);
   const half = BASELINE_BUCKETS / 2;
   // Sensor 0 drifts to surprise 3 (bin [3, 3.25): bucket median 3.125); sensor 1 stays normal at 0.5.
-  const before = run(b, repeat([3, 0.5], half * B));
+  const before = run(b, repeat([3, 0.5], (half - 1) * B));
+  assert.deepEqual(b.drifted(), [], 'nothing has drifted before half the week');
+  before.push(...run(b, repeat([3, 0.5], B)));
   for (const r of before) assert.deepEqual(r, [3, 0.5]);
   const full = 3.125 - VALIDATION_MEDIAN_SURPRISE;
+  assert.deepEqual(b.drifted(), [0], `halfway (${full / 2}) is past DRIFTED_SHIFT ${DRIFTED_SHIFT}: sensor 0 is reported`);
   // Half the buckets at the new level: the median is halfway.
   assert.ok(Math.abs(b.shift[0] - full / 2) < 1e-6, `shift ${b.shift[0]}`);
   assert.equal(b.shift[1], 0, 'a sensor below its validation median is not shifted up');

@@ -102,6 +102,8 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     training: trainInfo,
     scoring: { steps: s.total.length, seconds: round(scoreSeconds), stepsPerSecond: round(s.total.length / scoreSeconds), warmStart: follows },
     missing: s.missing,
+    // Sensors whose new level the drift baseline was taking off when the data ended.
+    driftBaseline: { drifted: s.drifted.map((d) => ({ sensor: d.sensor, shift: round(d.shift) })) },
     model,
     baselines,
   };
@@ -119,6 +121,10 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     ],
   });
   say(summaryLine('GANF', model));
+  if (s.drifted.length) {
+    const named = s.drifted.slice(0, 5).map((d) => `${d.sensor} (${d.shift.toFixed(1)})`).join(', ');
+    say(`drift baseline: at the end of the data ${s.drifted.length} sensor(s) held a new level for half a week or more and that much of their surprise is taken off as drift (a refit would learn it): ${named}${s.drifted.length > 5 ? ', ...' : ''}`);
+  }
   for (const r of baselineRuns) say(summaryLine(`${BASELINES[r.name]} baseline`, r.metrics));
   say(`wrote ${path.join(String(flags.out), 'scores.csv')}, metrics.json and report.html`);
   return { detector: det, metrics };

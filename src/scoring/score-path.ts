@@ -105,7 +105,9 @@ export function scoreTable(m: ScoringModel, table: SeriesTable, opts: { warmStar
   const onCondition = keep ? (t: number, c: Float32Array) => { if (keep === true || keep.has(t)) conditions.set(t, c.slice()); } : undefined;
   const s = scorePrepared(m, p, { context, onCondition });
   const spec = aggregateSpec(m);
-  const { surprise, total } = aggregateSteps(m.calibration, spec, newSurpriseBaseline(m), s.perSensor, K);
+  const baseline = newSurpriseBaseline(m);
+  const { surprise, total } = aggregateSteps(m.calibration, spec, baseline, s.perSensor, K);
+  const drifted = baseline.drifted().map((k) => ({ sensor: m.sensors[k], shift: baseline.shift[k] })).sort((a, b) => b.shift - a.shift);
   const unseen = unseenConstantValues(p.filled, m.scaler);
   // A sensor constant in training that moves is as surprising as the calibration can say (the
   // soft cap); it joins the step's sensors as one more (top-k over K + 1 with it counted once).
@@ -115,7 +117,7 @@ export function scoreTable(m: ScoringModel, table: SeriesTable, opts: { warmStar
   const implausible: { t: number; sensor: string }[] = [];
   for (let i = 0; i < p.penalty.length; i++) if (p.penalty[i] > 0) implausible.push({ t: Math.floor(i / K), sensor: m.sensors[i % K] });
   return {
-    timestamps: p.filled.timestamps, sensors: m.sensors, total, perSensor: s.perSensor, surprise, unseen, implausible, alerts, missing: p.missing,
+    timestamps: p.filled.timestamps, sensors: m.sensors, total, perSensor: s.perSensor, surprise, drifted, unseen, implausible, alerts, missing: p.missing,
     ...(keep ? { expected: { conditions, observed: selectSensors(p.filled, m.sensors).values } } : {}),
   };
 }

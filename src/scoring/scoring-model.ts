@@ -51,6 +51,11 @@ export interface TableScores {
   perSensor: Float32Array;
   /** Calibrated surprise per step and sensor [T*K] (src/scoring/calibration.ts). */
   surprise: Float32Array;
+  /**
+   * Sensors whose level the drift baseline was taking off at the last step (shift >= DRIFTED_SHIFT,
+   * surprise-baseline.ts), largest shift first: what a refit would have to learn.
+   */
+  drifted: { sensor: string; shift: number }[];
   /** Steps at which a sensor that was constant in training read another value. */
   unseen: { t: number; sensor: string }[];
   /** Steps at which a sensor read a value outside its plausible range (clipped before the model). */

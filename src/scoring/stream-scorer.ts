@@ -62,6 +62,8 @@ export interface StepScore {
   perSensor: Float32Array;
   /** Per-sensor calibrated surprise (src/scoring/calibration.ts), same order. */
   surprise: Float32Array;
+  /** Indices (model order) of sensors whose level the drift baseline is taking off (surprise-baseline.ts). */
+  drifted: number[];
   /** Indices (model order) of sensors whose reading was outside its plausible range (clipped). */
   implausible: number[];
   /** The score exceeds the model's threshold. */
@@ -223,7 +225,7 @@ export class StreamScorer {
         // A view into the chunk's conditions: kept only as long as the step is.
         const at = (k: number) => ((t * K + k) * B + b) * C;
         results.push({
-          total, perSensor, surprise, implausible, alert: exceeds(total, det.threshold.value),
+          total, perSensor, surprise, drifted: s.baseline.drifted(), implausible, alert: exceeds(total, det.threshold.value),
           condition: (k) => cond.subarray(at(k), at(k) + C), observed: observed[b].subarray(t * K * D, (t + 1) * K * D),
         });
       }

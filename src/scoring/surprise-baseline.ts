@@ -27,6 +27,11 @@ import { z } from 'zod';
 export const BASELINE_BUCKETS = 28; // even: the median is the mean of the middle two
 const BUCKET_MS = 86_400_000 / 4;
 const MIN_BUCKET_STEPS = 6;
+/**
+ * A sensor is reported as drifted while its baseline takes off at least this much surprise: its
+ * recent median NLL then sits above about 82 % of its validation NLLs (validation median: 50 %).
+ */
+export const DRIFTED_SHIFT = 1;
 /** The validation median of every sensor's surprise, -log(1 - 0.5), as the float32 the medians are kept in. */
 export const VALIDATION_MEDIAN_SURPRISE = Math.fround(Math.LN2);
 /**
@@ -103,6 +108,13 @@ export class SurpriseBaseline {
     this.inBucket = 0;
     this.completed++;
     this.recomputeShift();
+  }
+
+  /** Sensors (indices) whose level is being taken off as drift (shift >= DRIFTED_SHIFT). */
+  drifted(): number[] {
+    const out: number[] = [];
+    for (let k = 0; k < this.K; k++) if (this.shift[k] >= DRIFTED_SHIFT) out.push(k);
+    return out;
   }
 
   snapshot(): SurpriseBaselineSnapshot {

@@ -52,6 +52,8 @@ export interface ScoredStep {
   usable: boolean;
   filled: number;
   missing: string[];
+  /** Sensors whose level the drift baseline is taking off at this step (see surprise-baseline.ts). */
+  drifted: string[];
   restart: boolean;
   /** Latest producer timestamp of the step's readings (-Infinity for an all-filled step). */
   lastArrivalMs: number;
@@ -480,7 +482,7 @@ export class StreamProcessor {
       site.recent.push(s.values);
       const step: ScoredStep = {
         site: site.name, model: this.stepModel, tsMs: s.tsMs, total: sc.total, perSensor: sc.perSensor, values: s.values, exceed: sc.alert, degraded: s.degraded, usable,
-        filled: s.filled, missing: s.missing.length ? s.missing.map((c) => this.cellName(c)) : [], restart: s.restart, lastArrivalMs: s.lastArrivalMs,
+        filled: s.filled, missing: s.missing.length ? s.missing.map((c) => this.cellName(c)) : [], drifted: sc.drifted.map((k) => this.det.sensors[k]), restart: s.restart, lastArrivalMs: s.lastArrivalMs,
       };
       out.steps.push(step);
       const observation = {
