@@ -63,7 +63,7 @@ export interface StepScore {
   /** Per-sensor calibrated surprise (src/scoring/calibration.ts), same order. */
   surprise: Float32Array;
   /** Indices (model order) of sensors whose level the drift baseline is taking off (surprise-baseline.ts). */
-  drifted: number[];
+  drifted: readonly number[];
   /** Indices (model order) of sensors whose reading was outside its plausible range (clipped). */
   implausible: number[];
   /** The score exceeds the model's threshold. */

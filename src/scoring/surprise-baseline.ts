@@ -78,6 +78,8 @@ export class SurpriseBaseline {
   readonly shift: Float64Array;
   private inBucket = 0;
   private completed = 0;
+  // The shift only changes when a bucket closes: the drifted list is kept with it, not rebuilt per step.
+  private driftedNow: readonly number[] = [];
 
   constructor(readonly K: number, readonly bucketSteps: number) {
     if (!(Number.isInteger(bucketSteps) && bucketSteps >= 1)) throw new RangeError(`bucketSteps must be a positive integer, got ${bucketSteps}`);
@@ -111,10 +113,8 @@ export class SurpriseBaseline {
   }
 
   /** Sensors (indices) whose level is being taken off as drift (shift >= DRIFTED_SHIFT). */
-  drifted(): number[] {
-    const out: number[] = [];
-    for (let k = 0; k < this.K; k++) if (this.shift[k] >= DRIFTED_SHIFT) out.push(k);
-    return out;
+  drifted(): readonly number[] {
+    return this.driftedNow;
   }
 
   snapshot(): SurpriseBaselineSnapshot {
@@ -137,7 +137,7 @@ export class SurpriseBaseline {
     out.inBucket = s.inBucket;
     out.completed = s.completed;
     // The shift is a function of the medians: recompute it rather than trust a second copy.
-    if (s.completed > 0) out.recomputeShift();
+    out.recomputeShift();
     return out;
   }
 
@@ -150,6 +150,9 @@ export class SurpriseBaseline {
       const mid = BASELINE_BUCKETS >> 1;
       this.shift[k] = Math.max(0, (week[mid - 1] + week[mid]) / 2 - VALIDATION_MEDIAN_SURPRISE);
     }
+    const drifted: number[] = [];
+    for (let k = 0; k < K; k++) if (this.shift[k] >= DRIFTED_SHIFT) drifted.push(k);
+    this.driftedNow = drifted;
   }
 }
 
