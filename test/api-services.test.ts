@@ -150,7 +150,7 @@ test('GET /scores returns per-step total and per-sensor scores for a time range,
     for (let t = 0; t < 20; t++) {
       steps.push({
         site, model, tsMs: s.timestamps[t], total: s.total[t] + (site === 'b' ? 100 : 0), perSensor: s.perSensor.slice(t * K, (t + 1) * K), values: Float64Array.from(table.values.slice(t * K, (t + 1) * K)),
-        exceed: s.alerts[t] === 1, degraded: t === 3, usable: t !== 3, filled: 0, missing: [], drifted: [], restart: false, lastArrivalMs: s.timestamps[t],
+        exceed: s.alerts[t] === 1, degraded: t === 3, usable: t !== 3, filled: 0, missing: [], drifted: [], stuck: [], restart: false, lastArrivalMs: s.timestamps[t],
       });
     }
   }

@@ -50,7 +50,7 @@ test('every InfluxQL query on the dashboard returns data from what the stream\'s
   const t0 = Date.now() - 3600_000;
   const steps = Array.from({ length: 12 }, (_, i) => ({
     site: 'north', model, tsMs: t0 + i * 300_000, total: i === 5 ? 42 : 1, perSensor: Float32Array.from([1 + i, 2]), values: Float64Array.from([1, 2]), exceed: i === 5, degraded: i === 7,
-    usable: i !== 7, filled: 0, missing: i === 7 ? ['B02'] : [], drifted: [], restart: false, lastArrivalMs: t0 + i * 300_000,
+    usable: i !== 7, filled: 0, missing: i === 7 ? ['B02'] : [], drifted: [], stuck: [], restart: false, lastArrivalMs: t0 + i * 300_000,
   }));
   const alert = sampleAlert(1, { site: 'north', severity: 'critical', startsAt: new Date(t0 + 5 * 300_000).toISOString(), endsAt: new Date(t0 + 6 * 300_000).toISOString() });
   const stats = (accepted: number) => ({ site: 'north', accepted, late: 1, duplicates: 0, replaced: 0, superseded: 0, unknown: { X: 2 }, ignored: 0, emittedSteps: 12, filledCells: 3, degradedSteps: 1, restarts: 0, pendingSteps: 0, invalidSteps: 0, held: 0 });

@@ -78,6 +78,7 @@ test('ganf serve logs pino JSON lines with levels and serves Prometheus metrics 
     assert.match(text, /nodejs_eventloop_lag_seconds /);
     assert.match(text, /ganf_stream_last_score\{site="demo"\} /);
     assert.match(text, /ganf_stream_drifted_sensors\{site="demo"\} \d+/);
+    assert.match(text, /ganf_stream_stuck_sensors\{site="demo"\} \d+/);
     assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
     assert.equal(await exited, 0);
     const start = json().find((l) => l.msg.startsWith('no broker configured'));

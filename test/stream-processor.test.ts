@@ -152,13 +152,18 @@ test('StreamProcessor: shuffled readings score like batch, bad input is rejected
   b.dispose();
 });
 
-test('StreamProcessor: warm-up steps after a cold start and a sensor silent beyond the carry-forward limit are not used for alerting', () => {
+test('StreamProcessor: warm-up steps after a cold start and a sensor silent beyond the carry-forward limit are not used for alerting; a frozen sensor is stuck, a silent one is not', () => {
   const site = 'gappy';
-  const fixture = readingMessages(table, det, site, { steps: 120 });
+  // B07 sends its step-69 reading again for steps 70..89.
+  const S = table.sensors.length;
+  const b07 = table.sensors.indexOf('B07');
+  const frozen = { ...table, values: table.values.slice() };
+  for (let t = 70; t < 90; t++) frozen.values[t * S + b07] = table.values[69 * S + b07];
+  const fixture = readingMessages(frozen, det, site, { steps: 120 });
   // B05 is silent for steps 40..59 (20 steps; the limit is 3).
   const msgs = fixture.filter((m) => !(m.step >= 40 && m.step < 60 && m.value.includes('"B05"')));
   const p = new StreamProcessor(det, ProcessorSettingsSchema.parse({ align: { allowedLatenessMs: 0, carryForwardSteps: 3 }, warmupSteps: 5 }));
-  const { steps } = run(p, asIncoming(msgs), 400, true);
+  const { steps, alerts } = run(p, asIncoming(msgs), 400, true);
   assert.equal(steps.length, 120);
   const w = det.config.model.scoreWindow;
   steps.forEach((s, t) => {
@@ -168,5 +173,16 @@ test('StreamProcessor: warm-up steps after a cold start and a sensor silent beyo
     assert.deepEqual(s.missing, s.degraded ? ['B05'] : []);
     assert.equal(s.usable, t >= 5 && !(t >= 43 && t < 60 + w - 1), `step ${t} usable`);
   });
+  // The run at step t is t - 68; stuck past twice B07's longest training run. B05's carried and
+  // missing steps repeat its last value but are not readings: never stuck.
+  const longest = det.scaler.kept[det.sensors.indexOf('B07')].longestRepeat!;
+  assert.ok(68 + 2 * longest < 89, `B07's training longest ${longest} leaves room for a stuck stretch`);
+  steps.forEach((s, t) => assert.deepEqual(s.stuck, t - 68 > 2 * longest && t < 90 ? ['B07'] : [], `step ${t} stuck`));
+  // One per-sensor alert for it: firing at its first stuck step, resolved at its next new reading.
+  const stuck = alerts.filter((a) => a.labels.alertname === 'GanfStuckSensor');
+  assert.deepEqual(stuck.map((a) => [a.labels.sensor, a.status, a.startsAt, a.endsAt]), [
+    ['B07', 'firing', new Date(steps[69 + 2 * longest].tsMs).toISOString(), null],
+    ['B07', 'resolved', new Date(steps[69 + 2 * longest].tsMs).toISOString(), new Date(steps[90].tsMs).toISOString()],
+  ]);
   p.dispose();
 });

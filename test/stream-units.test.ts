@@ -270,3 +270,28 @@ test('alerts: a reading outside its plausible range raises a per-sensor implausi
   // The score alert is separate: none of this fired an anomaly alert.
   assert.ok([fire, ...more, ...back, ...done].every((m) => m.labels.alertname === 'GanfImplausibleValue'));
 });
+
+test('alerts: a stuck sensor raises a per-sensor stuck alert naming its run, resolved at its next new reading; a model change closes it', () => {
+  const { engine: e, threshold } = engine();
+  const lo = threshold.value - 1;
+  const t0 = 1.7e12;
+  const obs = (t: number, stuck: { k: number; steps: number }[]) => e.observe(step(threshold, { tsMs: t0 + t * I, score: lo, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible: [], stuck, usable: true }));
+  assert.deepEqual(obs(0, []), []);
+  const [fire] = obs(1, [{ k: 2, steps: 5 }]);
+  assert.equal(fire.status, 'firing');
+  assert.deepEqual(fire.labels, { alertname: 'GanfStuckSensor', site: 'north', severity: 'warning', model_version: 'v1', sensor: 'c' });
+  assert.match(fire.annotations.description, /same value for 5 steps/);
+  assert.deepEqual(fire.topSensors.map((t) => t.sensor), ['c']);
+  // Still stuck: no repeat; its run keeps counting and the resolved notice reports the whole run.
+  assert.deepEqual(obs(2, [{ k: 2, steps: 6 }]), []);
+  const copy = engine().engine;
+  copy.restore(JSON.parse(JSON.stringify(e.snapshot())));
+  const [back] = copy.observe(step(threshold, { tsMs: t0 + 3 * I, score: lo, perSensor: [0.5, 3, 9], surprise: [0.5, 2, 7], implausible: [], stuck: [], usable: true }));
+  assert.deepEqual([back.status, back.fingerprint, back.endsAt], ['resolved', fire.fingerprint, new Date(t0 + 3 * I).toISOString()]);
+  assert.match(back.annotations.description, /same value for 6 steps/);
+  assert.deepEqual(parseAlert(JSON.parse(JSON.stringify(back))), back);
+  // Open at a model change: resolved with the reason, like every other open alert.
+  obs(3, [{ k: 0, steps: 9 }]);
+  const closed = e.resolveAll(t0 + 4 * I, 'model changed: v1 -> v2');
+  assert.deepEqual(closed.map((m) => [m.labels.alertname, m.labels.sensor, m.status, m.annotations.resolved_reason]), [['GanfStuckSensor', 'a', 'resolved', 'model changed: v1 -> v2']]);
+});

@@ -1,4 +1,5 @@
 // The CLI's actions: I/O and reporting around the detector. No model math here.
+import { summariseStuck } from '../scoring/stuck-readings.ts';
 import { writeFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../flow/tf.ts';
@@ -94,6 +95,7 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     })
     : [];
   const baselines = trainTable ? Object.fromEntries(baselineRuns.map((r) => [r.name, r.metrics])) : null;
+  const stuck = summariseStuck(s.stuck);
   const metrics = {
     modelVersion: det.modelVersion,
     config: det.config,
@@ -104,6 +106,8 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
     missing: s.missing,
     // Sensors whose new level the drift baseline was taking off when the data ended.
     driftBaseline: { drifted: s.drifted.map((d) => ({ sensor: d.sensor, shift: round(d.shift) })) },
+    // Sensors that repeated one reading for longer than in training (stuck-readings.ts).
+    stuckReadings: stuck,
     model,
     baselines,
   };
@@ -124,6 +128,10 @@ export async function runBacktest(flags: Flags): Promise<BacktestOutcome> {
   if (s.drifted.length) {
     const named = s.drifted.slice(0, 5).map((d) => `${d.sensor} (${d.shift.toFixed(1)})`).join(', ');
     say(`drift baseline: at the end of the data ${s.drifted.length} sensor(s) held a new level for half a week or more and that much of their surprise is taken off as drift (a refit would learn it): ${named}${s.drifted.length > 5 ? ', ...' : ''}`);
+  }
+  if (stuck.length) {
+    const named = stuck.slice(0, 5).map((x) => `${x.sensor} (${x.runs} run${x.runs > 1 ? 's' : ''}, longest ${x.longestSteps} steps)`).join(', ');
+    say(`stuck readings: ${stuck.length} sensor(s) repeated one reading for longer than they ever did in training: ${named}${stuck.length > 5 ? ', ...' : ''}`);
   }
   for (const r of baselineRuns) say(summaryLine(`${BASELINES[r.name]} baseline`, r.metrics));
   say(`wrote ${path.join(String(flags.out), 'scores.csv')}, metrics.json and report.html`);

@@ -31,7 +31,11 @@ function isoRange(table: SeriesTable, start: number, end: number): string {
   return `${iso(start)} .. ${iso(end - 1)} (rows ${start}..${end - 1}, ${end - start} steps)`;
 }
 
-export function fillMissing(table: SeriesTable, policy: MissingPolicy = {}): { table: SeriesTable; report: MissingReport } {
+/**
+ * Fills gaps by the policy. `filledCells` [T*K*D] (the returned table's rows, its cell order) marks
+ * the values that were filled in rather than read.
+ */
+export function fillMissing(table: SeriesTable, policy: MissingPolicy = {}): { table: SeriesTable; report: MissingReport; filledCells: Uint8Array } {
   const parsed = MissingPolicySchema.safeParse(policy);
   if (!parsed.success) throw new DataError({ field: 'policy', reason: z.prettifyError(parsed.error) });
   const { method, limit, onLongGap } = parsed.data;
@@ -40,6 +44,7 @@ export function fillMissing(table: SeriesTable, policy: MissingPolicy = {}): { t
   const K = table.sensors.length;
   const D = table.features.length;
   const values = table.values.slice();
+  const filledCells = new Uint8Array(values.length);
   const filled: Record<string, number> = Object.fromEntries(table.sensors.map((s) => [s, 0]));
   const dropRow = new Uint8Array(T);
   const droppedGaps: DroppedGap[] = [];
@@ -94,6 +99,7 @@ export function fillMissing(table: SeriesTable, policy: MissingPolicy = {}): { t
             v = before + w * (after - before);
           }
           values[at(s, k, d)] = v;
+          filledCells[at(s, k, d)] = 1;
         }
         filled[table.sensors[k]] += end - start;
       }
@@ -104,7 +110,7 @@ export function fillMissing(table: SeriesTable, policy: MissingPolicy = {}): { t
   if (droppedRows === 0) {
     const copy: SeriesTable = { timestamps: table.timestamps.slice(), sensors: [...table.sensors], features: [...table.features], values };
     if (table.labels) copy.labels = table.labels.slice();
-    return { table: copy, report: { filled, droppedRows, droppedGaps } };
+    return { table: copy, report: { filled, droppedRows, droppedGaps }, filledCells };
   }
   // Fills inside rows that are about to be dropped are not fills the caller will ever see.
   for (let k = 0; k < K; k++) {
@@ -115,6 +121,11 @@ export function fillMissing(table: SeriesTable, policy: MissingPolicy = {}): { t
     }
     filled[table.sensors[k]] -= n;
   }
-  const kept = filterRows({ ...table, values }, Array.from(dropRow, (x) => x === 0));
-  return { table: kept, report: { filled, droppedRows, droppedGaps } };
+  const keep = Array.from(dropRow, (x) => x === 0);
+  const kept = filterRows({ ...table, values }, keep);
+  const row = K * D;
+  const keptCells = new Uint8Array(tableLength(kept) * row);
+  let r = 0;
+  for (let t = 0; t < T; t++) if (keep[t]) keptCells.set(filledCells.subarray(t * row, (t + 1) * row), r++ * row);
+  return { table: kept, report: { filled, droppedRows, droppedGaps }, filledCells: keptCells };
 }

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { DataError, tableLength, type SeriesTable } from './table.ts';
 import { DEFAULT_PLAUSIBLE_MARGIN } from './options.ts';
+import { longestRepeat } from './repeats.ts';
 
 export const ScalerOptionsSchema = z.strictObject({
   /** A sensor with at most this many distinct training values is treated as discrete. */
@@ -43,7 +44,16 @@ export const ScalerStateSchema = z.strictObject({
   /** Every sensor the scaler saw at fit time, kept or dropped. */
   sensors: z.array(z.string()),
   features: z.array(z.string()).min(1),
-  kept: z.array(z.strictObject({ sensor: z.string(), features: z.array(FeatureScaleSchema) })),
+  kept: z.array(z.strictObject({
+    sensor: z.string(),
+    features: z.array(FeatureScaleSchema),
+    /**
+     * Longest run of training rows with the sensor's reading repeated exactly (1 = never repeated;
+     * src/data/repeats.ts): a longer one at scoring time is a stuck sensor. Absent in scalers fitted
+     * before it: those models do not score stuck readings.
+     */
+    longestRepeat: z.number().int().positive().optional(),
+  })),
   dropped: z.array(z.strictObject({
     sensor: z.string(),
     reason: z.string(),
@@ -212,7 +222,7 @@ export function fitScaler(train: SeriesTable, options: ScalerOptions = {}): Scal
     } else {
       // A sensor's features must stay aligned with the others', so a constant feature is centred, not removed.
       for (const r of constantReasons) warnings.push(`${r}: kept (other features vary), centred only`);
-      kept.push({ sensor, features });
+      kept.push({ sensor, features, longestRepeat: longestRepeat(train.values, T, train.sensors.length, train.features.length, k) });
     }
   });
 

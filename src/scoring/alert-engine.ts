@@ -47,6 +47,8 @@ export interface StepObservation {
   surprise: ArrayLike<number>;
   /** Model-order indices of sensors whose reading was outside its plausible range at this step. */
   implausible: readonly number[];
+  /** Sensors (model order) repeating one reading for more than twice their longest training run, with the run in steps (stuck-readings.ts). */
+  stuck?: readonly { k: number; steps: number }[];
   usable: boolean;
   /**
    * Expected vs observed readings of the sensors `ks` (model order) at this step, one list per
@@ -55,6 +57,7 @@ export interface StepObservation {
   readings: (ks: readonly number[]) => Reading[][];
 }
 
+const SensorAlertSchema = z.strictObject({ fingerprint: z.string(), startMs: z.number(), lastMs: z.number(), steps: z.number().int() });
 const PeakSchema = z.strictObject({ score: z.number(), tsMs: z.number(), top: z.array(TopSensorSchema) });
 export const AlertEngineStateSchema = z.strictObject({
   recent: z.array(z.strictObject({ tsMs: z.number(), exceed: z.boolean(), peak: PeakSchema.nullable() })),
@@ -69,7 +72,9 @@ export const AlertEngineStateSchema = z.strictObject({
     usable: z.number().int(),
   }).nullable(),
   /** Open implausible-value alerts by sensor name. */
-  implausible: z.record(z.string(), z.strictObject({ fingerprint: z.string(), startMs: z.number(), lastMs: z.number(), steps: z.number().int() })).default({}),
+  implausible: z.record(z.string(), SensorAlertSchema).default({}),
+  /** Open stuck-sensor alerts by sensor name (`steps`: the steps it has been stuck). */
+  stuck: z.record(z.string(), SensorAlertSchema).default({}),
   /**
    * The open no-data alert: `startMs` is the event time of the site's newest reading before it went
    * silent, `lastRecordMs` that reading's record timestamp, `detectedMs` the record time that showed the silence.
@@ -80,9 +85,12 @@ export type AlertEngineState = z.infer<typeof AlertEngineStateSchema>;
 type Peak = z.infer<typeof PeakSchema>;
 
 type NoData = NonNullable<AlertEngineState['noData']>;
+type SensorAlert = z.infer<typeof SensorAlertSchema>;
+/** The per-sensor alerts: a reading outside the plausible range, a sensor stuck on one reading. */
+type SensorAlertKind = 'implausible' | 'stuck';
 
 export class AlertEngine {
-  private state: AlertEngineState = { recent: [], active: null, implausible: {}, noData: null };
+  private state: AlertEngineState = { recent: [], active: null, implausible: {}, stuck: {}, noData: null };
   private readonly holdSteps: number;
 
   constructor(private readonly rule: AlertRule, private readonly ctx: AlertContext) {
@@ -95,37 +103,48 @@ export class AlertEngine {
 
   /** Feeds one step (in step order); returns the notifications it causes. */
   observe(step: StepObservation): Alert[] {
-    return [...this.observeImplausible(step), ...this.observeScore(step)];
+    return [
+      ...this.observeSensors('implausible', step.implausible, step),
+      ...this.observeSensors('stuck', (step.stuck ?? []).map((s) => s.k), step, step.stuck),
+      ...this.observeScore(step),
+    ];
   }
 
   /**
-   * One alert per sensor whose reading left its plausible range: firing at the first such step,
-   * resolved at the first step its reading is back inside (the range is learned from training,
-   * see ScalerState; the model only ever saw the clipped value). Degraded steps count too: the
-   * reading itself was implausible whatever the rest of the step.
+   * One alert per sensor in a per-sensor condition: firing at its first step, resolved at the first
+   * step without it. Degraded steps count too: the condition is the reading's, whatever the rest
+   * of the step. `implausible`: the reading left its plausible range (learned from training, see
+   * ScalerState; the model only ever saw the clipped value). `stuck`: the sensor has repeated one
+   * reading for more than twice its longest training run (`runs`: that run in steps, counted from
+   * its start rather than from the alert's first step).
    */
-  private observeImplausible(step: StepObservation): Alert[] {
-    const open = this.state.implausible;
-    const now = new Set(step.implausible.map((k) => this.ctx.sensors[k]));
+  private observeSensors(kind: SensorAlertKind, ks: readonly number[], step: StepObservation, runs?: readonly { k: number; steps: number }[]): Alert[] {
+    const open = this.state[kind];
+    const now = new Set(ks.map((k) => this.ctx.sensors[k]));
     const out: Alert[] = [];
     for (const [sensor, a] of Object.entries(open)) {
       if (now.has(sensor)) continue;
       delete open[sensor];
-      out.push(this.implausibleMessage(sensor, a, step, 'resolved'));
+      out.push(this.sensorMessage(kind, sensor, a, step, 'resolved'));
     }
-    for (const k of step.implausible) {
+    ks.forEach((k, i) => {
       const sensor = this.ctx.sensors[k];
+      const steps = runs?.[i].steps;
       const a = open[sensor];
       if (a) {
         a.lastMs = step.tsMs;
-        a.steps++;
-        continue;
+        a.steps = steps ?? a.steps + 1;
+        return;
       }
-      const opened = { fingerprint: fingerprintOf(this.labels(this.rule.implausibleAlertname, 'warning', sensor)), startMs: step.tsMs, lastMs: step.tsMs, steps: 1 };
+      const opened = { fingerprint: fingerprintOf(this.labels(this.alertnameOf(kind), 'warning', sensor)), startMs: step.tsMs, lastMs: step.tsMs, steps: steps ?? 1 };
       open[sensor] = opened;
-      out.push(this.implausibleMessage(sensor, opened, step, 'firing'));
-    }
+      out.push(this.sensorMessage(kind, sensor, opened, step, 'firing'));
+    });
     return out;
+  }
+
+  private alertnameOf(kind: SensorAlertKind): string {
+    return kind === 'implausible' ? this.rule.implausibleAlertname : this.rule.stuckAlertname;
   }
 
   private labels(alertname: string, severity: AlertLabels['severity'], sensor?: string): AlertLabels {
@@ -133,19 +152,23 @@ export class AlertEngine {
   }
 
   /** `step`: the step this notification reports (null when a model change closes it: no evidence). */
-  private implausibleMessage(sensor: string, a: AlertEngineState['implausible'][string], step: StepObservation | null, status: 'firing' | 'resolved'): Alert {
+  private sensorMessage(kind: SensorAlertKind, sensor: string, a: SensorAlert, step: StepObservation | null, status: 'firing' | 'resolved'): Alert {
     const { site, intervalMs, threshold } = this.ctx;
     const endMs = status === 'resolved' ? a.lastMs + intervalMs : null;
     const top = step ? this.topSensorsOf(step, [this.ctx.sensors.indexOf(sensor)]) : [];
+    const at = step ? ` At ${new Date(step.tsMs).toISOString()}: ${describeTopSensors(top)}.` : '';
     return {
       fingerprint: a.fingerprint,
       status,
-      labels: this.labels(this.rule.implausibleAlertname, 'warning', sensor),
-      annotations: {
+      labels: this.labels(this.alertnameOf(kind), 'warning', sensor),
+      annotations: kind === 'implausible' ? {
         summary: `Implausible value at ${site}: ${sensor} read outside its plausible range`,
         description: `${sensor} read a value outside the range learned from training (widened by data.plausibleMargin) in ${a.steps} step(s) ` +
-          `since ${new Date(a.startMs).toISOString()}; the model scored the reading clipped to the range.` +
-          (step ? ` At ${new Date(step.tsMs).toISOString()}: ${describeTopSensors(top)}.` : ''),
+          `since ${new Date(a.startMs).toISOString()}; the model scored the reading clipped to the range.${at}`,
+      } : {
+        summary: `Stuck sensor at ${site}: ${sensor} repeats one reading`,
+        description: `${sensor} has read the same value for ${a.steps} steps, more than twice as long as it ever did in training; ` +
+          `stuck since ${new Date(a.startMs).toISOString()} (a frozen transmitter or a held value: its readings no longer measure anything).${at}`,
       },
       startsAt: new Date(a.startMs).toISOString(),
       endsAt: endMs === null ? null : new Date(endMs).toISOString(),
@@ -304,10 +327,12 @@ export class AlertEngine {
     const out: Alert[] = [];
     if (this.state.active) out.push(this.message(this.state.active, 'resolved'));
     // No step of theirs resolved them: there is no evidence to report, only the end.
-    for (const [sensor, a] of Object.entries(this.state.implausible)) out.push(this.implausibleMessage(sensor, a, null, 'resolved'));
+    for (const kind of ['implausible', 'stuck'] as const) {
+      for (const [sensor, a] of Object.entries(this.state[kind])) out.push(this.sensorMessage(kind, sensor, a, null, 'resolved'));
+    }
     if (this.state.noData) out.push(this.noDataMessage(this.state.noData, 'resolved', Math.max(endMs, this.state.noData.startMs)));
     for (const m of out) m.annotations.resolved_reason = reason;
-    this.state = { recent: [], active: null, implausible: {}, noData: null };
+    this.state = { recent: [], active: null, implausible: {}, stuck: {}, noData: null };
     return out;
   }
 

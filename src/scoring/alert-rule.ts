@@ -16,6 +16,8 @@ export const AlertRuleSchema = z.strictObject({
   criticalTailProbability: z.number().gt(0).lt(1).default(1e-5),
   /** alertname of the per-sensor alert for a reading outside the sensor's plausible range. */
   implausibleAlertname: z.string().min(1).default('GanfImplausibleValue'),
+  /** alertname of the per-sensor alert for a sensor repeating one reading (stuck; see stuck-readings.ts). */
+  stuckAlertname: z.string().min(1).default('GanfStuckSensor'),
   /** alertname of the site alert for a site that stopped sending (see processing.silence). */
   noDataAlertname: z.string().min(1).default('GanfNoData'),
 }).refine((r) => r.fireAfter <= r.ofLast, { message: 'fireAfter must be <= ofLast', path: ['fireAfter'] });

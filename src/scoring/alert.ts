@@ -26,7 +26,7 @@ export const AlertLabelsSchema = z.strictObject({
   site: z.string().min(1),
   severity: SeveritySchema,
   model_version: z.string().min(1),
-  /** Set on per-sensor alerts (implausible values). */
+  /** Set on per-sensor alerts (implausible values, stuck sensors). */
   sensor: z.string().min(1).optional(),
 });
 export type AlertLabels = z.infer<typeof AlertLabelsSchema>;

@@ -83,7 +83,7 @@ export function scoresCsv(det: ScoringModel, s: TableScores, labels?: Uint8Array
   const header = ['timestamp', 'score', 'alert', ...Array.from({ length: topN }, (_, i) => `top${i + 1}`), ...(labels ? ['label'] : [])];
   const lines = [header.join(',')];
   for (let t = 0; t < s.total.length; t++) {
-    const top = topContributors(det, s, t, topN).map((c) => `${c.sensor}:${c.surprise.toFixed(2)}${c.unseenValue ? '|unseen-value' : ''}${c.parents.length ? `|${c.parents.join('|')}` : ''}`);
+    const top = topContributors(det, s, t, topN).map((c) => `${c.sensor}:${c.surprise.toFixed(2)}${c.unseenValue ? '|unseen-value' : ''}${c.stuckSteps ? `|stuck-${c.stuckSteps}-steps` : ''}${c.parents.length ? `|${c.parents.join('|')}` : ''}`);
     lines.push([new Date(s.timestamps[t]).toISOString(), s.total[t].toFixed(4), s.alerts[t], ...top.map(csvField), ...(labels ? [labels[t]] : [])].join(','));
   }
   return lines.join('\n') + '\n';

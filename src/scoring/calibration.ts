@@ -78,6 +78,11 @@ export function surprise(cal: SensorCalibration, k: number, v: number): number {
     const level = LEVELS[i] + (span > 0 ? ((v - quantiles[i]) / span) * (LEVELS[i + 1] - LEVELS[i]) : 0);
     s = -Math.log(1 - level);
   }
+  return softCap(s);
+}
+
+/** A surprise beyond SURPRISE_SOFT_CAP grows like its log: the ranking is kept, one sensor cannot swamp the rest. */
+export function softCap(s: number): number {
   return s <= SURPRISE_SOFT_CAP ? s : SURPRISE_SOFT_CAP + Math.log1p(s - SURPRISE_SOFT_CAP);
 }
 

@@ -5,7 +5,9 @@
 //  - score: the model's per-sensor NLL (src/flow/nll.ts) + penalty, averaged over the trailing
 //    score window (TrailingWindow, batch-score.ts);
 //  - aggregate: per-sensor calibrated surprises, made drift-tolerant by the series' baseline
-//    (surprise-baseline.ts), then the model's score aggregate (aggregateStep);
+//    (surprise-baseline.ts), raised to the stuck-reading surprise where a sensor repeats a reading
+//    for longer than it did in training (stuck-readings.ts), then the model's score aggregate
+//    (aggregateStep);
 //  - threshold: exceeds() (threshold.ts), the only place a score is compared with a threshold.
 // Batch (scoreTable: backtests, `ganf score`, POST /score), the stream (StreamScorer), shadow
 // scoring of refit candidates and validation (fitDetector / recalibrate) all compose these.
@@ -15,6 +17,7 @@ import { aggregateRow, aggregateSpecOf, type AggregateSpec } from './aggregate.t
 import { fitCalibration, surpriseRow, SURPRISE_SOFT_CAP, type SensorCalibration } from './calibration.ts';
 import { exceeds, fitThreshold, type ThresholdState } from './threshold.ts';
 import { baselineBucketSteps, SurpriseBaseline } from './surprise-baseline.ts';
+import { StuckReadings } from './stuck-readings.ts';
 import { applyScaler, checkSensors, rangeExcess, unseenConstantValues, unstandardise, type ScalerState } from '../data/preprocess.ts';
 import { fillMissing, type MissingReport } from '../data/missing.ts';
 import { selectSensors, type SeriesTable } from '../data/table.ts';
@@ -39,6 +42,8 @@ export function standardise(filled: SeriesTable, scaler: ScalerState, K: number)
 export interface PreparedTable {
   filled: SeriesTable;
   missing: MissingReport;
+  /** [T*K] in model order: 1 where a sensor's value was filled in, not read (fillMissing). */
+  unread: Uint8Array;
   series: Series;
   penalty: Float32Array;
 }
@@ -46,8 +51,12 @@ export interface PreparedTable {
 /** Prepare, for a raw table: sensor check, the model's missing-value policy, standardise. */
 export function prepareTable(m: ScoringModel, table: SeriesTable): PreparedTable {
   checkSensors(table, m.scaler);
-  const { table: filled, report: missing } = fillMissing(table, m.config.data.missing);
-  return { filled, missing, ...standardise(filled, m.scaler, m.sensors.length) };
+  const { table: filled, report: missing, filledCells } = fillMissing(table, m.config.data.missing);
+  const D = filled.features.length;
+  const cells = selectSensors({ ...filled, values: Float32Array.from(filledCells) }, m.sensors).values;
+  const unread = new Uint8Array(cells.length / D);
+  for (let i = 0; i < cells.length; i++) if (cells[i]) unread[Math.floor(i / D)] = 1;
+  return { filled, missing, unread, ...standardise(filled, m.scaler, m.sensors.length) };
 }
 
 /** Score, for a prepared series: window NLLs, with `context` (standardised steps right before it) as warm-up. */
@@ -69,24 +78,43 @@ export function newSurpriseBaseline(m: Pick<ScoringModel, 'config' | 'sensors'>)
 /**
  * Aggregate, one step: the calibrated surprises of its K window NLLs perSensor[offset..offset+K)
  * into surprise[offset..offset+K) (float32, as reported), made drift-tolerant by the series'
- * baseline (which takes the step in), and its score computed from those. Validation steps are
- * aggregated without a baseline (null): they are what the baseline starts from.
+ * baseline (which takes the step in), each raised to the sensor's stuck-reading surprise
+ * stuck[stuckOffset..+K) when that is larger, and its score computed from those. A stuck sensor
+ * is outside the baseline: it stays a fault however long it lasts. Validation steps are aggregated
+ * without a baseline or stuck readings (null): they are what both are measured from.
  */
-export function aggregateStep(cal: SensorCalibration, spec: AggregateSpec, baseline: SurpriseBaseline | null, perSensor: ArrayLike<number>, surprise: Float32Array, offset: number, K: number, scratch?: Float64Array): number {
+export function aggregateStep(cal: SensorCalibration, spec: AggregateSpec, baseline: SurpriseBaseline | null, stuck: { values: ArrayLike<number>; offset: number } | null, perSensor: ArrayLike<number>, surprise: Float32Array, offset: number, K: number, scratch?: Float64Array): number {
   const row = surprise.subarray(offset, offset + K);
   surpriseRow(cal, perSensor, offset, K, row);
   baseline?.adjust(row);
+  if (stuck) for (let k = 0; k < K; k++) if (stuck.values[stuck.offset + k] > row[k]) row[k] = stuck.values[stuck.offset + k];
   return aggregateRow(perSensor, surprise, offset, K, spec, scratch);
 }
 
-/** Aggregate, every step of [T*K] window NLLs in order: surprises [T*K] and scores [T]. */
-function aggregateSteps(cal: SensorCalibration, spec: AggregateSpec, baseline: SurpriseBaseline | null, perSensor: Float32Array, K: number): { surprise: Float32Array; total: Float32Array } {
+/** Aggregate, every step of [T*K] window NLLs in order (stuck: [T*K] or null): surprises [T*K] and scores [T]. */
+function aggregateSteps(cal: SensorCalibration, spec: AggregateSpec, baseline: SurpriseBaseline | null, stuck: Float32Array | null, perSensor: Float32Array, K: number): { surprise: Float32Array; total: Float32Array } {
   const T = perSensor.length / K;
   const surprise = new Float32Array(perSensor.length);
   const total = new Float32Array(T);
   const scratch = new Float64Array(K);
-  for (let t = 0; t < T; t++) total[t] = aggregateStep(cal, spec, baseline, perSensor, surprise, t * K, K, scratch);
+  for (let t = 0; t < T; t++) total[t] = aggregateStep(cal, spec, baseline, stuck && { values: stuck, offset: t * K }, perSensor, surprise, t * K, K, scratch);
   return { surprise, total };
+}
+
+/** The stuck-reading surprises [T*K] of a prepared table's readings, and the (step, sensor, run) cells that are stuck. */
+function stuckReadings(m: ScoringModel, p: PreparedTable): { values: Float32Array; cells: { t: number; sensor: string; steps: number }[] } {
+  const K = m.sensors.length;
+  const D = m.features.length;
+  const readings = selectSensors(p.filled, m.sensors).values;
+  const T = readings.length / (K * D);
+  const tracker = new StuckReadings(m.scaler);
+  const values = new Float32Array(T * K);
+  const cells: { t: number; sensor: string; steps: number }[] = [];
+  for (let t = 0; t < T; t++) {
+    tracker.push(readings, t * K * D, p.unread, t * K, values.subarray(t * K, (t + 1) * K));
+    for (let k = 0; k < K; k++) if (tracker.isStuck(k)) cells.push({ t, sensor: m.sensors[k], steps: tracker.run[k] });
+  }
+  return { values, cells };
 }
 
 /**
@@ -106,7 +134,8 @@ export function scoreTable(m: ScoringModel, table: SeriesTable, opts: { warmStar
   const s = scorePrepared(m, p, { context, onCondition });
   const spec = aggregateSpec(m);
   const baseline = newSurpriseBaseline(m);
-  const { surprise, total } = aggregateSteps(m.calibration, spec, baseline, s.perSensor, K);
+  const stuck = stuckReadings(m, p);
+  const { surprise, total } = aggregateSteps(m.calibration, spec, baseline, stuck.values, s.perSensor, K);
   const drifted = baseline.drifted().map((k) => ({ sensor: m.sensors[k], shift: baseline.shift[k] })).sort((a, b) => b.shift - a.shift);
   const unseen = unseenConstantValues(p.filled, m.scaler);
   // A sensor constant in training that moves is as surprising as the calibration can say (the
@@ -117,7 +146,7 @@ export function scoreTable(m: ScoringModel, table: SeriesTable, opts: { warmStar
   const implausible: { t: number; sensor: string }[] = [];
   for (let i = 0; i < p.penalty.length; i++) if (p.penalty[i] > 0) implausible.push({ t: Math.floor(i / K), sensor: m.sensors[i % K] });
   return {
-    timestamps: p.filled.timestamps, sensors: m.sensors, total, perSensor: s.perSensor, surprise, drifted, unseen, implausible, alerts, missing: p.missing,
+    timestamps: p.filled.timestamps, sensors: m.sensors, total, perSensor: s.perSensor, surprise, drifted, unseen, stuck: stuck.cells, implausible, alerts, missing: p.missing,
     ...(keep ? { expected: { conditions, observed: selectSensors(p.filled, m.sensors).values } } : {}),
   };
 }
@@ -128,12 +157,14 @@ function unseenScore(spec: AggregateSpec, K: number): number {
 }
 
 /** The sensors that drove step t, most surprising first, with their parents in the DAG. */
-export function topContributors(m: ScoringModel, scores: Pick<TableScores, 'perSensor' | 'surprise' | 'unseen'>, t: number, n = 3): Contribution[] {
+export function topContributors(m: ScoringModel, scores: Pick<TableScores, 'perSensor' | 'surprise' | 'unseen' | 'stuck'>, t: number, n = 3): Contribution[] {
   const K = m.sensors.length;
   const rows: Contribution[] = [];
+  const stuckFor = new Map(scores.stuck.filter((c) => c.t === t).map((c) => [c.sensor, c.steps] as const));
   for (let k = 0; k < K; k++) {
     const nll = scores.perSensor[t * K + k];
-    rows.push({ sensor: m.sensors[k], surprise: scores.surprise[t * K + k], nll, excess: nll - m.calibrationMedians[k], parents: [] });
+    const steps = stuckFor.get(m.sensors[k]);
+    rows.push({ sensor: m.sensors[k], surprise: scores.surprise[t * K + k], nll, excess: nll - m.calibrationMedians[k], parents: [], ...(steps ? { stuckSteps: steps } : {}) });
   }
   for (const u of scores.unseen) {
     if (u.t === t) rows.push({ sensor: u.sensor, surprise: SURPRISE_SOFT_CAP, nll: NaN, excess: NaN, parents: [], unseenValue: true });
@@ -176,5 +207,5 @@ export function expectedReadingsAt(m: ScoringModel, s: TableScores, t: number, k
  */
 export function calibrate(perSensor: Float32Array, K: number, model: GanfConfig['model'], threshold: ThresholdConfig): { calibration: SensorCalibration; threshold: ThresholdState } {
   const calibration = fitCalibration(perSensor, K);
-  return { calibration, threshold: fitThreshold(aggregateSteps(calibration, aggregateSpecOf(model, K), null, perSensor, K).total, threshold) };
+  return { calibration, threshold: fitThreshold(aggregateSteps(calibration, aggregateSpecOf(model, K), null, null, perSensor, K).total, threshold) };
 }

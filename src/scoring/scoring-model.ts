@@ -40,6 +40,8 @@ export interface Contribution {
   parents: string[];
   /** Set when the sensor was constant in training and now reads another value (no NLL: it has no model). */
   unseenValue?: true;
+  /** Set when the sensor has repeated one reading for this many steps, longer than in its training data (stuck). */
+  stuckSteps?: number;
 }
 
 export interface TableScores {
@@ -58,6 +60,8 @@ export interface TableScores {
   drifted: { sensor: string; shift: number }[];
   /** Steps at which a sensor that was constant in training read another value. */
   unseen: { t: number; sensor: string }[];
+  /** Steps at which a sensor had repeated one reading for `steps` steps, longer than in its training data (stuck-readings.ts). */
+  stuck: { t: number; sensor: string; steps: number }[];
   /** Steps at which a sensor read a value outside its plausible range (clipped before the model). */
   implausible: { t: number; sensor: string }[];
   /** 1 where the score exceeds the model's threshold (exceeds() in threshold.ts). */

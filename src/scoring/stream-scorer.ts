@@ -5,8 +5,8 @@
 // its input offsets and resumes after a crash or a partition move with the numbers an
 // uninterrupted run would have produced. Several streams of one model (the sites of a partition)
 // can be scored in one model call (scoreTogether). Every stage is the scoring path's
-// (score-path.ts): standardiseRow, the model's NLL + penalty in a TrailingWindow, aggregateStep,
-// exceeds.
+// (score-path.ts): standardiseRow, the model's NLL + penalty in a TrailingWindow, the stuck-reading
+// tracker, aggregateStep, exceeds.
 import { z } from 'zod';
 import { tf } from '../flow/tf.ts';
 import { disposeState, type EncoderState } from '../flow/ganf.ts';
@@ -15,6 +15,7 @@ import { statefulNll } from '../flow/nll.ts';
 import { TrailingWindow } from './batch-score.ts';
 import { aggregateSpec, aggregateStep, expectedReadings, newSurpriseBaseline } from './score-path.ts';
 import { SurpriseBaseline, SurpriseBaselineSnapshotSchema } from './surprise-baseline.ts';
+import { StuckReadings, StuckReadingsSnapshotSchema } from './stuck-readings.ts';
 import { exceeds } from './threshold.ts';
 import { standardiseRow } from '../data/preprocess.ts';
 import type { ScoringModel } from './scoring-model.ts';
@@ -40,6 +41,11 @@ export const ScorerSnapshotSchema = z.strictObject({
    * before it: the scorer resumes with a fresh baseline (validation level).
    */
   baseline: SurpriseBaselineSnapshotSchema.optional(),
+  /**
+   * The runs of repeated readings (stuck-readings.ts). Absent in snapshots written before them:
+   * the scorer resumes with no run in progress.
+   */
+  stuck: StuckReadingsSnapshotSchema.optional(),
 });
 export type ScorerSnapshot = z.infer<typeof ScorerSnapshotSchema>;
 
@@ -64,6 +70,8 @@ export interface StepScore {
   surprise: Float32Array;
   /** Indices (model order) of sensors whose level the drift baseline is taking off (surprise-baseline.ts). */
   drifted: readonly number[];
+  /** Indices (model order) of sensors repeating one reading for longer than in training, with the run in steps (stuck-readings.ts). */
+  stuck: { k: number; steps: number }[];
   /** Indices (model order) of sensors whose reading was outside its plausible range (clipped). */
   implausible: number[];
   /** The score exceeds the model's threshold. */
@@ -87,6 +95,7 @@ export class StreamScorer {
   private readonly C: number;
   private readonly window: TrailingWindow;
   private readonly baseline: SurpriseBaseline;
+  private readonly stuck: StuckReadings;
 
   constructor(private readonly det: ScoringModel, opts: { warmStart?: boolean; snapshot?: ScorerSnapshot } = {}) {
     if (det.config.model.encoder !== 'stateful') throw new Error('stream scoring needs a model trained with model.encoder = "stateful"');
@@ -109,9 +118,11 @@ export class StreamScorer {
       this.window.seen = s.seen;
       const fresh = newSurpriseBaseline(det);
       this.baseline = s.baseline ? SurpriseBaseline.restore(this.K, fresh.bucketSteps, s.baseline) : fresh;
+      this.stuck = s.stuck ? StuckReadings.restore(det.scaler, s.stuck) : new StuckReadings(det.scaler);
       return;
     }
     this.baseline = newSurpriseBaseline(det);
+    this.stuck = new StuckReadings(det.scaler);
     this.state = det.model.zeroState(1);
     if (opts.warmStart) {
       const ctx = seriesFrom(det.context, this.K, this.D);
@@ -127,14 +138,17 @@ export class StreamScorer {
     return this.window.seen;
   }
 
-  /** One raw step (sensor units), [K*D] in `detector.sensors` order. */
-  scoreOne(raw: Float64Array | Float32Array | number[]): StepScore {
-    return this.scoreMany(raw)[0];
+  /**
+   * One raw step (sensor units), [K*D] in `detector.sensors` order; unread [K] (optional) marks
+   * sensors whose value was filled in, not read (a carried-forward gap is not a repeated reading).
+   */
+  scoreOne(raw: Float64Array | Float32Array | number[], unread?: ArrayLike<number>): StepScore {
+    return this.scoreMany(raw, unread)[0];
   }
 
-  /** n raw steps [n*K*D] (sensor units, model order): the same numbers as n scoreOne calls, in one model call. */
-  scoreMany(raw: Float64Array | Float32Array | number[]): StepScore[] {
-    return StreamScorer.scoreTogether([this], [raw])[0];
+  /** n raw steps [n*K*D] (sensor units, model order), unread [n*K]: the same numbers as n scoreOne calls, in one model call. */
+  scoreMany(raw: Float64Array | Float32Array | number[], unread?: ArrayLike<number>): StepScore[] {
+    return StreamScorer.scoreTogether([this], [raw], unread && [unread])[0];
   }
 
   /**
@@ -143,7 +157,7 @@ export class StreamScorer {
    * stream gets the numbers its own scoreMany would give (up to float rounding), at a fraction of
    * the per-step cost when n is small or the model is small.
    */
-  static scoreTogether(scorers: StreamScorer[], raws: Array<Float64Array | Float32Array | number[]>): StepScore[][] {
+  static scoreTogether(scorers: StreamScorer[], raws: Array<Float64Array | Float32Array | number[]>, unread?: Array<ArrayLike<number> | undefined>): StepScore[][] {
     const B = scorers.length;
     if (B === 0) return [];
     const first = scorers[0];
@@ -171,14 +185,15 @@ export class StreamScorer {
         }
       }
     });
-    return StreamScorer.scoreChunk(scorers, x, n, excess, observed);
+    for (const [b, u] of (unread ?? []).entries()) if (u && u.length !== n * K) throw new Error(`scoreTogether: unread of stream ${b} holds ${u.length} flags, expected ${n * K}`);
+    return StreamScorer.scoreChunk(scorers, x, n, excess, observed, unread);
   }
 
   /**
    * The model call: standardised x [n, K, B, D] for B = scorers.length streams, out-of-range
-   * excess [n, K, B], and each stream's raw readings [n*K*D].
+   * excess [n, K, B], each stream's raw readings [n*K*D] and unread flags [n*K].
    */
-  private static scoreChunk(scorers: StreamScorer[], x: Float32Array, n: number, excess: Float32Array, observed: Float64Array[]): StepScore[][] {
+  private static scoreChunk(scorers: StreamScorer[], x: Float32Array, n: number, excess: Float32Array, observed: Float64Array[], unread?: Array<ArrayLike<number> | undefined>): StepScore[][] {
     const B = scorers.length;
     const first = scorers[0];
     const { K, D, H, C, det } = first;
@@ -210,6 +225,8 @@ export class StreamScorer {
     return scorers.map((s, b) => {
       const results: StepScore[] = [];
       const nll = new Float32Array(K);
+      const stuck = new Float32Array(K);
+      const u = unread?.[b];
       for (let t = 0; t < n; t++) {
         for (let k = 0; k < K; k++) {
           const i = (t * K + k) * B + b;
@@ -219,13 +236,16 @@ export class StreamScorer {
         const perSensor = new Float32Array(K);
         s.window.mean(perSensor);
         const surprise = new Float32Array(K);
-        const total = aggregateStep(det.calibration, spec, s.baseline, perSensor, surprise, 0, K);
+        s.stuck.push(observed[b], t * K * D, u ?? null, t * K, stuck);
+        const total = aggregateStep(det.calibration, spec, s.baseline, { values: stuck, offset: 0 }, perSensor, surprise, 0, K);
+        const stuckNow: { k: number; steps: number }[] = [];
+        for (let k = 0; k < K; k++) if (s.stuck.isStuck(k)) stuckNow.push({ k, steps: s.stuck.run[k] });
         const implausible: number[] = [];
         for (let k = 0; k < K; k++) if (excess[(t * K + k) * B + b] > 0) implausible.push(k);
         // A view into the chunk's conditions: kept only as long as the step is.
         const at = (k: number) => ((t * K + k) * B + b) * C;
         results.push({
-          total, perSensor, surprise, drifted: s.baseline.drifted(), implausible, alert: exceeds(total, det.threshold.value),
+          total, perSensor, surprise, drifted: s.baseline.drifted(), stuck: stuckNow, implausible, alert: exceeds(total, det.threshold.value),
           condition: (k) => cond.subarray(at(k), at(k) + C), observed: observed[b].subarray(t * K * D, (t + 1) * K * D),
         });
       }
@@ -243,6 +263,7 @@ export class StreamScorer {
       c: b64(this.state.c.dataSync() as Float32Array),
       x: b64(this.state.x.dataSync() as Float32Array),
       baseline: this.baseline.snapshot(),
+      stuck: this.stuck.snapshot(),
     };
   }
 

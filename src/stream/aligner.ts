@@ -30,6 +30,8 @@ export interface AlignedStep {
   values: Float64Array;
   /** Cells filled by carrying the last value forward within the limit. */
   filled: number;
+  /** Those cells (filled: their count). */
+  carried: number[];
   /** Cells without a reading beyond the carry-forward limit (the step is degraded when non-empty). */
   missing: number[];
   degraded: boolean;
@@ -260,7 +262,7 @@ export class StepAligner {
   private emit(step: number, b: Bucket | undefined): void {
     const values = new Float64Array(this.cells);
     const missing: number[] = [];
-    let filled = 0;
+    const carried: number[] = [];
     for (let i = 0; i < this.cells; i++) {
       const v = b ? b.values[i] : Number.NaN;
       if (!Number.isNaN(v)) {
@@ -270,19 +272,19 @@ export class StepAligner {
         continue;
       }
       const known = !Number.isNaN(this.last[i]);
-      if (known && this.carried[i] < this.config.carryForwardSteps) filled++;
+      if (known && this.carried[i] < this.config.carryForwardSteps) carried.push(i);
       else missing.push(i);
       values[i] = known ? this.last[i] : this.fallback[i];
       this.carried[i]++;
     }
     const out: AlignedStep = {
-      step, tsMs: step * this.intervalMs, values, filled, missing, degraded: missing.length > 0,
+      step, tsMs: step * this.intervalMs, values, filled: carried.length, carried, missing, degraded: missing.length > 0,
       restart: this.restartNext, lastArrivalMs: b ? b.lastArrivalMs : -Infinity, lastSource: b ? b.lastSource : Number.NaN,
     };
     this.restartNext = false;
     this.nextStep = step + 1;
     this.counters.emittedSteps++;
-    this.counters.filledCells += filled;
+    this.counters.filledCells += carried.length;
     if (out.degraded) this.counters.degradedSteps++;
     this.ready.push(out);
   }

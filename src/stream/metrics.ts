@@ -17,6 +17,7 @@ export class StreamMetrics {
   readonly degraded = new Counter({ name: 'ganf_stream_degraded_steps_total', help: 'Steps with a sensor missing beyond the carry-forward limit, by site', labelNames: ['site'], registers: this.r });
   readonly alerts = new Counter({ name: 'ganf_stream_alert_notifications_total', help: 'Alert notifications raised, by site and status (firing, resolved)', labelNames: ['site', 'status'], registers: this.r });
   readonly drifted = new Gauge({ name: 'ganf_stream_drifted_sensors', help: 'Sensors whose level the drift baseline takes off at the latest step (a refit would learn them), by site', labelNames: ['site'], registers: this.r });
+  readonly stuck = new Gauge({ name: 'ganf_stream_stuck_sensors', help: 'Sensors repeating one reading for longer than they did in training at the latest step (stuck), by site', labelNames: ['site'], registers: this.r });
   readonly score = new Gauge({ name: 'ganf_stream_last_score', help: 'Anomaly score of the latest scored step, by site', labelNames: ['site'], registers: this.r });
   readonly stepLag = new Histogram({ name: 'ganf_stream_step_latency_seconds', help: 'From the last reading of a step reaching the broker to the step being scored (Kafka mode)', buckets: LAG_BUCKETS, registers: this.r });
   readonly ingest = new Gauge({ name: 'ganf_stream_site_ingest', help: 'Cumulative ingest counters per site (accepted, late, duplicates, filled cells, degraded steps, restarts, pending steps)', labelNames: ['counter', 'site'], registers: this.r });
@@ -58,6 +59,7 @@ export class StreamMetrics {
           if (s.degraded) this.degraded.inc({ site: s.site });
           this.score.set({ site: s.site }, s.total);
           this.drifted.set({ site: s.site }, s.drifted.length);
+          this.stuck.set({ site: s.site }, s.stuck.length);
           if (Number.isFinite(s.lastArrivalMs)) this.stepLag.observe(Math.max(0, now - s.lastArrivalMs) / 1000);
         }
         for (const a of out.alerts) this.alerts.inc({ site: a.labels.site, status: a.status });

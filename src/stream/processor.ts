@@ -54,6 +54,8 @@ export interface ScoredStep {
   missing: string[];
   /** Sensors whose level the drift baseline is taking off at this step (see surprise-baseline.ts). */
   drifted: string[];
+  /** Sensors repeating one reading for longer than they did in training (see stuck-readings.ts). */
+  stuck: string[];
   restart: boolean;
   /** Latest producer timestamp of the step's readings (-Infinity for an all-filled step). */
   lastArrivalMs: number;
@@ -387,7 +389,7 @@ export class StreamProcessor {
     for (const group of groups.values()) {
       for (let i = 0; i < group.length; i += MAX_STREAMS) {
         const part = group.slice(i, i + MAX_STREAMS);
-        const scores = StreamScorer.scoreTogether(part.map((j) => j.site.scorer!), part.map((j) => this.rawOf(j.steps)));
+        const scores = StreamScorer.scoreTogether(part.map((j) => j.site.scorer!), part.map((j) => this.rawOf(j.steps)), part.map((j) => this.unreadOf(j.steps)));
         part.forEach((j, b) => {
           const o = EMPTY_OUTPUT();
           this.finish(j.site, j.steps, scores[b], o);
@@ -441,6 +443,18 @@ export class StreamProcessor {
     return raw;
   }
 
+  /** [n*K]: 1 where a sensor's value in the step was carried forward or missing, not read. */
+  private unreadOf(segment: AlignedStep[]): Uint8Array {
+    const K = this.det.sensors.length;
+    const D = this.det.features.length;
+    const unread = new Uint8Array(segment.length * K);
+    segment.forEach((s, t) => {
+      for (const c of s.carried) unread[t * K + Math.floor(c / D)] = 1;
+      for (const c of s.missing) unread[t * K + Math.floor(c / D)] = 1;
+    });
+    return unread;
+  }
+
   private scoreSteps(site: Site, steps: AlignedStep[]): SiteOutput {
     const out = EMPTY_OUTPUT();
     let i = 0;
@@ -449,7 +463,7 @@ export class StreamProcessor {
       while (j < steps.length && !steps[j].restart) j++;
       this.startSegment(site, steps[i]);
       const segment = steps.slice(i, j);
-      this.finish(site, segment, site.scorer!.scoreMany(this.rawOf(segment)), out);
+      this.finish(site, segment, site.scorer!.scoreMany(this.rawOf(segment), this.unreadOf(segment)), out);
       i = j;
     }
     return out;
@@ -482,11 +496,11 @@ export class StreamProcessor {
       site.recent.push(s.values);
       const step: ScoredStep = {
         site: site.name, model: this.stepModel, tsMs: s.tsMs, total: sc.total, perSensor: sc.perSensor, values: s.values, exceed: sc.alert, degraded: s.degraded, usable,
-        filled: s.filled, missing: s.missing.length ? s.missing.map((c) => this.cellName(c)) : [], drifted: sc.drifted.map((k) => this.det.sensors[k]), restart: s.restart, lastArrivalMs: s.lastArrivalMs,
+        filled: s.filled, missing: s.missing.length ? s.missing.map((c) => this.cellName(c)) : [], drifted: sc.drifted.map((k) => this.det.sensors[k]), stuck: sc.stuck.map((s) => this.det.sensors[s.k]), restart: s.restart, lastArrivalMs: s.lastArrivalMs,
       };
       out.steps.push(step);
       const observation = {
-        tsMs: s.tsMs, score: sc.total, exceeds: sc.alert, perSensor: sc.perSensor, surprise: sc.surprise, implausible: sc.implausible, usable,
+        tsMs: s.tsMs, score: sc.total, exceeds: sc.alert, perSensor: sc.perSensor, surprise: sc.surprise, implausible: sc.implausible, stuck: sc.stuck, usable,
         readings: (ks: readonly number[]) => stepReadings(this.det, sc, ks),
       };
       for (const alert of site.alerts.observe(observation)) out.alerts.push({ alert, step });

@@ -96,9 +96,10 @@ export function expectedAlerts(det: Detector, site: string, s: TableScores, rule
 export function observation(det: Detector, s: TableScores, t: number, usable = true): StepObservation {
   const K = det.sensors.length;
   const implausible = s.implausible.filter((x) => x.t === t).map((x) => det.sensors.indexOf(x.sensor));
+  const stuck = s.stuck.filter((x) => x.t === t).map((x) => ({ k: det.sensors.indexOf(x.sensor), steps: x.steps }));
   return {
     tsMs: s.timestamps[t], score: s.total[t], exceeds: s.alerts[t] === 1, perSensor: s.perSensor.subarray(t * K, (t + 1) * K), surprise: s.surprise.subarray(t * K, (t + 1) * K),
-    implausible, usable, readings: (ks) => expectedReadingsAt(det, s, t, ks),
+    implausible, stuck, usable, readings: (ks) => expectedReadingsAt(det, s, t, ks),
   };
 }
 
