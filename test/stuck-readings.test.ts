@@ -2,11 +2,11 @@
 // the tracker that batch and stream share (a filled gap is not a repeat; snapshots are exact).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { longestRepeat } from '../src/data/repeats.ts';
+import { longestRepeat, onGrid, REPEAT_GRIDS } from '../src/data/repeats.ts';
 import { fitScaler } from '../src/data/preprocess.ts';
 import { fillMissing } from '../src/data/missing.ts';
 import { SURPRISE_SOFT_CAP } from '../src/scoring/calibration.ts';
-import { StuckReadings, stuckSurprise, summariseStuck } from '../src/scoring/stuck-readings.ts';
+import { GRID_EVIDENCE, StuckReadings, stuckSurprise, summariseStuck } from '../src/scoring/stuck-readings.ts';
 import type { SeriesTable } from '../src/data/table.ts';
 
 /** A table with one feature per sensor from columns of values, hourly. */
@@ -36,6 +36,16 @@ test('longestRepeat counts rows of one repeated reading, every feature of the se
   // K=2, D=1: sensor 1 repeats 4 rows while sensor 0 moves.
   assert.equal(longestRepeat([0, 7, 1, 7, 2, 7, 3, 7], 4, 2, 1, 1), 4);
   assert.equal(longestRepeat([0, 7, 1, 7, 2, 7, 3, 7], 4, 2, 1, 0), 1);
+});
+
+test('longestRepeat on a decimal grid counts runs of the readings rounded to it; onGrid tells the grid a reading lies on', () => {
+  // Hundredths: 298, 298, 298, 299, 299.
+  assert.equal(longestRepeat([2.981, 2.984, 2.979, 2.991, 2.994], 5, 1, 1, 0), 1);
+  assert.equal(longestRepeat([2.981, 2.984, 2.979, 2.991, 2.994], 5, 1, 1, 0, 0.01), 3);
+  assert.equal(onGrid([Math.fround(2.98)], 0, 0, 1, 0.01), true, 'float32 2.98 lies on the hundredths');
+  assert.equal(onGrid([2.981], 0, 0, 1, 0.01), false);
+  assert.equal(onGrid([2.981], 0, 0, 1, 0.001), true);
+  assert.equal(onGrid([7, 2.5], 0, 0, 2, 1), false, 'every feature must lie on it');
 });
 
 test('fitScaler keeps each sensor\'s longest training repeat', () => {
@@ -77,6 +87,30 @@ test('StuckReadings: a run past twice the training longest scores, a new reading
   // Values compared as float32: float64 readings that round to the same float32 are a repeat, as in a float32 table.
   const h = new StuckReadings(scaler);
   assert.deepEqual(feed(h, [[0.1, 1], [Math.fround(0.1), 2], [0.1, 3]]).map((r) => r[0]), [0, 0, f(ln10)]);
+});
+
+test('StuckReadings measures a run against the training longest at the grid the readings now lie on; a frozen sensor cannot talk its grid up', () => {
+  // Training moves by a thousandth per row: never an exact repeat, 10 rows per hundredth.
+  const a = Array.from({ length: 40 }, (_, t) => 1 + 0.001 * t);
+  const scaler = fitScaler(table({ a }));
+  assert.equal(scaler.kept[0].longestRepeat, 1);
+  assert.deepEqual(scaler.kept[0].longestRepeatOnGrids, REPEAT_GRIDS.map((g) => longestRepeat(Float32Array.from(a), 40, 1, 1, 0, g)));
+  const hundredths = scaler.kept[0].longestRepeatOnGrids![REPEAT_GRIDS.indexOf(0.01)];
+  assert.equal(hundredths, 10);
+  // Readings rounded to hundredths: after GRID_EVIDENCE changes on that grid, a run counts against 10.
+  const steps = Array.from({ length: GRID_EVIDENCE + 1 }, (_, i) => [1 + i / 100]);
+  const hold = Array.from({ length: 2 * hundredths + 1 }, () => [1 + GRID_EVIDENCE / 100]);
+  const out = feed(new StuckReadings(scaler), [...steps, ...hold]).map((r) => r[0]);
+  const runs = out.slice(GRID_EVIDENCE); // the last changed reading, then its repeats: runs 1, 2, ...
+  assert.deepEqual(runs.slice(0, 2 * hundredths), new Array(2 * hundredths).fill(0), 'up to twice the rounded training longest is not stuck');
+  assert.equal(runs[2 * hundredths], Math.fround(Math.log(41) / hundredths));
+  // One change short of the evidence: still measured against the exact longest (1), stuck at its third reading.
+  const early = feed(new StuckReadings(scaler), [...steps.slice(1), ...hold]).map((r) => r[0]);
+  assert.equal(early[GRID_EVIDENCE - 1 + 2], Math.fround(Math.log(41)));
+  // Full-precision readings, then frozen: the repeats are not changes, so the grid stays exact.
+  const fine = Array.from({ length: GRID_EVIDENCE + 1 }, (_, i) => [1 + i * 0.00137]);
+  const frozen = feed(new StuckReadings(scaler), [...fine, [fine[GRID_EVIDENCE][0]], [fine[GRID_EVIDENCE][0]]]).map((r) => r[0]);
+  assert.equal(frozen.at(-1), Math.fround(Math.log(41)));
 });
 
 test('StuckReadings snapshot mid-run resumes as an uninterrupted run; other sensors are refused', () => {

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { DataError, tableLength, type SeriesTable } from './table.ts';
 import { DEFAULT_PLAUSIBLE_MARGIN } from './options.ts';
-import { longestRepeat } from './repeats.ts';
+import { longestRepeat, REPEAT_GRIDS } from './repeats.ts';
 
 export const ScalerOptionsSchema = z.strictObject({
   /** A sensor with at most this many distinct training values is treated as discrete. */
@@ -53,6 +53,8 @@ export const ScalerStateSchema = z.strictObject({
      * before it: those models do not score stuck readings.
      */
     longestRepeat: z.number().int().positive().optional(),
+    /** The same with the training readings rounded to each of REPEAT_GRIDS (src/data/repeats.ts); absent where longestRepeat is. */
+    longestRepeatOnGrids: z.array(z.number().int().positive()).length(REPEAT_GRIDS.length).optional(),
   })),
   dropped: z.array(z.strictObject({
     sensor: z.string(),
@@ -222,7 +224,11 @@ export function fitScaler(train: SeriesTable, options: ScalerOptions = {}): Scal
     } else {
       // A sensor's features must stay aligned with the others', so a constant feature is centred, not removed.
       for (const r of constantReasons) warnings.push(`${r}: kept (other features vary), centred only`);
-      kept.push({ sensor, features, longestRepeat: longestRepeat(train.values, T, train.sensors.length, train.features.length, k) });
+      const [K, D] = [train.sensors.length, train.features.length];
+      kept.push({
+        sensor, features, longestRepeat: longestRepeat(train.values, T, K, D, k),
+        longestRepeatOnGrids: REPEAT_GRIDS.map((g) => longestRepeat(train.values, T, K, D, k, g)),
+      });
     }
   });
 
