@@ -102,7 +102,7 @@ export async function runMethods(
 }
 
 function withoutStuckReadings(d: Detector): Detector {
-  return { ...d, scaler: { ...d.scaler, kept: d.scaler.kept.map((k) => ({ ...k, longestRepeat: undefined })) } };
+  return { ...d, scaler: { ...d.scaler, kept: d.scaler.kept.map((k) => ({ ...k, longestRepeat: undefined, longestRepeatOnGrids: undefined })) } };
 }
 
 export interface MethodResult {

@@ -111,6 +111,9 @@ test('StuckReadings measures a run against the training longest at the grid the 
   const fine = Array.from({ length: GRID_EVIDENCE + 1 }, (_, i) => [1 + i * 0.00137]);
   const frozen = feed(new StuckReadings(scaler), [...fine, [fine[GRID_EVIDENCE][0]], [fine[GRID_EVIDENCE][0]]]).map((r) => r[0]);
   assert.equal(frozen.at(-1), Math.fround(Math.log(41)));
+  // A scaler fitted before stuck readings (no longest run) is never stuck, whatever grid its readings lie on.
+  const old = { ...scaler, kept: scaler.kept.map((k) => ({ ...k, longestRepeat: undefined, longestRepeatOnGrids: undefined })) };
+  assert.deepEqual(feed(new StuckReadings(old), [...steps, ...hold]).map((r) => r[0]), new Array(steps.length + hold.length).fill(0));
 });
 
 test('StuckReadings snapshot mid-run resumes as an uninterrupted run; other sensors are refused', () => {

@@ -74,6 +74,7 @@ export class StuckReadings {
 
   /** The longest training run sensor k's current run is measured against: at the coarsest grid its readings are on. */
   longestFor(k: number): number {
+    if (this.longest[k] === 0) return 0; // a scaler fitted before stuck readings: never stuck
     const G = REPEAT_GRIDS.length;
     for (let j = G - 1; j >= 0; j--) if (this.streak[k * G + j] >= GRID_EVIDENCE && this.longestOnGrid[k * G + j] > 0) return this.longestOnGrid[k * G + j];
     return this.longest[k];
