@@ -79,7 +79,8 @@ export function newSurpriseBaseline(m: Pick<ScoringModel, 'config' | 'sensors'>)
  * Aggregate, one step: the calibrated surprises of its K window NLLs perSensor[offset..offset+K)
  * into surprise[offset..offset+K) (float32, as reported), made drift-tolerant by the series'
  * baseline (which takes the step in), each raised to the sensor's stuck-reading surprise
- * stuck[stuckOffset..+K) when that is larger, and its score computed from those. A stuck sensor
+ * stuck.values[stuck.offset .. +K) when that is larger, and its score computed from those (the
+ * `joint` aggregate reads the raw NLLs: it has no model of a stuck sensor, as of an unseen value). A stuck sensor
  * is outside the baseline: it stays a fault however long it lasts. Validation steps are aggregated
  * without a baseline or stuck readings (null): they are what both are measured from.
  */
