@@ -90,7 +90,8 @@ export const ThresholdConfigSchema = z.object({
   /**
    * A fitted threshold that fires on more than this share of the calibration steps, or sits
    * far beyond what the bulk of the calibration scores allows, is replaced by a robust tail
-   * extrapolation (src/scoring/threshold.ts, robustThreshold); the manifest says so.
+   * extrapolation; a SPOT tail extrapolated far past the largest calibration score, by the
+   * calibration's own extreme quantile (src/scoring/threshold.ts, thresholdProblem); the manifest says so.
    */
   maxCalibrationAlertRate: z.number().gt(0).lt(1).default(0.02),
   /** Risk level q: the threshold is exceeded by normal data with probability q (spot: from a GPD tail fit; quantile: the empirical 1 - q quantile). */

@@ -92,11 +92,11 @@ test('a threshold fitted on a contaminated calibration tail falls back to the ro
   assert.equal(fitThreshold(heavy, c).method, 'spot');
   // A threshold that would fire on most steps is refused too.
   const low = { ...clean, value: 5.1 };
-  assert.match(thresholdProblem(low, cleanScores, 0.02)!, /fires on 9\d\.\d % of the calibration steps/);
+  assert.match(thresholdProblem(low, cleanScores, 0.02)!.reason, /fires on 9\d\.\d % of the calibration steps/);
   assert.equal(robustThreshold(cleanScores, 1e-3, 'x').fallback, 'x');
 });
 
-test('a SPOT threshold extrapolated far beyond a short calibration set falls back to the robust one', () => {
+test('a SPOT threshold extrapolated far beyond a short calibration set falls back to the calibration\'s largest score, not below it', () => {
   const u = seededUniform(6);
   // 300 validation steps: an Exp(1) body, and 20 peaks over its 0.933 quantile spread like a
   // GPD with xi = 2 (at its quantiles), so the tail fit carries that shape out to q = 1e-3.
@@ -110,9 +110,13 @@ test('a SPOT threshold extrapolated far beyond a short calibration set falls bac
   assert.ok(spot.value - max > max - spot.initialThreshold, `spot ${spot.value}, largest score ${max}`);
   const c = parseConfig({}).threshold;
   const fitted = fitThreshold(scores, c);
-  assert.equal(fitted.method, 'robust-tail');
+  assert.equal(fitted.method, 'quantile');
   assert.match(fitted.fallback!, /farther above the largest calibration score/);
-  assert.ok(fitted.value < spot.value, `robust ${fitted.value} vs spot ${spot.value}`);
+  // 300 scores cannot state q = 1e-3: the quantile at 1 - 1/300, between the two largest scores.
+  const sorted = Float64Array.from(scores).sort();
+  assert.equal(fitted.level, 1 - 1 / 300);
+  assert.ok(fitted.value > sorted[298] && fitted.value < max, `threshold ${fitted.value}, two largest ${sorted[298]}, ${max}`);
+  assert.equal(scores.filter((v) => v > fitted.value).length, 1);
 });
 
 function table(columns: Record<string, number[]>): SeriesTable {

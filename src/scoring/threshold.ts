@@ -13,7 +13,7 @@ const GpdSchema = z.strictObject({
 });
 
 export const ThresholdStateSchema = z.strictObject({
-  /** robust-tail: the fallback when a spot/quantile fit failed its sanity check (see `fallback`). */
+  /** robust-tail: the fallback when a spot/quantile fit failed its sanity check (see `fallback`; an extrapolated spot fit falls back to a quantile). */
   method: z.enum(['quantile', 'spot', 'robust-tail']),
   /** 'quantile': the quantile level (e.g. 0.99); 'spot': the risk q = P(score > value) (e.g. 1e-3). */
   level: z.number(),
@@ -24,7 +24,7 @@ export const ThresholdStateSchema = z.strictObject({
   nCalibration: z.number().int().positive(),
   /** Calibration quantiles at evenly spaced levels 0..1, for tail probabilities below t. */
   empiricalQuantiles: z.array(z.number()).min(1),
-  /** Why the configured method's threshold was replaced by the robust one, when it was. */
+  /** Why the configured method's threshold was replaced (thresholdProblem), when it was. */
   fallback: z.string().optional(),
 });
 
@@ -303,19 +303,25 @@ export function robustThreshold(scores: ArrayLike<number>, q: number, reason: st
   };
 }
 
+/** What is wrong with a fitted threshold (thresholdProblem), and so what replaces it (fitThreshold). */
+export interface ThresholdProblem {
+  kind: 'fires-too-often' | 'extrapolated' | 'contaminated';
+  reason: string;
+}
+
 /**
- * Checks a fitted threshold against its calibration scores; returns the reason it is unusable,
- * or undefined. Too low: it would fire on more than `maxAlertRate` of the calibration steps.
+ * Checks a fitted threshold against its calibration scores; returns what makes it unusable, or
+ * undefined. Fires too often: on more than `maxAlertRate` of the calibration steps.
  * Extrapolated: a SPOT threshold farther above the largest calibration score than that score is
  * above the initial threshold; from a few dozen peaks the GPD's shape is too uncertain to carry
  * the threshold that far (Los-loop's 20 validation peaks gave xi 1.05 and a threshold at twice
  * the largest score, and it never fired on the test weeks).
- * Too high: it lies more than 4x as far above the median as the robust body extrapolation while
+ * Contaminated: it lies more than 4x as far above the median as the robust body extrapolation while
  * over 2 % of the calibration steps sit beyond that extrapolation: a cluster that size is an
  * incident in the calibration data, not a heavy normal tail (BATADAL's normal tail puts 0.5 %
  * there, and its SPOT threshold is the right one).
  */
-export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, maxAlertRate: number): string | undefined {
+export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, maxAlertRate: number): ThresholdProblem | undefined {
   const sorted = sortedFinite(scores);
   const share = (v: number) => {
     let above = 0;
@@ -323,20 +329,47 @@ export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, m
     return above / sorted.length;
   };
   const rate = share(t.value);
-  if (rate > maxAlertRate) return `the ${t.method} threshold ${fmt(t.value)} fires on ${(100 * rate).toFixed(1)} % of the calibration steps`;
+  if (rate > maxAlertRate) return { kind: 'fires-too-often', reason: `the ${t.method} threshold ${fmt(t.value)} fires on ${(100 * rate).toFixed(1)} % of the calibration steps` };
   const max = sorted[sorted.length - 1];
   if (t.method === 'spot' && t.value - max > max - t.initialThreshold) {
-    return `the spot threshold ${fmt(t.value)} lies farther above the largest calibration score (${fmt(max)}) than that score lies above ` +
-      `the tail fit's initial threshold (${fmt(t.initialThreshold)}): the fitted shape (xi ${fmt(t.gpd?.xi ?? 0)}) is extrapolated, not the data`;
+    return {
+      kind: 'extrapolated',
+      reason: `the spot threshold ${fmt(t.value)} lies farther above the largest calibration score (${fmt(max)}) than that score lies above ` +
+        `the tail fit's initial threshold (${fmt(t.initialThreshold)}): the fitted shape (xi ${fmt(t.gpd?.xi ?? 0)}) is extrapolated, not the data`,
+    };
   }
   const median = quantileSorted(sorted, 0.5);
   const robust = robustThreshold(sorted, t.level, '').value;
   const beyond = share(robust);
   if (t.value - median > 4 * (robust - median) && beyond > 0.02) {
-    return `the ${t.method} threshold ${fmt(t.value)} is 4x farther from the median (${fmt(median)}) than the robust tail allows (${fmt(robust)}) ` +
-      `and ${(100 * beyond).toFixed(1)} % of the calibration steps lie between: the calibration tail looks contaminated`;
+    return {
+      kind: 'contaminated',
+      reason: `the ${t.method} threshold ${fmt(t.value)} is 4x farther from the median (${fmt(median)}) than the robust tail allows (${fmt(robust)}) ` +
+        `and ${(100 * beyond).toFixed(1)} % of the calibration steps lie between: the calibration tail looks contaminated`,
+    };
   }
   return undefined;
+}
+
+/**
+ * The replacement for a threshold with a problem. An extrapolated tail is replaced by the data it
+ * overshot: the calibration's own quantile at 1 - max(q, 1/n), the rarest level n scores state
+ * without a tail model. The robust body extrapolation would sit below scores the calibration holds
+ * as normal (BATADAL under the default config: the largest of 1,752 validation scores 19.6, SPOT
+ * 44.3 with xi 1.5, the robust tail 7.2, above which lie 14 of them in two normal spells; on the
+ * test weeks 112 false-alarm events at 7.2, 6 at the 0.999 quantile 16.4, every attack alerted at
+ * both). A threshold
+ * that fires too often, or sits in an incident hidden in the calibration data, is replaced by the
+ * robust body extrapolation, which never looks at the top scores.
+ */
+function replacement(problem: ThresholdProblem, calibration: Float32Array, q: number): ThresholdState {
+  if (problem.kind !== 'extrapolated') return robustThreshold(calibration, q, problem.reason);
+  return { ...rarestQuantileThreshold(calibration, q), fallback: problem.reason };
+}
+
+/** The calibration's quantile at 1 - max(q, 1/n): risk q where n scores can state it, else their largest. */
+function rarestQuantileThreshold(calibration: Float32Array, q: number): ThresholdState {
+  return quantileThreshold(calibration, 1 - Math.max(q, 1 / calibration.length));
 }
 
 function fmt(v: number): string {
@@ -352,13 +385,13 @@ export function fitThreshold(calibration: Float32Array, c: ThresholdConfig): Thr
     return robustThreshold(calibration, c.level, `the ${c.method} threshold could not be fitted (${(e as Error).message})`);
   }
   const problem = thresholdProblem(t, calibration, c.maxCalibrationAlertRate);
-  return problem ? robustThreshold(calibration, c.level, problem) : t;
+  return problem ? replacement(problem, calibration, c.level) : t;
 }
 
 function configuredThreshold(calibration: Float32Array, c: ThresholdConfig): ThresholdState {
   if (c.method === 'quantile') return quantileThreshold(calibration, 1 - c.level);
   // A short calibration set lowers the initial threshold so the tail fit still has 20 peaks.
   const initialQuantile = Math.min(c.initialQuantile, 1 - 20 / calibration.length);
-  if (initialQuantile < 0.8) return quantileThreshold(calibration, 1 - Math.max(c.level, 1 / calibration.length));
+  if (initialQuantile < 0.8) return rarestQuantileThreshold(calibration, c.level);
   return spotThreshold(calibration, { q: c.level, initialQuantile });
 }
