@@ -23,15 +23,25 @@ export const METHODS = {
 export type MethodKey = keyof typeof METHODS;
 const GANF_KEYS = ['ganf', 'ganfNoGraph', 'ganfRandomDag'] as const;
 
-/**
- * Preset with the fast-iteration override: GANF_BENCH_FAST=1 caps training at 60 optimiser steps
- * (GANF_BENCH_FAST=N: N steps), for trying the harness, never for reported numbers.
- */
-export function benchConfig(name: string, overrides: Record<string, unknown> = {}): GanfConfig {
+/** GANF_BENCH_FAST=1 caps training at 60 optimiser steps (GANF_BENCH_FAST=N: N steps), for trying the harness, never for reported numbers. */
+function fastOverrides(): Record<string, unknown> {
   const fast = process.env.GANF_BENCH_FAST;
   const steps = fast ? (Number(fast) > 1 ? Number(fast) : 60) : undefined;
-  const fastOver = steps ? { 'train.maxSteps': steps, 'train.evalEvery': Math.max(10, Math.floor(steps / 4)) } : {};
-  return parseConfig(applyOverrides(loadConfigFile(`config/${name}.json`), { ...overrides, ...fastOver }));
+  return steps ? { 'train.maxSteps': steps, 'train.evalEvery': Math.max(10, Math.floor(steps / 4)) } : {};
+}
+
+/** Preset with the fast-iteration override (fastOverrides). */
+export function benchConfig(name: string, overrides: Record<string, unknown> = {}): GanfConfig {
+  return parseConfig(applyOverrides(loadConfigFile(`config/${name}.json`), { ...overrides, ...fastOverrides() }));
+}
+
+/**
+ * What a new user's `ganf train --data file.csv` runs: the default config with only the preset's
+ * data block (how to read the file: columns, timestamps, missing values), and the fast-iteration
+ * override (fastOverrides).
+ */
+export function defaultConfigOf(preset: GanfConfig): GanfConfig {
+  return parseConfig(applyOverrides({ data: preset.data }, fastOverrides()));
 }
 
 /** Whether this run fits the two graph ablations as well (GANF_BENCH_ABLATION=0 skips them: 3x less training). */

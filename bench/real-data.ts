@@ -7,7 +7,7 @@ import path from 'node:path';
 import { readCsvFile } from '../src/adapters/csv-file.ts';
 import { csvRecords } from '../src/data/csv.ts';
 import { sliceRows, tableLength, type SeriesTable } from '../src/data/table.ts';
-import { csvOptionsOf } from '../src/config.ts';
+import { csvOptionsOf, type GanfConfig } from '../src/config.ts';
 import { alertEpisodes, detectionMetrics } from '../src/scoring/backtest.ts';
 import type { AlertEpisode } from '../src/scoring/metrics.ts';
 import { seededUniform } from '../src/util/rng.ts';
@@ -37,7 +37,11 @@ async function batadal(root: string): Promise<BenchRow> {
  * issue does not list among those where sensors interact); GANF_BENCH_ABLATION=1 adds it.
  */
 async function skab(root: string): Promise<BenchRow[]> {
-  const c = benchConfig('skab');
+  return skabRows(root, benchConfig('skab'));
+}
+
+/** SKAB's per-run protocol (see skab) under config `c`. */
+export async function skabRows(root: string, c: GanfConfig): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const ablation = process.env.GANF_BENCH_ABLATION === '1';
   for (const group of ['valve1', 'valve2']) {

@@ -3,7 +3,7 @@
 // Results: bench/results/results.json and bench/results/results.md (summarised in the README),
 // written after every section; running one section (or one dataset) updates only that one.
 //   npm run bench                 # everything
-//   npm run bench -- throughput   # one section: throughput | fixtures | variants | batadal | skab | gridstage | losloop | seeds
+//   npm run bench -- throughput   # one section: throughput | training | defaults | fixtures | variants | batadal | skab | gridstage | losloop | seeds
 // Environment:
 //   GANF_DATA_DIR=/path/to/shared/data   where the real data is (default ../shared/data)
 //   GANF_BENCH_FAST=1 (or =N)            cap GANF training at 60 (N) optimiser steps, for quick iteration only
@@ -12,6 +12,8 @@ import { mkdir, writeFile, readFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import { tf, initBackend } from '../src/flow/tf.ts';
 import { throughput } from './throughput.ts';
+import { trainingTime } from './training.ts';
+import { defaultConfigBacktests } from './defaults.ts';
 import { realDataBacktests, REAL_SECTIONS } from './real-data.ts';
 import type { BenchRow } from './methods.ts';
 import { fixtureBacktests, variantComparison } from './fixtures.ts';
@@ -39,9 +41,11 @@ async function save(): Promise<void> {
 
 const titles: Record<string, string> = {
   throughput: 'Throughput (median of repeated runs, same process)',
+  training: 'Training time with the default config',
   fixtures: 'Fixtures (full presets)',
   variants: 'Model variants on the grid fixture',
   realData: 'Real data (../shared/data)',
+  defaults: 'Default config on every dataset (no preset)',
   seeds: 'Seed spread and seed ensembles (GANF, fixtures and real data)',
 };
 function markdown(): string[] {
@@ -54,10 +58,11 @@ function markdown(): string[] {
   return md;
 }
 if (want('throughput')) await record('throughput', await throughput());
-if (want('fixtures')) await record('fixtures', await fixtureBacktests());
-if (want('variants')) await record('variants', await variantComparison());
 const shared = path.resolve(process.env.GANF_DATA_DIR ?? '../shared/data');
 const haveShared = await access(shared).then(() => true, () => false);
+if (want('training')) await record('training', await trainingTime(haveShared ? shared : null));
+if (want('fixtures')) await record('fixtures', await fixtureBacktests());
+if (want('variants')) await record('variants', await variantComparison());
 if (haveShared && REAL_SECTIONS.some(want)) {
   // One dataset at a time, each saved as it finishes, so a long run keeps what it has measured.
   for (const s of REAL_SECTIONS.filter(want)) {
@@ -65,6 +70,7 @@ if (haveShared && REAL_SECTIONS.some(want)) {
     await record('realData', await realDataBacktests(shared, (x) => x === s, previous));
   }
 } else if (!haveShared) console.log(`${shared} not present: real-data backtests skipped (set GANF_DATA_DIR)`);
+if (want('defaults')) await record('defaults', await defaultConfigBacktests(haveShared ? shared : null));
 if (want('seeds')) await record('seeds', await seedSpread(haveShared ? shared : null));
 
 await save();
