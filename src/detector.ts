@@ -6,6 +6,7 @@ import { seriesFrom, type Series } from './flow/chunks.ts';
 import { train, shapeFor, type TrainResult } from './flow/train.ts';
 import { scoreSeries } from './scoring/batch-score.ts';
 import { calibrationMedians } from './scoring/calibration.ts';
+import { fallbackWarning } from './scoring/threshold.ts';
 import { aggregateSpec, calibrate, standardise } from './scoring/score-path.ts';
 import type { ScoringModel } from './scoring/scoring-model.ts';
 import { validationRows } from './scoring/split.ts';
@@ -94,7 +95,8 @@ export async function fitDetector(
   const trainTail = contextOf(trainData, config);
   const cal = scoreSeries(result.model, valData, { encoder: config.model.encoder, window: config.model.window, scoreWindow: config.model.scoreWindow, adjacency, context: trainTail, penalty: val.penalty });
   const { calibration, threshold } = calibrate(cal.perSensor, K, config.model, config.threshold);
-  if (threshold.fallback) log(`warning: ${threshold.fallback}; using the robust tail threshold ${threshold.value.toPrecision(4)} instead`);
+  const warning = fallbackWarning(threshold);
+  if (warning) log(warning);
   const fullSeries = seriesFrom(applyScaler(filled, scaler, { dequantise: 'midpoint' }), K, D);
   const detector: Detector = {
     modelVersion: '',
@@ -143,7 +145,8 @@ export function recalibrate(det: Detector, change: { scoreAggregate?: GanfConfig
     threshold: { ...det.config.threshold, ...change.threshold },
   };
   const { calibration, threshold } = calibrate(det.calibrationScores, det.sensors.length, config.model, config.threshold);
-  if (threshold.fallback) log(`warning: ${threshold.fallback}; using the robust tail threshold ${threshold.value.toPrecision(4)} instead`);
+  const warning = fallbackWarning(threshold);
+  if (warning) log(warning);
   const out: Detector = { ...det, config, calibration, threshold, calibrationMedians: calibrationMedians(calibration) };
   out.modelVersion = versionOf(out);
   return out;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { seededUniform } from '../src/util/rng.ts';
 import { fitCalibration, surprise, calibrationMedians, SURPRISE_SOFT_CAP } from '../src/scoring/calibration.ts';
 import { aggregateRow, topKDefault } from '../src/scoring/aggregate.ts';
-import { fitThreshold, robustThreshold, spotThreshold, thresholdProblem } from '../src/scoring/threshold.ts';
+import { fallbackWarning, fitThreshold, robustThreshold, spotThreshold, thresholdProblem } from '../src/scoring/threshold.ts';
 import { fitScaler, applyScaler, standardiseRow, unseenConstantValues } from '../src/data/preprocess.ts';
 import { parseConfig } from '../src/config.ts';
 import type { SeriesTable } from '../src/data/table.ts';
@@ -79,6 +79,7 @@ test('a threshold fitted on a contaminated calibration tail falls back to the ro
   const t = fitThreshold(scores, c);
   assert.equal(t.method, 'robust-tail');
   assert.match(t.fallback!, /contaminated|fires on/);
+  assert.match(fallbackWarning(t)!, /using the robust tail threshold \d/);
   // Exp(1) + 5 at q = 1e-3: about 5 + 6.9.
   assert.ok(t.value > 9 && t.value < 16, `robust threshold ${t.value}`);
   // Clean scores keep the configured method.
@@ -86,6 +87,7 @@ test('a threshold fitted on a contaminated calibration tail falls back to the ro
   const clean = fitThreshold(cleanScores, c);
   assert.equal(clean.method, 'spot');
   assert.equal(clean.fallback, undefined);
+  assert.equal(fallbackWarning(clean), undefined);
   assert.equal(thresholdProblem(clean, cleanScores, 0.02), undefined);
   // A heavy but clean tail (Pareto, xi = 0.8) keeps its SPOT threshold: only a cluster is contamination.
   const heavy = Float32Array.from({ length: 4000 }, () => Math.pow(1 - u(), -0.8) - 1);
@@ -117,6 +119,7 @@ test('a SPOT threshold extrapolated far beyond a short calibration set falls bac
   assert.equal(fitted.level, 1 - 1 / 300);
   assert.ok(fitted.value > sorted[298] && fitted.value < max, `threshold ${fitted.value}, two largest ${sorted[298]}, ${max}`);
   assert.equal(scores.filter((v) => v > fitted.value).length, 1);
+  assert.match(fallbackWarning(fitted)!, /^warning: the spot threshold .* using the calibration's 0\.9967 quantile \d/);
 });
 
 function table(columns: Record<string, number[]>): SeriesTable {

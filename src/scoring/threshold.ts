@@ -367,6 +367,13 @@ function replacement(problem: ThresholdProblem, calibration: Float32Array, q: nu
   return { ...rarestQuantileThreshold(calibration, q), fallback: problem.reason };
 }
 
+/** The log line for a threshold that replaced the configured one (undefined when none did). */
+export function fallbackWarning(t: ThresholdState): string | undefined {
+  if (!t.fallback) return undefined;
+  const used = t.method === 'robust-tail' ? 'the robust tail threshold' : `the calibration's ${t.level.toPrecision(4)} quantile`;
+  return `warning: ${t.fallback}; using ${used} ${t.value.toPrecision(4)} instead`;
+}
+
 /** The calibration's quantile at 1 - max(q, 1/n): risk q where n scores can state it, else their largest. */
 function rarestQuantileThreshold(calibration: Float32Array, q: number): ThresholdState {
   return quantileThreshold(calibration, 1 - Math.max(q, 1 / calibration.length));
