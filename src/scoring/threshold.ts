@@ -358,9 +358,8 @@ export function thresholdProblem(t: ThresholdState, scores: ArrayLike<number>, m
  * as normal (BATADAL under the default config: the largest of 1,752 validation scores 19.6, SPOT
  * 44.3 with xi 1.5, the robust tail 7.2, above which lie 14 of them in two normal spells; on the
  * test weeks 112 false-alarm events at 7.2, 6 at the 0.999 quantile 16.4, every attack alerted at
- * both). A threshold
- * that fires too often, or sits in an incident hidden in the calibration data, is replaced by the
- * robust body extrapolation, which never looks at the top scores.
+ * both). A threshold that fires too often, or sits in an incident hidden in the calibration data,
+ * is replaced by the robust body extrapolation, which never looks at the top scores.
  */
 function replacement(problem: ThresholdProblem, calibration: Float32Array, q: number): ThresholdState {
   if (problem.kind !== 'extrapolated') return robustThreshold(calibration, q, problem.reason);
@@ -374,7 +373,7 @@ export function fallbackWarning(t: ThresholdState): string | undefined {
   return `warning: ${t.fallback}; using ${used} ${t.value.toPrecision(4)} instead`;
 }
 
-/** The calibration's quantile at 1 - max(q, 1/n): risk q where n scores can state it, else their largest. */
+/** The calibration's quantile at 1 - max(q, 1/n): risk q where n scores can state it, else between their two largest. */
 function rarestQuantileThreshold(calibration: Float32Array, q: number): ThresholdState {
   return quantileThreshold(calibration, 1 - Math.max(q, 1 / calibration.length));
 }
