@@ -98,7 +98,7 @@ test('a threshold fitted on a contaminated calibration tail falls back to the ro
   assert.equal(robustThreshold(cleanScores, 1e-3, 'x').fallback, 'x');
 });
 
-test('a SPOT threshold extrapolated far beyond a short calibration set falls back to the calibration\'s largest score, not below it', () => {
+test('a SPOT threshold extrapolated far beyond a short calibration set falls back to the calibration\'s own extreme quantile (1 - 1/n), not below its top scores', () => {
   const u = seededUniform(6);
   // 300 validation steps: an Exp(1) body, and 20 peaks over its 0.933 quantile spread like a
   // GPD with xi = 2 (at its quantiles), so the tail fit carries that shape out to q = 1e-3.
