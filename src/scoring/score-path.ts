@@ -80,8 +80,8 @@ export function newSurpriseBaseline(m: Pick<ScoringModel, 'config' | 'sensors'>)
  * into surprise[offset..offset+K) (float32, as reported), made drift-tolerant by the series'
  * baseline (which takes the step in), each raised to the sensor's stuck-reading surprise
  * stuck.values[stuck.offset .. +K) when that is larger, and its score computed from those (the
- * `joint` aggregate reads the raw NLLs: it has no model of a stuck sensor, as of an unseen value). A stuck sensor
- * is outside the baseline: it stays a fault however long it lasts. Validation steps are aggregated
+ * `joint` aggregate reads the raw NLLs: it has no model of a stuck sensor, as of an unseen
+ * value). A stuck sensor is outside the baseline: it stays a fault however long it lasts. Validation steps are aggregated
  * without a baseline or stuck readings (null): they are what both are measured from.
  */
 export function aggregateStep(cal: SensorCalibration, spec: AggregateSpec, baseline: SurpriseBaseline | null, stuck: { values: ArrayLike<number>; offset: number } | null, perSensor: ArrayLike<number>, surprise: Float32Array, offset: number, K: number, scratch?: Float64Array): number {
