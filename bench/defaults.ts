@@ -2,14 +2,15 @@
 // the default config (only how to read the file is taken from its preset: defaultConfigOf), GANF
 // beside the baselines under the same config (same validation tail, score window, threshold
 // rule), on the same splits as the preset rows, scored by the same metric code. The held-back
-// evaluation runs the default config wherever no preset fits, so these are its numbers.
-import { benchConfig, defaultConfigOf, runMethods, evaluateMethods, summaryTable, detailTable, type BenchRow, type Split } from './methods.ts';
+// evaluation runs the default config wherever no preset fits, so these are its numbers. The graph
+// ablations (A = 0, random DAG) under the same config too, except on SKAB (as its preset rows).
+import { ablationOn, benchConfig, defaultConfigOf, runMethods, evaluateMethods, summaryTable, detailTable, type BenchRow, type Split } from './methods.ts';
 import { fixtureSplit } from './fixtures.ts';
 import { batadalSplit, gridstageSplit, losloopSplit, skabRows } from './real-data.ts';
 
 async function row(dataset: string, split: Split): Promise<BenchRow> {
   const config = defaultConfigOf(split.config);
-  const out = await runMethods(split.train, split.test, config, { warmStart: split.warmStart, ablation: false });
+  const out = await runMethods(split.train, split.test, config, { warmStart: split.warmStart, ablation: ablationOn() });
   console.log(`[bench] defaults: ${dataset} done`);
   return { dataset, protocol: 'default config, preset split', sensors: out.ganf!.sensors.length, methods: evaluateMethods(out, split.test, split.cells) };
 }

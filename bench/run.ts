@@ -47,6 +47,7 @@ const titles: Record<string, string> = {
   realData: 'Real data (../shared/data)',
   defaults: 'Default config on every dataset (no preset)',
   seeds: 'Seed spread and seed ensembles (GANF, fixtures and real data)',
+  seedsDefaults: 'Seed spread and seed ensembles, default config',
 };
 function markdown(): string[] {
   const md = ['# Benchmark results', ''];
@@ -71,7 +72,8 @@ if (haveShared && REAL_SECTIONS.some(want)) {
   }
 } else if (!haveShared) console.log(`${shared} not present: real-data backtests skipped (set GANF_DATA_DIR)`);
 if (want('defaults')) await record('defaults', await defaultConfigBacktests(haveShared ? shared : null));
-if (want('seeds')) await record('seeds', await seedSpread(haveShared ? shared : null));
+if (want('seeds')) await record('seeds', await seedSpread(haveShared ? shared : null, 'preset'));
+if (want('seeds-defaults')) await record('seedsDefaults', await seedSpread(haveShared ? shared : null, 'default'));
 
 await save();
 console.log(markdown().join('\n'));

@@ -3,7 +3,8 @@
 // the three models as a seed ensemble (the issue's lever: each sensor's calibrated surprise
 // averaged over the members, then the model's aggregate, thresholded by the same fitThreshold on
 // the members' averaged validation surprises). The baselines are deterministic; they are run on
-// the same split in the same run for the comparison. SKAB is left out: 20 runs x 3 seeds.
+// the same split in the same run for the comparison. SKAB is left out: 20 runs x 3 seeds. Run for
+// the presets (section `seeds`) and for the default config (`seeds-defaults`: defaultConfigOf).
 import { fitDetector, scoreTable } from '../src/detector.ts';
 import { aggregateRow, aggregateSpecOf } from '../src/scoring/aggregate.ts';
 import { surpriseRow } from '../src/scoring/calibration.ts';
@@ -12,7 +13,8 @@ import type { DetectionMetrics } from '../src/scoring/backtest.ts';
 import { cellAuroc } from '../src/scoring/metrics.ts';
 import { runBaseline, BASELINES, type BaselineName } from '../src/scoring/baselines/index.ts';
 import { tableLength } from '../src/data/table.ts';
-import { methodMetrics, type Split } from './methods.ts';
+import { defaultConfigOf, methodMetrics, type Split } from './methods.ts';
+import type { GanfConfig } from '../src/config.ts';
 import { fixtureSplit } from './fixtures.ts';
 import { batadalSplit, gridstageSplit, losloopSplit } from './real-data.ts';
 
@@ -52,8 +54,9 @@ function ensembleTotals(surprise: Float32Array, K: number, spec: ReturnType<type
   return total;
 }
 
-async function seedRow(dataset: string, split: Split): Promise<SeedRow> {
-  const { config, train, test, warmStart, cells } = split;
+async function seedRow(dataset: string, split: Split, configOf: (preset: GanfConfig) => GanfConfig): Promise<SeedRow> {
+  const { train, test, warmStart, cells } = split;
+  const config = configOf(split.config);
   const cell = (perSensor: Float32Array, sensors: string[]) => (cells ? cellAuroc(perSensor, sensors, cells.labels, cells.sensors) : null);
   const seeds: Scored[] = [];
   const valSurprises: Float32Array[] = [];
@@ -96,14 +99,14 @@ const atThreshold = (s: Scored) => {
   return a ? `${a.detectedEvents}/${a.totalEvents}, ${a.falseAlarmEvents} FA${r ? `; sent ${r.detectedEvents}/${r.totalEvents}, ${r.falseAlarmEvents} false` : ''}` : '–';
 };
 
-function markdown(rows: SeedRow[]): string[] {
+function markdown(rows: SeedRow[], which: string): string[] {
   const names = Object.keys(BASELINES) as BaselineName[];
   const spread = (r: SeedRow, key: 'auroc' | 'auprc') => {
     const xs = r.seeds.map((s) => s.metrics[key]!).filter((v) => v !== null);
     return `${n3(median(xs))} (${n3(Math.min(...xs))}–${n3(Math.max(...xs))})`;
   };
   return [
-    `GANF with train.seed ${SEEDS.join(', ')} (${SEEDS[0]} is every preset's), the three as a seed ensemble, and the deterministic baselines on the same split, AUROC / AUPRC:`, '',
+    `GANF (${which}) with train.seed ${SEEDS.join(', ')} (${SEEDS[0]} is every preset's and the default), the three as a seed ensemble, and the deterministic baselines under the same config on the same split, AUROC / AUPRC:`, '',
     `| dataset | K | ${SEEDS.map((s) => `seed ${s}`).join(' | ')} | median AUROC (range) | median AUPRC (range) | ensemble of ${SEEDS.length} | ${names.map((n) => BASELINES[n]).join(' | ')} |`,
     `|---|---|${SEEDS.map(() => '---').join('|')}|---|---|---|${names.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${r.dataset} | ${r.sensors} | ${r.seeds.map(ranking).join(' | ')} | ${spread(r, 'auroc')} | ${spread(r, 'auprc')} | ${ranking(r.ensemble)} | ${names.map((n) => ranking(r.baselines[n]!)).join(' | ')} |`),
@@ -115,14 +118,18 @@ function markdown(rows: SeedRow[]): string[] {
   ];
 }
 
-/** The fixtures and, when `root` holds the shared data, BATADAL, GridSTAGE and Los-loop. */
-export async function seedSpread(root: string | null): Promise<{ rows: unknown[]; markdown: string[] }> {
+/**
+ * The fixtures and, when `root` holds the shared data, BATADAL, GridSTAGE and Los-loop, with their
+ * presets or with the default config (only the preset's data block: defaultConfigOf).
+ */
+export async function seedSpread(root: string | null, config: 'preset' | 'default'): Promise<{ rows: unknown[]; markdown: string[] }> {
+  const configOf = config === 'preset' ? (c: GanfConfig) => c : defaultConfigOf;
   const rows: SeedRow[] = [];
-  for (const name of ['grid', 'traffic']) rows.push(await seedRow(name, await fixtureSplit(name)));
+  for (const name of ['grid', 'traffic']) rows.push(await seedRow(name, await fixtureSplit(name), configOf));
   if (root) {
-    rows.push(await seedRow('BATADAL', await batadalSplit(root)));
-    rows.push(await seedRow('GridSTAGE s18', await gridstageSplit(root)));
-    rows.push(await seedRow('Los-loop', await losloopSplit(root)));
+    rows.push(await seedRow('BATADAL', await batadalSplit(root), configOf));
+    rows.push(await seedRow('GridSTAGE s18', await gridstageSplit(root), configOf));
+    rows.push(await seedRow('Los-loop', await losloopSplit(root), configOf));
   }
-  return { rows, markdown: markdown(rows) };
+  return { rows, markdown: markdown(rows, config === 'preset' ? 'presets' : 'default config') };
 }
