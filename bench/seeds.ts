@@ -13,8 +13,8 @@ import type { DetectionMetrics } from '../src/scoring/backtest.ts';
 import { cellAuroc } from '../src/scoring/metrics.ts';
 import { runBaseline, BASELINES, type BaselineName } from '../src/scoring/baselines/index.ts';
 import { tableLength } from '../src/data/table.ts';
-import { defaultConfigOf, methodMetrics, type Split } from './methods.ts';
 import type { GanfConfig } from '../src/config.ts';
+import { defaultConfigOf, methodMetrics, type Split } from './methods.ts';
 import { fixtureSplit } from './fixtures.ts';
 import { batadalSplit, gridstageSplit, losloopSplit } from './real-data.ts';
 
