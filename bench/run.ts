@@ -17,7 +17,7 @@ import { defaultConfigBacktests } from './defaults.ts';
 import { realDataBacktests, REAL_SECTIONS } from './real-data.ts';
 import type { BenchRow } from './methods.ts';
 import { fixtureBacktests, variantComparison } from './fixtures.ts';
-import { seedSpread } from './seeds.ts';
+import { seedSpread, skabSeedSpread } from './seeds.ts';
 
 const sections = process.argv.slice(2);
 const want = (s: string) => sections.length === 0 || sections.includes(s);
@@ -48,6 +48,7 @@ const titles: Record<string, string> = {
   defaults: 'Default config on every dataset (no preset)',
   seeds: 'Seed spread and seed ensembles (GANF, fixtures and real data)',
   seedsDefaults: 'Seed spread and seed ensembles, default config',
+  seedsSkab: 'SKAB seed spread, default config',
 };
 function markdown(): string[] {
   const md = ['# Benchmark results', ''];
@@ -74,6 +75,7 @@ if (haveShared && REAL_SECTIONS.some(want)) {
 if (want('defaults')) await record('defaults', await defaultConfigBacktests(haveShared ? shared : null));
 if (want('seeds')) await record('seeds', await seedSpread(haveShared ? shared : null, 'preset'));
 if (want('seeds-defaults')) await record('seedsDefaults', await seedSpread(haveShared ? shared : null, 'default'));
+if (want('seeds-skab') && haveShared) await record('seedsSkab', await skabSeedSpread(shared));
 
 await save();
 console.log(markdown().join('\n'));
