@@ -93,7 +93,13 @@ async function seedRow(dataset: string, split: Split, configOf: (preset: GanfCon
 
 const n3 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(3));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const ranking = (s: Scored) => `${n3(s.metrics.auroc)} / ${n3(s.metrics.auprc)}`;
+const pair = (m: { auroc: number | null; auprc: number | null }) => `${n3(m.auroc)} / ${n3(m.auprc)}`;
+const ranking = (s: Scored) => pair(s.metrics);
+/** "median (min–max)" of the values that exist. */
+const medianRange = (xs: (number | null)[]) => {
+  const v = xs.filter((x): x is number => x !== null);
+  return `${n3(median(v))} (${n3(Math.min(...v))}–${n3(Math.max(...v))})`;
+};
 const atThreshold = (s: Scored) => {
   const a = s.metrics.atModelThreshold;
   const r = s.metrics.asAlerts;
@@ -102,10 +108,7 @@ const atThreshold = (s: Scored) => {
 
 function markdown(rows: SeedRow[], which: string): string[] {
   const names = Object.keys(BASELINES) as BaselineName[];
-  const spread = (r: SeedRow, key: 'auroc' | 'auprc') => {
-    const xs = r.seeds.map((s) => s.metrics[key]!).filter((v) => v !== null);
-    return `${n3(median(xs))} (${n3(Math.min(...xs))}–${n3(Math.max(...xs))})`;
-  };
+  const spread = (r: SeedRow, key: 'auroc' | 'auprc') => medianRange(r.seeds.map((s) => s.metrics[key]));
   return [
     `GANF (${which}) with train.seed ${SEEDS.join(', ')} (${SEEDS[0]} is every preset's and the default), the three as a seed ensemble, and the deterministic baselines under the same config on the same split, AUROC / AUPRC:`, '',
     `| dataset | K | ${SEEDS.map((s) => `seed ${s}`).join(' | ')} | median AUROC (range) | median AUPRC (range) | ensemble of ${SEEDS.length} | ${names.map((n) => BASELINES[n]).join(' | ')} |`,
@@ -158,18 +161,13 @@ export async function skabSeedSpread(root: string): Promise<{ rows: unknown[]; m
       baselines: Object.fromEntries(names.map((n) => [n, perRun(first, n)])),
     };
   });
-  const pair = (m: { auroc: number | null; auprc: number | null }) => `${n3(m.auroc)} / ${n3(m.auprc)}`;
-  const spread = (xs: (number | null)[]) => {
-    const v = xs.filter((x): x is number => x !== null);
-    return `${n3(median(v))} (${n3(Math.min(...v))}–${n3(Math.max(...v))})`;
-  };
   return {
     rows,
     markdown: [
       `SKAB per run (fit the first 400 rows, score the rest), GANF with the default config and train.seed ${SEEDS.join(', ')}, mean over runs of each run's AUROC / AUPRC; the baselines under the same config; events at GANF's label-free threshold and false-alarm events, pooled over runs:`, '',
       `| group | K | ${SEEDS.map((s) => `seed ${s}`).join(' | ')} | median AUROC (range) | median AUPRC (range) | ${names.map((n) => BASELINES[n]).join(' | ')} | at threshold: ${SEEDS.map((s) => `seed ${s}`).join(' / ')} |`,
       `|---|---|${SEEDS.map(() => '---').join('|')}|---|---|${names.map(() => '---').join('|')}|---|`,
-      ...rows.map((r) => `| ${r.dataset} | ${r.sensors} | ${r.seeds.map(pair).join(' | ')} | ${spread(r.seeds.map((s) => s.auroc))} | ${spread(r.seeds.map((s) => s.auprc))} | ` +
+      ...rows.map((r) => `| ${r.dataset} | ${r.sensors} | ${r.seeds.map(pair).join(' | ')} | ${medianRange(r.seeds.map((s) => s.auroc))} | ${medianRange(r.seeds.map((s) => s.auprc))} | ` +
         `${names.map((n) => pair(r.baselines[n])).join(' | ')} | ${r.atThreshold.map((a) => (a ? `${a.events}, ${a.falseAlarmEvents}` : '–')).join(' / ')} |`),
     ],
   };
